@@ -1,0 +1,127 @@
+"""What `Client` and `AsyncClient` share: settings, request building, outcomes.
+
+Kept free of I/O so the sync and async clients differ only in how they call.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from baton._convert import duration, error_info_from_proto, status_from_proto, status_to_proto
+from baton._errors import MaxRecoveryAttemptsExceeded, WorkflowCancelled, WorkflowFailed
+from baton._payload import Serializer
+from baton._proto.baton.v1 import common_pb2, workflow_service_pb2
+from baton._registry import workflow_name_of
+from baton._types import WorkflowErrorInfo, WorkflowStatus
+
+DEFAULT_TARGET = "localhost:50051"
+
+AWAIT_SLICE = 30.0
+"""The longest single AwaitWorkflow wait; `result` loops over such slices."""
+
+MIN_WAIT = 0.001
+"""The shortest server-side wait sent (a zero Duration would mean the 30 s default)."""
+
+AWAIT_MARGIN = 10.0
+"""Extra time the call deadline allows beyond the server-side wait."""
+
+UNAVAILABLE_PAUSE = 1.0
+"""How long `result` pauses before asking again after the service was unreachable."""
+
+StatusFilter = WorkflowStatus | str | Iterable[WorkflowStatus | str] | None
+
+
+def resolve_target(target: str | None) -> str:
+    """The explicit target, else ``BATON_TARGET``, else ``localhost:50051``."""
+    return target or os.environ.get("BATON_TARGET") or DEFAULT_TARGET
+
+
+def resolve_token(token: str | None) -> str | None:
+    """The explicit token, else ``BATON_TOKEN``, else none."""
+    return token or os.environ.get("BATON_TOKEN") or None
+
+
+def start_request(
+    serializer: Serializer,
+    workflow: str | Callable[..., Any],
+    args: Sequence[Any],
+    *,
+    workflow_id: str | None,
+    queue: str | None,
+    app_version: str | None,
+    timeout: float | None,
+) -> workflow_service_pb2.StartWorkflowRequest:
+    """Builds a StartWorkflow request.
+
+    The workflow id is chosen here when the caller gives none, so that a start
+    retried after a lost response finds the workflow it created instead of
+    starting a second one.
+    """
+    request = workflow_service_pb2.StartWorkflowRequest(
+        workflow_name=workflow_name_of(workflow),
+        workflow_id=workflow_id or str(uuid.uuid4()),
+        input=serializer.encode_args(args),
+        queue=queue or "",
+        app_version=app_version or "",
+        timeout=None if timeout is None else duration(timeout),
+    )
+    return request
+
+
+def list_request(
+    *, status: StatusFilter, name: str | None, page_size: int | None, limit: int | None
+) -> workflow_service_pb2.ListWorkflowsRequest:
+    """Builds the first ListWorkflows request; later pages only add the page token."""
+    if isinstance(status, (WorkflowStatus, str)):
+        statuses = [status_to_proto(status)]
+    else:
+        statuses = [status_to_proto(s) for s in status or ()]
+    if page_size is None and limit is not None:
+        page_size = min(limit, 1000)  # no point fetching a bigger page than wanted
+    return workflow_service_pb2.ListWorkflowsRequest(
+        statuses=statuses, workflow_name=name or "", page_size=page_size or 0
+    )
+
+
+def check_limit(limit: int | None) -> None:
+    """Rejects a negative ``limit`` early."""
+    if limit is not None and limit < 0:
+        raise ValueError("limit must not be negative")
+
+
+def await_request(workflow_id: str, wait: float) -> workflow_service_pb2.AwaitWorkflowRequest:
+    """Builds an AwaitWorkflow request waiting ``wait`` seconds on the server."""
+    return workflow_service_pb2.AwaitWorkflowRequest(
+        workflow_id=workflow_id, timeout=duration(wait)
+    )
+
+
+def outcome(workflow: common_pb2.Workflow, serializer: Serializer) -> Any:
+    """The result of a finished workflow, or the exception its ending calls for.
+
+    Only the output is decoded (not the input), so waiting on a workflow never
+    fails because of how its arguments were encoded.
+    """
+    status = status_from_proto(workflow.status)
+    if status is WorkflowStatus.SUCCESS:
+        return serializer.decode(workflow.output)
+    error = (
+        error_info_from_proto(workflow.error)
+        if workflow.HasField("error")
+        else WorkflowErrorInfo(type=status.value, message="")
+    )
+    if status is WorkflowStatus.CANCELLED:
+        raise WorkflowCancelled(workflow.workflow_id, error)
+    if status is WorkflowStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED:
+        raise MaxRecoveryAttemptsExceeded(workflow.workflow_id, error)
+    if status is WorkflowStatus.ERROR:
+        raise WorkflowFailed(workflow.workflow_id, error)
+    raise AssertionError(f"outcome() called for unfinished status {status}")
+
+
+def timeout_error(workflow_id: str, timeout: float | None) -> TimeoutError:
+    """The error `result` raises when the caller's timeout passes first."""
+    return TimeoutError(f"workflow {workflow_id!r} did not finish within {timeout}s")

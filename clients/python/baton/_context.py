@@ -1,0 +1,364 @@
+"""The object a workflow function receives as ``ctx``: durable steps and replay.
+
+A workflow is made durable by numbering every operation it performs in call
+order (``function_id`` 1, 2, ...) and recording each result in the service's
+journal. When a workflow is dispatched again (after a crash, or a lost lease)
+the dispatch carries the journal, and `ctx.run` returns the recorded results
+without executing the steps again, until the code reaches the first step that
+has no record; from there it runs for real.
+
+`WorkflowContext` serves plain ``def`` workflows (which run in a worker thread)
+and `AsyncWorkflowContext` serves ``async def`` workflows (tasks on the worker's
+event loop). Both share `ContextCore`, which holds the journal, the step counter
+and the checkpoint logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from datetime import UTC, datetime
+from typing import Any, TypeVar, overload
+
+from baton._convert import error_to_proto
+from baton._errors import FailedPrecondition, NonDeterministicError, StepError
+from baton._payload import Serializer
+from baton._proto.baton.v1 import common_pb2, worker_service_pb2
+from baton._registry import step_definition_of
+from baton._rpc import AsyncRpc
+from baton._steps import run_step_async, run_step_from_loop, run_step_sync
+
+__all__ = ["AsyncWorkflowContext", "ContextCore", "RunState", "WorkflowContext", "WorkflowStop"]
+
+T = TypeVar("T")
+
+# How often a workflow thread blocked on the event loop re-checks whether its run
+# was abandoned, so that a stale or shut-down run never waits forever.
+_POLL_SECONDS = 0.5
+
+
+class WorkflowStop(BaseException):
+    """Stops a workflow run at its next checkpoint without completing it.
+
+    Derives from `BaseException` (like ``asyncio.CancelledError``) so that user
+    code's ``except Exception`` does not swallow it by accident.
+    """
+
+
+class LeaseLost(WorkflowStop):
+    """The service gave the workflow to a newer attempt (or the worker is stopping)."""
+
+
+class CancelRequested(WorkflowStop):
+    """The service asked the worker to stop the workflow (it was cancelled)."""
+
+
+class RunState:
+    """The flags the worker sets on a running workflow from outside it.
+
+    Plain attributes: they are written by the event loop and read by the
+    workflow's thread, which the GIL makes safe for single booleans.
+    """
+
+    def __init__(self) -> None:
+        self.stale = False
+        """A newer attempt owns the workflow, or the worker is shutting down."""
+        self.cancelled = False
+        """The service asked for the workflow to be cancelled."""
+
+
+class ContextCore:
+    """The journal, the step counter and the checkpoint calls of one workflow run.
+
+    Args:
+        workflow_id: The running workflow's id.
+        workflow_name: Its registered name (for error messages).
+        attempt: The attempt it was dispatched with; carried by every checkpoint.
+        journal: The steps recorded before this dispatch.
+        serializer: Encodes step results.
+        rpc: The worker's RPC tier.
+        loop: The worker's event loop (where `rpc` lives).
+        state: The run's flags, set by the worker.
+    """
+
+    def __init__(
+        self,
+        *,
+        workflow_id: str,
+        workflow_name: str,
+        attempt: int,
+        journal: Iterable[common_pb2.Step],
+        serializer: Serializer,
+        rpc: AsyncRpc | None,
+        loop: asyncio.AbstractEventLoop | None,
+        state: RunState,
+    ) -> None:
+        self.workflow_id = workflow_id
+        self.workflow_name = workflow_name
+        self.attempt = attempt
+        self.serializer = serializer
+        self.state = state
+        self.nondeterminism: NonDeterministicError | None = None
+        """Set when replay diverged, so the workflow fails even if its code
+        catches the exception."""
+        self._journal = {step.function_id: step for step in journal}
+        self._rpc = rpc
+        self._loop = loop
+        self._next_function_id = 1
+        self._lock = threading.Lock()
+
+    def check_alive(self) -> None:
+        """Raises a `WorkflowStop` if the run must stop at this checkpoint."""
+        if self.state.cancelled:
+            raise CancelRequested(f"workflow {self.workflow_id!r} was cancelled")
+        if self.state.stale:
+            raise LeaseLost(f"workflow {self.workflow_id!r} attempt {self.attempt} is stale")
+
+    def claim(self, step_name: str) -> tuple[int, common_pb2.Step | None]:
+        """Takes the next step number and returns it with its journal record, if any.
+
+        Raises:
+            NonDeterministicError: The journal recorded another step under this number.
+        """
+        with self._lock:
+            function_id = self._next_function_id
+            self._next_function_id += 1
+        recorded = self._journal.get(function_id)
+        if recorded is not None and recorded.step_name != step_name:
+            error = NonDeterministicError(
+                f"workflow {self.workflow_name!r} (id {self.workflow_id}), step {function_id}:"
+                f" the journal recorded step {recorded.step_name!r}"
+                f" but the code now calls {step_name!r}"
+            )
+            self.nondeterminism = error
+            raise error
+        return function_id, recorded
+
+    def settle(self, step: common_pb2.Step, cause: BaseException | None = None) -> Any:
+        """Returns a recorded step's output, or raises its recorded error as `StepError`."""
+        if step.WhichOneof("result") == "error":
+            error = StepError(
+                step.step_name,
+                step.function_id,
+                step.error.type,
+                step.error.message,
+                step.error.traceback,
+            )
+            raise error from cause
+        return self.serializer.decode(step.output)
+
+    def record_request(
+        self,
+        function_id: int,
+        step_name: str,
+        started_at: datetime,
+        *,
+        output: Any = None,
+        error: BaseException | None = None,
+    ) -> worker_service_pb2.RecordStepRequest:
+        """Builds the RecordStep request for a finished step (output or error).
+
+        Raises:
+            SerializationError: The output cannot be encoded. Nothing is recorded,
+                so replay runs the step again and fails the same way.
+        """
+        context = common_pb2.WorkflowContext(
+            workflow_id=self.workflow_id, function_id=function_id, attempt=self.attempt
+        )
+        request = worker_service_pb2.RecordStepRequest(
+            context=context, step_name=step_name, started_at=started_at
+        )
+        if error is not None:
+            request.error.CopyFrom(error_to_proto(error))
+        else:
+            request.output.CopyFrom(self.serializer.encode(output))
+        return request
+
+    async def record(self, request: worker_service_pb2.RecordStepRequest) -> common_pb2.Step:
+        """Records a step (retrying through outages) and returns the step to use.
+
+        Returns our own step unless the service already had one under this number
+        (a retried call, or a racing attempt), in which case the recorded one wins.
+
+        Raises:
+            WorkflowStop: The service refused the write (FAILED_PRECONDITION): the
+                lease is lost or the workflow is no longer running.
+        """
+        assert self._rpc is not None, "a ContextCore without rpc cannot record steps"
+        try:
+            response = await self._rpc.record_step(request)
+        except FailedPrecondition as exc:
+            if self.state.cancelled:
+                raise CancelRequested(str(exc)) from exc
+            self.state.stale = True
+            raise LeaseLost(str(exc)) from exc
+        if response.already_recorded:
+            return response.step
+        mine = common_pb2.Step(function_id=request.context.function_id, step_name=request.step_name)
+        if request.HasField("error"):
+            mine.error.CopyFrom(request.error)
+        else:
+            mine.output.CopyFrom(request.output)
+        return mine
+
+    def call_from_thread(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Runs a coroutine on the worker's loop from a workflow thread and waits.
+
+        Polls the run's flags while waiting, so a run abandoned meanwhile (or a
+        worker that shut its loop down) raises `WorkflowStop` instead of hanging.
+        """
+        assert self._loop is not None, "a ContextCore without a loop cannot call it"
+        try:
+            future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        except RuntimeError:  # the loop is closed: the worker has stopped
+            coro.close()
+            raise LeaseLost("the worker has stopped") from None
+        while True:
+            done, _ = concurrent.futures.wait([future], timeout=_POLL_SECONDS)
+            if done:
+                return future.result()
+            if self.state.stale or self.state.cancelled:
+                future.cancel()
+                self.check_alive()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class WorkflowContext:
+    """The context of a plain ``def`` workflow, passed as its first argument.
+
+    Example:
+        ```python
+        @worker.workflow()
+        def checkout(ctx: WorkflowContext, order: dict) -> str:
+            return ctx.run(create_payment, order)
+        ```
+    """
+
+    def __init__(self, core: ContextCore) -> None:
+        self._core = core
+
+    @property
+    def workflow_id(self) -> str:
+        """The running workflow's id."""
+        return self._core.workflow_id
+
+    @property
+    def attempt(self) -> int:
+        """The dispatch attempt this run belongs to (1 for the first run)."""
+        return self._core.attempt
+
+    @overload
+    def run(self, step: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T: ...
+    @overload
+    def run(self, step: Callable[..., T], /, *args: Any, **kwargs: Any) -> T: ...
+    def run(self, step: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Runs a step durably: at most once to completion per workflow.
+
+        The first time, the step runs (retrying per its ``@worker.step`` policy)
+        and its result is recorded; on replay the recorded result is returned
+        without running the step. Either way the value returned is the recorded
+        one, decoded (e.g. a tuple comes back as a list under JSON), so the first
+        run and a replay see the same thing. An ``async def`` step runs on the
+        worker's event loop.
+
+        Args:
+            step: A function registered with ``@worker.step``.
+            *args: Its positional arguments.
+            **kwargs: Its keyword arguments.
+
+        Returns:
+            The step's (recorded) return value.
+
+        Raises:
+            StepError: The step failed after all its retries. Raised the same way
+                when the failure is replayed from the journal, so the workflow
+                handles one exception type; on the first run the original
+                exception is its ``__cause__``.
+            NonDeterministicError: The journal recorded a different step here.
+            SerializationError: The step's return value cannot be encoded.
+        """
+        core = self._core
+        definition = step_definition_of(step)
+        core.check_alive()
+        function_id, recorded = core.claim(definition.name)
+        if recorded is not None:
+            return core.settle(recorded)
+        started_at = _now()
+        failure: Exception | None = None
+        output: Any = None
+        try:
+            if definition.is_async:
+                output = core.call_from_thread(
+                    run_step_async(definition, args, kwargs, core.check_alive)
+                )
+            else:
+                output = run_step_sync(definition, args, kwargs, core.check_alive)
+        except Exception as exc:
+            failure = exc
+        request = core.record_request(
+            function_id, definition.name, started_at, output=output, error=failure
+        )
+        return core.settle(core.call_from_thread(core.record(request)), failure)
+
+
+class AsyncWorkflowContext:
+    """The context of an ``async def`` workflow, passed as its first argument.
+
+    Example:
+        ```python
+        @worker.workflow()
+        async def checkout(ctx: AsyncWorkflowContext, order: dict) -> str:
+            return await ctx.run(create_payment, order)
+        ```
+    """
+
+    def __init__(self, core: ContextCore) -> None:
+        self._core = core
+
+    @property
+    def workflow_id(self) -> str:
+        """The running workflow's id."""
+        return self._core.workflow_id
+
+    @property
+    def attempt(self) -> int:
+        """The dispatch attempt this run belongs to (1 for the first run)."""
+        return self._core.attempt
+
+    @overload
+    async def run(self, step: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T: ...
+    @overload
+    async def run(self, step: Callable[..., T], /, *args: Any, **kwargs: Any) -> T: ...
+    async def run(self, step: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Runs a step durably; see `WorkflowContext.run` for the full contract.
+
+        A plain ``def`` step runs in a thread (``asyncio.to_thread``) so it cannot
+        block the event loop; an ``async def`` step runs on the loop.
+
+        Raises:
+            StepError: The step failed after all its retries (first run or replay).
+            NonDeterministicError: The journal recorded a different step here.
+            SerializationError: The step's return value cannot be encoded.
+        """
+        core = self._core
+        definition = step_definition_of(step)
+        core.check_alive()
+        function_id, recorded = core.claim(definition.name)
+        if recorded is not None:
+            return core.settle(recorded)
+        started_at = _now()
+        failure: Exception | None = None
+        output: Any = None
+        try:
+            output = await run_step_from_loop(definition, args, kwargs, core.check_alive)
+        except Exception as exc:
+            failure = exc
+        request = core.record_request(
+            function_id, definition.name, started_at, output=output, error=failure
+        )
+        return core.settle(await core.record(request), failure)

@@ -1,0 +1,131 @@
+"""Running one dispatched workflow and the steps the service pushes to this worker.
+
+These functions know how to call user code and turn its outcome into the
+message that completes it; they know nothing of the Connect stream, slots or
+leases (that is `_runner.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from concurrent.futures import Executor
+from typing import Any
+
+from baton._context import AsyncWorkflowContext, ContextCore, RunState, WorkflowContext
+from baton._convert import error_to_proto
+from baton._payload import Serializer
+from baton._proto.baton.v1 import common_pb2, worker_service_pb2
+from baton._registry import StepDefinition, WorkflowDefinition
+from baton._rpc import AsyncRpc
+from baton._steps import run_step_from_loop
+
+__all__ = ["execute_remote_step", "execute_workflow"]
+
+
+async def execute_workflow(
+    dispatch: worker_service_pb2.DispatchWorkflow,
+    definition: WorkflowDefinition | None,
+    *,
+    serializer: Serializer,
+    rpc: AsyncRpc,
+    executor: Executor,
+    state: RunState,
+) -> worker_service_pb2.CompleteWorkflowRequest:
+    """Runs a dispatched workflow to its end and returns the request that completes it.
+
+    A plain ``def`` workflow runs in ``executor`` (a thread); an ``async def``
+    workflow runs in the calling task. A workflow that raises completes with
+    the error; one whose replay diverged completes with the
+    `NonDeterministicError` even if its code caught it.
+
+    Args:
+        dispatch: The dispatch to run.
+        definition: The registered workflow, or ``None`` if this worker does not
+            host ``dispatch.workflow_name`` (it then fails as
+            ``baton.UnknownWorkflowError``).
+        serializer: Decodes the input, encodes the output and step results.
+        rpc: The worker's RPC tier, for checkpoints.
+        executor: Where plain ``def`` workflows run.
+        state: The run's flags, set by the worker (stale, cancelled).
+
+    Raises:
+        WorkflowStop: The run was abandoned (lease lost, cancelled, shutting
+            down); it must not be completed.
+    """
+    completion = worker_service_pb2.CompleteWorkflowRequest(
+        workflow_id=dispatch.workflow_id, attempt=dispatch.attempt
+    )
+    if definition is None:
+        completion.error.CopyFrom(
+            common_pb2.WorkflowError(
+                type="baton.UnknownWorkflowError",
+                message=f"workflow {dispatch.workflow_name!r} is not registered on this worker",
+            )
+        )
+        return completion
+    core = ContextCore(
+        workflow_id=dispatch.workflow_id,
+        workflow_name=definition.name,
+        attempt=dispatch.attempt,
+        journal=dispatch.journal,
+        serializer=serializer,
+        rpc=rpc,
+        loop=asyncio.get_running_loop(),
+        state=state,
+    )
+    try:
+        args = serializer.decode_args(dispatch.input)
+        output = await _call_workflow(definition, core, args, executor)
+        if core.nondeterminism is not None:
+            raise core.nondeterminism
+        # Completing is a checkpoint too: a run that went stale or was cancelled
+        # while finishing must not write its result over a newer attempt's.
+        core.check_alive()
+        completion.output.CopyFrom(serializer.encode(output))
+    except Exception as exc:
+        core.check_alive()
+        completion.error.CopyFrom(error_to_proto(core.nondeterminism or exc))
+    return completion
+
+
+async def _call_workflow(
+    definition: WorkflowDefinition, core: ContextCore, args: list[Any], executor: Executor
+) -> Any:
+    if definition.is_async:
+        return await definition.fn(AsyncWorkflowContext(core), *args)
+    call = functools.partial(definition.fn, WorkflowContext(core), *args)
+    return await asyncio.get_running_loop().run_in_executor(executor, call)
+
+
+async def execute_remote_step(
+    run_step: worker_service_pb2.RunStep,
+    definition: StepDefinition | None,
+    *,
+    serializer: Serializer,
+) -> worker_service_pb2.CompleteStepRequest:
+    """Runs a step the service pushed for a workflow running elsewhere.
+
+    The step runs with its own retry policy; its outcome goes into the returned
+    `CompleteStepRequest`, and the caller's worker records it in its journal.
+    """
+    completion = worker_service_pb2.CompleteStepRequest(task_id=run_step.task_id)
+    if definition is None:
+        completion.error.CopyFrom(
+            common_pb2.WorkflowError(
+                type="baton.UnknownStepError",
+                message=f"step {run_step.step_name!r} is not registered on this worker",
+            )
+        )
+        return completion
+    try:
+        args = serializer.decode_args(run_step.input)
+        output = await run_step_from_loop(definition, args, {}, _keep_going)
+        completion.output.CopyFrom(serializer.encode(output))
+    except Exception as exc:
+        completion.error.CopyFrom(error_to_proto(exc))
+    return completion
+
+
+def _keep_going() -> None:
+    """A remote step has no lease of its own to lose between retries."""

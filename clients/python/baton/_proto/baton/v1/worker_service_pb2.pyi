@@ -1,0 +1,248 @@
+import datetime
+
+from baton._proto.baton.v1 import common_pb2 as _common_pb2
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ConnectRequest(_message.Message):
+    __slots__ = ("register", "heartbeat", "slots")
+    REGISTER_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
+    register: RegisterWorker
+    heartbeat: Heartbeat
+    slots: GrantSlots
+    def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., slots: _Optional[_Union[GrantSlots, _Mapping]] = ...) -> None: ...
+
+class WorkflowRegistration(_message.Message):
+    __slots__ = ("name", "max_attempts")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    max_attempts: int
+    def __init__(self, name: _Optional[str] = ..., max_attempts: _Optional[int] = ...) -> None: ...
+
+class StepRegistration(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RegisterWorker(_message.Message):
+    __slots__ = ("worker_id", "app_version", "workflows", "steps", "queues", "workflow_slots", "running", "sdk", "display_name")
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_VERSION_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOWS_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    QUEUES_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_SLOTS_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    SDK_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    worker_id: str
+    app_version: str
+    workflows: _containers.RepeatedCompositeFieldContainer[WorkflowRegistration]
+    steps: _containers.RepeatedCompositeFieldContainer[StepRegistration]
+    queues: _containers.RepeatedScalarFieldContainer[str]
+    workflow_slots: int
+    running: _containers.RepeatedCompositeFieldContainer[RunningWorkflow]
+    sdk: str
+    display_name: str
+    def __init__(self, worker_id: _Optional[str] = ..., app_version: _Optional[str] = ..., workflows: _Optional[_Iterable[_Union[WorkflowRegistration, _Mapping]]] = ..., steps: _Optional[_Iterable[_Union[StepRegistration, _Mapping]]] = ..., queues: _Optional[_Iterable[str]] = ..., workflow_slots: _Optional[int] = ..., running: _Optional[_Iterable[_Union[RunningWorkflow, _Mapping]]] = ..., sdk: _Optional[str] = ..., display_name: _Optional[str] = ...) -> None: ...
+
+class RunningWorkflow(_message.Message):
+    __slots__ = ("workflow_id", "attempt")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    attempt: int
+    def __init__(self, workflow_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GrantSlots(_message.Message):
+    __slots__ = ("workflow_slots",)
+    WORKFLOW_SLOTS_FIELD_NUMBER: _ClassVar[int]
+    workflow_slots: int
+    def __init__(self, workflow_slots: _Optional[int] = ...) -> None: ...
+
+class ConnectResponse(_message.Message):
+    __slots__ = ("registered", "dispatch", "cancel", "reconnect", "run_step")
+    REGISTERED_FIELD_NUMBER: _ClassVar[int]
+    DISPATCH_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    RECONNECT_FIELD_NUMBER: _ClassVar[int]
+    RUN_STEP_FIELD_NUMBER: _ClassVar[int]
+    registered: Registered
+    dispatch: DispatchWorkflow
+    cancel: CancelWorkflowCommand
+    reconnect: Reconnect
+    run_step: RunStep
+    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., dispatch: _Optional[_Union[DispatchWorkflow, _Mapping]] = ..., cancel: _Optional[_Union[CancelWorkflowCommand, _Mapping]] = ..., reconnect: _Optional[_Union[Reconnect, _Mapping]] = ..., run_step: _Optional[_Union[RunStep, _Mapping]] = ...) -> None: ...
+
+class Registered(_message.Message):
+    __slots__ = ("worker_id", "replica_id", "heartbeat_interval", "lease_duration")
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    LEASE_DURATION_FIELD_NUMBER: _ClassVar[int]
+    worker_id: str
+    replica_id: str
+    heartbeat_interval: _duration_pb2.Duration
+    lease_duration: _duration_pb2.Duration
+    def __init__(self, worker_id: _Optional[str] = ..., replica_id: _Optional[str] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lease_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class DispatchWorkflow(_message.Message):
+    __slots__ = ("workflow_id", "workflow_name", "input", "attempt", "journal", "deadline", "app_version", "parent_workflow_id")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_NAME_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    JOURNAL_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    APP_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PARENT_WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    workflow_name: str
+    input: _common_pb2.Payload
+    attempt: int
+    journal: _containers.RepeatedCompositeFieldContainer[_common_pb2.Step]
+    deadline: _timestamp_pb2.Timestamp
+    app_version: str
+    parent_workflow_id: str
+    def __init__(self, workflow_id: _Optional[str] = ..., workflow_name: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., attempt: _Optional[int] = ..., journal: _Optional[_Iterable[_Union[_common_pb2.Step, _Mapping]]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., app_version: _Optional[str] = ..., parent_workflow_id: _Optional[str] = ...) -> None: ...
+
+class CancelWorkflowCommand(_message.Message):
+    __slots__ = ("workflow_id",)
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    def __init__(self, workflow_id: _Optional[str] = ...) -> None: ...
+
+class Reconnect(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+
+class RunStep(_message.Message):
+    __slots__ = ("task_id", "context", "step_name", "input")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    STEP_NAME_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    context: _common_pb2.WorkflowContext
+    step_name: str
+    input: _common_pb2.Payload
+    def __init__(self, task_id: _Optional[str] = ..., context: _Optional[_Union[_common_pb2.WorkflowContext, _Mapping]] = ..., step_name: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ...) -> None: ...
+
+class RecordStepRequest(_message.Message):
+    __slots__ = ("context", "step_name", "output", "error", "started_at")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    STEP_NAME_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    context: _common_pb2.WorkflowContext
+    step_name: str
+    output: _common_pb2.Payload
+    error: _common_pb2.WorkflowError
+    started_at: _timestamp_pb2.Timestamp
+    def __init__(self, context: _Optional[_Union[_common_pb2.WorkflowContext, _Mapping]] = ..., step_name: _Optional[str] = ..., output: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.WorkflowError, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RecordStepResponse(_message.Message):
+    __slots__ = ("step", "already_recorded")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_RECORDED_FIELD_NUMBER: _ClassVar[int]
+    step: _common_pb2.Step
+    already_recorded: bool
+    def __init__(self, step: _Optional[_Union[_common_pb2.Step, _Mapping]] = ..., already_recorded: _Optional[bool] = ...) -> None: ...
+
+class CompleteWorkflowRequest(_message.Message):
+    __slots__ = ("workflow_id", "attempt", "output", "error")
+    WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    workflow_id: str
+    attempt: int
+    output: _common_pb2.Payload
+    error: _common_pb2.WorkflowError
+    def __init__(self, workflow_id: _Optional[str] = ..., attempt: _Optional[int] = ..., output: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.WorkflowError, _Mapping]] = ...) -> None: ...
+
+class CompleteWorkflowResponse(_message.Message):
+    __slots__ = ("status",)
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.WorkflowStatus
+    def __init__(self, status: _Optional[_Union[_common_pb2.WorkflowStatus, str]] = ...) -> None: ...
+
+class SleepRequest(_message.Message):
+    __slots__ = ("context", "duration")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    context: _common_pb2.WorkflowContext
+    duration: _duration_pb2.Duration
+    def __init__(self, context: _Optional[_Union[_common_pb2.WorkflowContext, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class SleepResponse(_message.Message):
+    __slots__ = ("wake_at",)
+    WAKE_AT_FIELD_NUMBER: _ClassVar[int]
+    wake_at: _timestamp_pb2.Timestamp
+    def __init__(self, wake_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RecvRequest(_message.Message):
+    __slots__ = ("context", "topic", "timeout")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    context: _common_pb2.WorkflowContext
+    topic: str
+    timeout: _duration_pb2.Duration
+    def __init__(self, context: _Optional[_Union[_common_pb2.WorkflowContext, _Mapping]] = ..., topic: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class RecvResponse(_message.Message):
+    __slots__ = ("found", "message")
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    found: bool
+    message: _common_pb2.Payload
+    def __init__(self, found: _Optional[bool] = ..., message: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ...) -> None: ...
+
+class CallStepRequest(_message.Message):
+    __slots__ = ("context", "step_name", "input")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    STEP_NAME_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    context: _common_pb2.WorkflowContext
+    step_name: str
+    input: _common_pb2.Payload
+    def __init__(self, context: _Optional[_Union[_common_pb2.WorkflowContext, _Mapping]] = ..., step_name: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ...) -> None: ...
+
+class CallStepResponse(_message.Message):
+    __slots__ = ("step",)
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    step: _common_pb2.Step
+    def __init__(self, step: _Optional[_Union[_common_pb2.Step, _Mapping]] = ...) -> None: ...
+
+class CompleteStepRequest(_message.Message):
+    __slots__ = ("task_id", "output", "error")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    output: _common_pb2.Payload
+    error: _common_pb2.WorkflowError
+    def __init__(self, task_id: _Optional[str] = ..., output: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.WorkflowError, _Mapping]] = ...) -> None: ...
+
+class CompleteStepResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

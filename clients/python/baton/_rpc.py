@@ -1,0 +1,325 @@
+"""The thin typed tier: one method per RPC over the generated stubs.
+
+Every unary call goes through one private funnel (`AsyncRpc._rpc_call` /
+`SyncRpc._rpc_call`), where deadlines, retries of transient failures and the
+translation of gRPC errors into `baton` exceptions live once. Nothing above this
+module sees a ``grpc.RpcError``.
+
+`AsyncRpc` runs on a ``grpc.aio`` channel (the worker and `AsyncClient`);
+`SyncRpc` on a plain blocking channel (`Client`), so the sync client needs no
+event loop or helper thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from baton._errors import map_rpc_error
+from baton._proto.baton.v1 import (
+    worker_service_pb2,
+    worker_service_pb2_grpc,
+    workflow_service_pb2,
+    workflow_service_pb2_grpc,
+)
+
+__all__ = [
+    "CHECKPOINT_RETRY",
+    "CLIENT_RETRY",
+    "DEFAULT_TIMEOUT",
+    "AsyncRpc",
+    "RetryPolicy",
+    "SyncRpc",
+    "channel_options",
+]
+
+logger = logging.getLogger("baton.rpc")
+
+DEFAULT_TIMEOUT = 30.0
+"""The deadline of a unary call, in seconds, unless the call sets its own."""
+
+# A dispatch carries the whole journal, which can outgrow gRPC's 4 MiB default;
+# the server enforces its own payload limits.
+_MAX_MESSAGE_BYTES = 128 * 1024 * 1024
+
+
+def channel_options() -> list[tuple[str, Any]]:
+    """The channel options shared by every Baton channel."""
+    return [
+        ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+    ]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Which failures of an idempotent call are retried, and how patiently."""
+
+    codes: frozenset[grpc.StatusCode]
+    """The status codes that count as transient."""
+    max_attempts: int | None
+    """Attempts in total, the first included; ``None`` retries forever."""
+    initial: float = 0.1
+    """The first delay, in seconds."""
+    maximum: float = 2.0
+    """The cap on the delay, in seconds."""
+    multiplier: float = 2.0
+    """The growth of the delay from one retry to the next."""
+
+    def should_retry(self, code: grpc.StatusCode, attempt: int) -> bool:
+        """Whether to retry after failed attempt number ``attempt`` (1-based)."""
+        if code not in self.codes:
+            return False
+        return self.max_attempts is None or attempt < self.max_attempts
+
+    def delay(self, attempt: int) -> float:
+        """The pause after failed attempt number ``attempt`` (1-based), with jitter so
+        that many callers retrying after one outage do not arrive in lockstep."""
+        base = min(self.maximum, self.initial * self.multiplier ** (attempt - 1))
+        return base * random.uniform(0.8, 1.0)
+
+
+CLIENT_RETRY = RetryPolicy(codes=frozenset({grpc.StatusCode.UNAVAILABLE}), max_attempts=6)
+"""Idempotent client calls ride out a few seconds of unavailability, then fail."""
+
+CHECKPOINT_RETRY = RetryPolicy(
+    codes=frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}),
+    max_attempts=None,
+    initial=0.05,
+    maximum=2.0,
+)
+"""A workflow's checkpoints retry until they land or are fenced off: a server
+restart must never fail a workflow. Safe because checkpoint RPCs are idempotent."""
+
+
+def _metadata(token: str | None) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),) if token else ()
+
+
+class AsyncRpc:
+    """The Baton RPCs over a ``grpc.aio`` channel. Create it inside the event loop
+    that will use it.
+
+    Args:
+        target: ``host:port`` of the service.
+        token: A bearer token sent with every call, if set.
+    """
+
+    def __init__(self, target: str, *, token: str | None = None) -> None:
+        self._channel = grpc.aio.insecure_channel(target, options=channel_options())
+        self._metadata = _metadata(token)
+        # The generated gRPC stubs carry no annotations, hence the ignores.
+        self._workflows = workflow_service_pb2_grpc.WorkflowServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._workers = worker_service_pb2_grpc.WorkerServiceStub(self._channel)  # type: ignore[no-untyped-call]
+
+    async def close(self) -> None:
+        """Closes the channel, cancelling calls still in flight."""
+        await self._channel.close()
+
+    async def _rpc_call(
+        self,
+        method: Callable[..., Any],
+        request: object,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+    ) -> Any:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await method(request, timeout=timeout, metadata=self._metadata)
+            except grpc.aio.AioRpcError as exc:
+                if retry is None or not retry.should_retry(exc.code(), attempt):
+                    raise map_rpc_error(exc) from exc
+                delay = retry.delay(attempt)
+                logger.debug(
+                    "%s failed with %s (attempt %d); retrying in %.2fs",
+                    type(request).__name__,
+                    exc.code().name,
+                    attempt,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    # -- WorkflowService ---------------------------------------------------------------
+
+    async def start_workflow(
+        self, request: workflow_service_pb2.StartWorkflowRequest
+    ) -> workflow_service_pb2.StartWorkflowResponse:
+        """StartWorkflow; retried because the workflow id makes it idempotent."""
+        response: workflow_service_pb2.StartWorkflowResponse = await self._rpc_call(
+            self._workflows.StartWorkflow, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    async def get_workflow(
+        self, request: workflow_service_pb2.GetWorkflowRequest
+    ) -> workflow_service_pb2.GetWorkflowResponse:
+        """GetWorkflow."""
+        response: workflow_service_pb2.GetWorkflowResponse = await self._rpc_call(
+            self._workflows.GetWorkflow, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    async def await_workflow(
+        self, request: workflow_service_pb2.AwaitWorkflowRequest, *, timeout: float
+    ) -> workflow_service_pb2.AwaitWorkflowResponse:
+        """AwaitWorkflow; ``timeout`` is the call's deadline and must exceed the
+        server-side wait in the request."""
+        response: workflow_service_pb2.AwaitWorkflowResponse = await self._rpc_call(
+            self._workflows.AwaitWorkflow, request, timeout=timeout, retry=CLIENT_RETRY
+        )
+        return response
+
+    async def list_workflows(
+        self, request: workflow_service_pb2.ListWorkflowsRequest
+    ) -> workflow_service_pb2.ListWorkflowsResponse:
+        """ListWorkflows (one page)."""
+        response: workflow_service_pb2.ListWorkflowsResponse = await self._rpc_call(
+            self._workflows.ListWorkflows, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    async def list_workflow_steps(
+        self, request: workflow_service_pb2.ListWorkflowStepsRequest
+    ) -> workflow_service_pb2.ListWorkflowStepsResponse:
+        """ListWorkflowSteps (one page)."""
+        response: workflow_service_pb2.ListWorkflowStepsResponse = await self._rpc_call(
+            self._workflows.ListWorkflowSteps, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    # -- WorkerService -----------------------------------------------------------------
+
+    def connect(
+        self, requests: AsyncIterator[worker_service_pb2.ConnectRequest]
+    ) -> grpc.aio.StreamStreamCall:
+        """Opens the worker's Connect stream (no deadline; the caller iterates the
+        returned call for responses and maps its errors with `map_rpc_error`)."""
+        return self._workers.Connect(requests, metadata=self._metadata)
+
+    async def record_step(
+        self, request: worker_service_pb2.RecordStepRequest
+    ) -> worker_service_pb2.RecordStepResponse:
+        """RecordStep, retried until it lands or is fenced (`FailedPrecondition`)."""
+        response: worker_service_pb2.RecordStepResponse = await self._rpc_call(
+            self._workers.RecordStep, request, retry=CHECKPOINT_RETRY
+        )
+        return response
+
+    async def complete_workflow(
+        self, request: worker_service_pb2.CompleteWorkflowRequest
+    ) -> worker_service_pb2.CompleteWorkflowResponse:
+        """CompleteWorkflow, retried until it lands or is fenced (`FailedPrecondition`)."""
+        response: worker_service_pb2.CompleteWorkflowResponse = await self._rpc_call(
+            self._workers.CompleteWorkflow, request, retry=CHECKPOINT_RETRY
+        )
+        return response
+
+    async def complete_step(
+        self, request: worker_service_pb2.CompleteStepRequest
+    ) -> worker_service_pb2.CompleteStepResponse:
+        """CompleteStep (the result of a remote step run here), retried like a checkpoint."""
+        response: worker_service_pb2.CompleteStepResponse = await self._rpc_call(
+            self._workers.CompleteStep, request, retry=CHECKPOINT_RETRY
+        )
+        return response
+
+
+class SyncRpc:
+    """The client RPCs over a blocking gRPC channel; same funnel as `AsyncRpc`.
+
+    Args:
+        target: ``host:port`` of the service.
+        token: A bearer token sent with every call, if set.
+    """
+
+    def __init__(self, target: str, *, token: str | None = None) -> None:
+        self._channel = grpc.insecure_channel(target, options=channel_options())
+        self._metadata = _metadata(token)
+        # The generated gRPC stubs carry no annotations, hence the ignores.
+        self._workflows = workflow_service_pb2_grpc.WorkflowServiceStub(self._channel)  # type: ignore[no-untyped-call]
+
+    def close(self) -> None:
+        """Closes the channel."""
+        self._channel.close()
+
+    def _rpc_call(
+        self,
+        method: Callable[..., Any],
+        request: object,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+    ) -> Any:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return method(request, timeout=timeout, metadata=self._metadata)
+            except grpc.RpcError as exc:
+                if retry is None or not retry.should_retry(exc.code(), attempt):
+                    raise map_rpc_error(exc) from exc
+                delay = retry.delay(attempt)
+                logger.debug(
+                    "%s failed with %s (attempt %d); retrying in %.2fs",
+                    type(request).__name__,
+                    exc.code().name,
+                    attempt,
+                    delay,
+                )
+                time.sleep(delay)
+
+    def start_workflow(
+        self, request: workflow_service_pb2.StartWorkflowRequest
+    ) -> workflow_service_pb2.StartWorkflowResponse:
+        """StartWorkflow; retried because the workflow id makes it idempotent."""
+        response: workflow_service_pb2.StartWorkflowResponse = self._rpc_call(
+            self._workflows.StartWorkflow, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    def get_workflow(
+        self, request: workflow_service_pb2.GetWorkflowRequest
+    ) -> workflow_service_pb2.GetWorkflowResponse:
+        """GetWorkflow."""
+        response: workflow_service_pb2.GetWorkflowResponse = self._rpc_call(
+            self._workflows.GetWorkflow, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    def await_workflow(
+        self, request: workflow_service_pb2.AwaitWorkflowRequest, *, timeout: float
+    ) -> workflow_service_pb2.AwaitWorkflowResponse:
+        """AwaitWorkflow; ``timeout`` is the call's deadline and must exceed the
+        server-side wait in the request."""
+        response: workflow_service_pb2.AwaitWorkflowResponse = self._rpc_call(
+            self._workflows.AwaitWorkflow, request, timeout=timeout, retry=CLIENT_RETRY
+        )
+        return response
+
+    def list_workflows(
+        self, request: workflow_service_pb2.ListWorkflowsRequest
+    ) -> workflow_service_pb2.ListWorkflowsResponse:
+        """ListWorkflows (one page)."""
+        response: workflow_service_pb2.ListWorkflowsResponse = self._rpc_call(
+            self._workflows.ListWorkflows, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    def list_workflow_steps(
+        self, request: workflow_service_pb2.ListWorkflowStepsRequest
+    ) -> workflow_service_pb2.ListWorkflowStepsResponse:
+        """ListWorkflowSteps (one page)."""
+        response: workflow_service_pb2.ListWorkflowStepsResponse = self._rpc_call(
+            self._workflows.ListWorkflowSteps, request, retry=CLIENT_RETRY
+        )
+        return response

@@ -1,0 +1,419 @@
+"""One serving session of a worker: the Connect stream, slots, leases and runs.
+
+The runner keeps one ``WorkerService.Connect`` stream open (reconnecting with
+capped, jittered backoff when it breaks), registers what the worker hosts, and
+starts a run for every dispatch. Workflows keep running while the stream is
+down: their checkpoints retry until the service is back, and the re-registration
+lists them under ``running`` so the service knows this worker still owns them.
+
+Slot accounting. The service may dispatch only as many workflows as the worker
+granted slots: ``register.workflow_slots`` grants the free capacity at that
+moment, and every run that ends grants one back. Capacity counts every run whose
+task has not finished, stale ones included (they still hold a thread). The free
+count is computed and the stream's outbox installed in one synchronous step, so
+a slot granted back is either inside that count or sent on that stream, never
+both and never neither.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import grpc
+
+from baton._context import RunState, WorkflowStop
+from baton._convert import error_to_proto
+from baton._errors import (
+    BatonError,
+    FailedPrecondition,
+    InvalidArgument,
+    ResourceExhausted,
+    map_rpc_error,
+)
+from baton._execution import execute_remote_step, execute_workflow
+from baton._payload import Serializer, SerializerName
+from baton._proto.baton.v1 import worker_service_pb2 as pb
+from baton._registry import StepDefinition, WorkflowDefinition
+from baton._rpc import AsyncRpc
+
+__all__ = ["RunnerConfig", "WorkerRunner"]
+
+logger = logging.getLogger("baton.worker")
+
+SDK = "baton-python/0.1.0"
+
+# Statuses that no reconnect can fix while the worker has never registered: a bad
+# token or a malformed registration. Once registered, every failure is retried,
+# since a running server only fails the stream transiently.
+_FATAL_BEFORE_REGISTRATION = frozenset(
+    {
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.UNIMPLEMENTED,
+    }
+)
+_RECONNECT_INITIAL = 0.1
+_RECONNECT_MAX = 5.0
+_DEFAULT_HEARTBEAT = 5.0
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """A worker's settings, fixed for its lifetime."""
+
+    target: str
+    """``host:port`` of the service."""
+    token: str | None
+    """Bearer token, if any."""
+    worker_id: str
+    """Stable for the Worker's lifetime, so leases survive reconnects."""
+    app_version: str
+    """Registered app version."""
+    concurrency: int
+    """Workflows run at once, at most."""
+    serializer: SerializerName
+    """The payload encoding."""
+    display_name: str
+    """A human-readable name for operators."""
+    shutdown_timeout: float
+    """Seconds a graceful stop waits for running workflows."""
+
+
+@dataclass(eq=False)
+class _Run:
+    """A workflow running here under one attempt."""
+
+    workflow_id: str
+    attempt: int
+    state: RunState = field(default_factory=RunState)
+    task: asyncio.Task[None] | None = None
+
+
+class WorkerRunner:
+    """Serves one worker until stopped. Create and use it inside one event loop.
+
+    Args:
+        config: The worker's settings.
+        workflows: The registered workflows, by name.
+        steps: The registered steps, by name.
+    """
+
+    def __init__(
+        self,
+        config: RunnerConfig,
+        workflows: Mapping[str, WorkflowDefinition],
+        steps: Mapping[str, StepDefinition],
+    ) -> None:
+        self._config = config
+        self._workflows = dict(workflows)
+        self._steps = dict(steps)
+        self._serializer = Serializer(config.serializer)
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._runs: dict[str, _Run] = {}  # the current run of each workflow id
+        self._active: set[_Run] = set()  # every unfinished run, stale ones included
+        self._step_tasks: set[asyncio.Task[None]] = set()
+        self._outbox: asyncio.Queue[pb.ConnectRequest | None] | None = None
+        self._session: asyncio.Task[str] | None = None
+        self._draining = False
+        self._ever_registered = False
+        self._registered = False
+
+    def stop(self) -> None:
+        """Asks `serve` to stop gracefully. Call from the runner's loop."""
+        self._stop.set()
+
+    async def serve(self) -> None:
+        """Connects, runs dispatched workflows, and returns after `stop` (or raises
+        a `BatonError` when the service refuses this worker outright)."""
+        rpc = AsyncRpc(self._config.target, token=self._config.token)
+        executor = ThreadPoolExecutor(
+            max_workers=self._config.concurrency, thread_name_prefix="baton-workflow"
+        )
+        connection = asyncio.create_task(self._connection_loop(rpc, executor))
+        stopping = asyncio.create_task(self._stop.wait())
+        try:
+            await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if connection.done():
+                connection.result()  # only ends by raising a fatal error
+            await self._drain()
+        finally:
+            stopping.cancel()
+            connection.cancel()
+            await self._abandon_all()
+            await asyncio.gather(connection, stopping, return_exceptions=True)
+            await rpc.close()
+            # Threads still inside user code cannot be interrupted; they are
+            # marked stale and stop at their next checkpoint.
+            executor.shutdown(wait=False, cancel_futures=True)
+            logger.info("worker %s stopped", self._config.worker_id)
+
+    async def _drain(self) -> None:
+        """Stops taking work and waits (up to the shutdown timeout) for running workflows."""
+        if not self._active:
+            return
+        logger.info(
+            "stopping: waiting up to %.0fs for %d running workflow(s)",
+            self._config.shutdown_timeout,
+            len(self._active),
+        )
+        self._draining = True
+        # Re-register with zero slots, which withdraws the slots already granted.
+        if self._session is not None:
+            self._session.cancel()
+        deadline = self._loop.time() + self._config.shutdown_timeout
+        while self._active and (remaining := deadline - self._loop.time()) > 0:
+            tasks = {run.task for run in self._active if run.task is not None}
+            await asyncio.wait(tasks, timeout=remaining)
+        if self._active:
+            logger.warning(
+                "stopping with %d workflow(s) unfinished; the service will recover them",
+                len(self._active),
+            )
+
+    async def _abandon_all(self) -> None:
+        tasks: list[asyncio.Task[None]] = list(self._step_tasks)
+        for run in list(self._active):
+            run.state.stale = True
+            if run.task is not None:
+                tasks.append(run.task)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- the Connect stream ------------------------------------------------------------
+
+    async def _connection_loop(self, rpc: AsyncRpc, executor: ThreadPoolExecutor) -> None:
+        failures = 0
+        while True:
+            session = asyncio.create_task(self._run_session(rpc, executor))
+            self._session = session
+            try:
+                await asyncio.wait({session})
+            finally:
+                session.cancel()
+            if session.cancelled():  # a drain asked for a fresh registration
+                continue
+            failures = 0 if self._registered else failures + 1
+            exc = session.exception()
+            if exc is None:
+                logger.warning("connection to %s ended: %s", self._config.target, session.result())
+            elif isinstance(exc, grpc.RpcError):
+                error = map_rpc_error(exc)
+                if not self._ever_registered and exc.code() in _FATAL_BEFORE_REGISTRATION:
+                    logger.error("the service refused this worker: %s", error)
+                    raise error from exc
+                logger.warning("connection to %s lost: %s", self._config.target, error)
+            else:
+                logger.error("worker connection failed unexpectedly", exc_info=exc)
+            delay = min(_RECONNECT_MAX, _RECONNECT_INITIAL * 2 ** max(0, failures - 1))
+            delay *= random.uniform(0.5, 1.0)
+            logger.info(
+                "reconnecting in %.2fs (%d workflow(s) still running)", delay, len(self._active)
+            )
+            await asyncio.sleep(delay)
+
+    async def _run_session(self, rpc: AsyncRpc, executor: ThreadPoolExecutor) -> str:
+        """One Connect stream, from registration until it ends; returns why it ended
+        normally, raises the gRPC error otherwise."""
+        self._registered = False
+        outbox: asyncio.Queue[pb.ConnectRequest | None] = asyncio.Queue()
+        outbox.put_nowait(self._registration())
+        self._outbox = outbox  # same synchronous step as the free-slot count
+        call = rpc.connect(_drain_queue(outbox))
+        heartbeat: asyncio.Task[None] | None = None
+        try:
+            async for response in call:
+                kind = response.WhichOneof("message")
+                if kind == "registered":
+                    heartbeat = self._on_registered(response.registered, outbox)
+                elif kind == "dispatch":
+                    self._on_dispatch(response.dispatch, rpc, executor)
+                elif kind == "cancel":
+                    self._on_cancel(response.cancel.workflow_id)
+                elif kind == "run_step":
+                    self._on_run_step(response.run_step, rpc)
+                elif kind == "reconnect":
+                    return f"the service asked to reconnect ({response.reconnect.reason})"
+            return "the service closed the stream"
+        finally:
+            if self._outbox is outbox:
+                self._outbox = None
+            if heartbeat is not None:
+                heartbeat.cancel()
+            outbox.put_nowait(None)
+            call.cancel()
+
+    def _registration(self) -> pb.ConnectRequest:
+        free = 0 if self._draining else max(0, self._config.concurrency - len(self._active))
+        register = pb.RegisterWorker(
+            worker_id=self._config.worker_id,
+            app_version=self._config.app_version,
+            workflows=[
+                pb.WorkflowRegistration(name=d.name, max_attempts=d.max_attempts)
+                for d in self._workflows.values()
+            ],
+            steps=[pb.StepRegistration(name=name) for name in self._steps],
+            workflow_slots=free,
+            running=[
+                pb.RunningWorkflow(workflow_id=run.workflow_id, attempt=run.attempt)
+                for run in self._runs.values()
+            ],
+            sdk=SDK,
+            display_name=self._config.display_name,
+        )
+        return pb.ConnectRequest(register=register)
+
+    def _on_registered(
+        self, registered: pb.Registered, outbox: asyncio.Queue[pb.ConnectRequest | None]
+    ) -> asyncio.Task[None]:
+        self._registered = self._ever_registered = True
+        interval = registered.heartbeat_interval.ToTimedelta().total_seconds()
+        interval = interval if interval > 0 else _DEFAULT_HEARTBEAT
+        logger.info(
+            "worker %s registered with replica %s (%d workflow(s) running, heartbeat %.1fs)",
+            self._config.worker_id,
+            registered.replica_id or "?",
+            len(self._runs),
+            interval,
+        )
+        return asyncio.create_task(_heartbeat(outbox, interval))
+
+    def _grant_slot(self) -> None:
+        # Dropped when disconnected: the next registration counts the slot as free.
+        if self._outbox is not None and not self._draining:
+            self._outbox.put_nowait(pb.ConnectRequest(slots=pb.GrantSlots(workflow_slots=1)))
+
+    # -- runs --------------------------------------------------------------------------
+
+    def _on_dispatch(
+        self, dispatch: pb.DispatchWorkflow, rpc: AsyncRpc, executor: ThreadPoolExecutor
+    ) -> None:
+        current = self._runs.get(dispatch.workflow_id)
+        if current is not None and current.attempt >= dispatch.attempt:
+            logger.info(
+                "ignoring dispatch of workflow %s attempt %d: attempt %d already runs here",
+                dispatch.workflow_id,
+                dispatch.attempt,
+                current.attempt,
+            )
+            self._grant_slot()  # the dispatch took a slot that no run will use
+            return
+        if current is not None:
+            logger.warning(
+                "workflow %s: attempt %d supersedes attempt %d running here; abandoning that run",
+                dispatch.workflow_id,
+                dispatch.attempt,
+                current.attempt,
+            )
+            current.state.stale = True
+        run = _Run(dispatch.workflow_id, dispatch.attempt)
+        self._runs[run.workflow_id] = run
+        self._active.add(run)
+        run.task = asyncio.create_task(
+            self._run_workflow(run, dispatch, rpc, executor),
+            name=f"baton-workflow:{dispatch.workflow_id}",
+        )
+
+    async def _run_workflow(
+        self,
+        run: _Run,
+        dispatch: pb.DispatchWorkflow,
+        rpc: AsyncRpc,
+        executor: ThreadPoolExecutor,
+    ) -> None:
+        logger.debug(
+            "running workflow %s (%s) attempt %d with %d journal step(s)",
+            run.workflow_id,
+            dispatch.workflow_name,
+            run.attempt,
+            len(dispatch.journal),
+        )
+        try:
+            completion = await execute_workflow(
+                dispatch,
+                self._workflows.get(dispatch.workflow_name),
+                serializer=self._serializer,
+                rpc=rpc,
+                executor=executor,
+                state=run.state,
+            )
+            await _complete(rpc, completion)
+            outcome = "failed" if completion.HasField("error") else "succeeded"
+            logger.info("workflow %s attempt %d %s", run.workflow_id, run.attempt, outcome)
+        except WorkflowStop as stop:
+            logger.info("workflow %s attempt %d stopped: %s", run.workflow_id, run.attempt, stop)
+        except FailedPrecondition as exc:
+            logger.info(
+                "workflow %s attempt %d was not completed (lease lost): %s",
+                run.workflow_id,
+                run.attempt,
+                exc,
+            )
+        except Exception:  # not completed: the service re-dispatches it after the lease
+            logger.exception(
+                "workflow %s attempt %d could not complete", run.workflow_id, run.attempt
+            )
+        finally:
+            self._active.discard(run)
+            if self._runs.get(run.workflow_id) is run:
+                del self._runs[run.workflow_id]
+            self._grant_slot()
+
+    def _on_cancel(self, workflow_id: str) -> None:
+        run = self._runs.get(workflow_id)
+        if run is None:
+            logger.debug("cancel for workflow %s, which does not run here", workflow_id)
+            return
+        logger.info("workflow %s: cancel requested; stopping at its next step", workflow_id)
+        run.state.cancelled = True
+
+    def _on_run_step(self, run_step: pb.RunStep, rpc: AsyncRpc) -> None:
+        task = asyncio.create_task(self._run_remote_step(run_step, rpc))
+        self._step_tasks.add(task)
+        task.add_done_callback(self._step_tasks.discard)
+
+    async def _run_remote_step(self, run_step: pb.RunStep, rpc: AsyncRpc) -> None:
+        completion = await execute_remote_step(
+            run_step, self._steps.get(run_step.step_name), serializer=self._serializer
+        )
+        try:
+            await rpc.complete_step(completion)
+        except BatonError as exc:
+            logger.warning("could not report remote step %s: %s", run_step.task_id, exc)
+
+
+async def _complete(rpc: AsyncRpc, completion: pb.CompleteWorkflowRequest) -> None:
+    """Completes a workflow; an output the service refuses (too large, say) fails the
+    workflow with that refusal instead of leaving it running forever."""
+    try:
+        await rpc.complete_workflow(completion)
+    except (InvalidArgument, ResourceExhausted) as exc:
+        if not completion.HasField("output"):
+            raise
+        refused = pb.CompleteWorkflowRequest(
+            workflow_id=completion.workflow_id,
+            attempt=completion.attempt,
+            error=error_to_proto(exc),
+        )
+        await rpc.complete_workflow(refused)
+
+
+async def _drain_queue(
+    outbox: asyncio.Queue[pb.ConnectRequest | None],
+) -> AsyncIterator[pb.ConnectRequest]:
+    """The Connect request stream: the outbox's messages until a ``None``."""
+    while (message := await outbox.get()) is not None:
+        yield message
+
+
+async def _heartbeat(outbox: asyncio.Queue[pb.ConnectRequest | None], interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        outbox.put_nowait(pb.ConnectRequest(heartbeat=pb.Heartbeat()))

@@ -1,0 +1,116 @@
+"""Assembles and runs one replica: database, engine, gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from baton._proto.baton.v1 import worker_service_pb2, worker_service_pb2_grpc
+from baton._proto.baton.v1 import workflow_service_pb2, workflow_service_pb2_grpc
+from baton_server.config import Config
+from baton_server.connector import Connector, start_embedded
+from baton_server.engine.engine import Engine
+from baton_server.migrate import migrate
+from baton_server.servicers.errors import ErrorInterceptor
+from baton_server.servicers.unimplemented import add_unbuilt_services
+from baton_server.servicers.worker import WorkerService
+from baton_server.servicers.workflow import WorkflowService
+
+log = logging.getLogger("baton.server")
+
+
+@dataclass
+class Running:
+    """A started replica."""
+
+    server: grpc.aio.Server
+    port: int
+    engine: Engine
+    connector: Connector
+    health: health.aio.HealthServicer
+    config: Config
+
+    async def stop(self) -> None:
+        """Graceful shutdown: NOT_SERVING, workers told to reconnect, in-flight RPCs finish."""
+        await self.health.enter_graceful_shutdown()
+        self.engine.tell_workers_to_reconnect("server shutting down")
+        await self.server.stop(self.config.shutdown_grace_seconds)
+        await self.engine.stop()
+        await self.connector.close()
+
+
+async def database_url(config: Config) -> str:
+    """The configured database, or the embedded one started on demand."""
+    if config.database_url:
+        return config.database_url
+    log.info("BATON_DATABASE_URL is not set: starting the embedded Postgres in %s", config.data_dir)
+    return await asyncio.to_thread(start_embedded, config.data_dir)
+
+
+async def start(config: Config) -> Running:
+    """Migrates the database, starts the engine and the gRPC server."""
+    url = await database_url(config)
+    await migrate(url)
+    connector = Connector(url, min_size=config.pool_min_size, max_size=config.pool_max_size)
+    await connector.open()
+    engine = Engine(connector, config)
+    engine.start()
+
+    server = grpc.aio.server(
+        interceptors=[ErrorInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", config.max_message_bytes),
+            ("grpc.max_send_message_length", config.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    workflow_service_pb2_grpc.add_WorkflowServiceServicer_to_server(
+        WorkflowService(engine, config), server
+    )
+    worker_service_pb2_grpc.add_WorkerServiceServicer_to_server(
+        WorkerService(engine, config), server
+    )
+    services = [
+        workflow_service_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name,
+        worker_service_pb2.DESCRIPTOR.services_by_name["WorkerService"].full_name,
+        *add_unbuilt_services(server),
+    ]
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
+    port = server.add_insecure_port(config.listen)
+    if port == 0:
+        raise SystemExit(f"cannot listen on {config.listen}")
+    await server.start()
+    for name in ["", *services]:
+        await _set_serving(health_servicer, name)
+    return Running(server, port, engine, connector, health_servicer, config)
+
+
+async def _set_serving(servicer: health.aio.HealthServicer, name: str) -> None:
+    await servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+
+async def serve(config: Config, on_ready: Callable[[int], None] | None = None) -> None:
+    """Runs a replica until SIGTERM or SIGINT, then shuts down gracefully."""
+    running = await start(config)
+    host = config.listen.rsplit(":", 1)[0]
+    log.info("serving on %s:%d (replica %s)", host, running.port, running.engine.replica_id)
+    if on_ready is not None:
+        on_ready(running.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await running.stop()

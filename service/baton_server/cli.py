@@ -1,0 +1,84 @@
+"""The ``baton`` command: ``serve`` and ``migrate`` (more commands come with
+the management release)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from baton_server import __version__
+from baton_server.config import Config, from_env
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="baton", description="Baton durable workflows.")
+    parser.add_argument("--version", action="version", version=f"baton {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run a server replica")
+    serve.add_argument("--listen", help="HOST:PORT to listen on (env BATON_LISTEN; "
+                       "default localhost:50051; port 0 picks a free port)")
+    _database_flags(serve)
+    serve.add_argument("--lease-seconds", type=float,
+                       help="grace period before a silent worker's workflows move (default 5)")
+    serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date")
+    _database_flags(migrate)
+    migrate.add_argument("--log-level", default="INFO")
+    return parser
+
+
+def _database_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database-url", help="Postgres URL (env BATON_DATABASE_URL; "
+                        "default: the embedded Postgres under --data-dir)")
+    parser.add_argument("--data-dir", type=Path,
+                        help="embedded Postgres data folder (env BATON_DATA_DIR; default .baton)")
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    """Flags override the environment, which overrides the defaults."""
+    return from_env().with_overrides(
+        listen=getattr(args, "listen", None),
+        database_url=args.database_url,
+        data_dir=args.data_dir,
+        lease_seconds=getattr(args, "lease_seconds", None),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``baton`` command."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    config = config_from(args)
+    if args.command == "serve":
+        from baton_server.app import serve
+
+        def ready(port: int) -> None:
+            # One line on stdout that scripts (and the tests) can wait for.
+            print(f"baton: serving on port {port}", flush=True)
+
+        asyncio.run(serve(config, on_ready=ready))
+        return 0
+    if args.command == "migrate":
+        from baton_server.app import database_url
+        from baton_server.migrate import migrate
+
+        async def run() -> list[str]:
+            return await migrate(await database_url(config))
+
+        applied = asyncio.run(run())
+        print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

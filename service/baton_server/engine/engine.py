@@ -1,0 +1,281 @@
+"""The engine of one replica: workflow operations, worker sessions, and the
+background tasks (dispatch, leases, notifications)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+from baton_server.config import Config
+from baton_server.connector import Connector
+from baton_server.engine.dispatcher import Dispatcher
+from baton_server.engine.leases import LeaseKeeper
+from baton_server.engine.sessions import Dispatch, Reconnect, Sessions, WorkerSession
+from baton_server.engine.waiters import StatusWaiters, wait_event
+from baton_server.errors import AlreadyExists, stale_attempt, workflow_not_found
+from baton_server.store import steps, workers, workflows
+from baton_server.store.models import Failure, Payload, Step, Workflow
+from baton_server.store.steps import NewStep
+from baton_server.store.workers import WorkerRegistration
+from baton_server.store.workflows import ListFilter, NewWorkflow
+
+log = logging.getLogger("baton.engine")
+
+# A waiter re-reads at least this often, in case a notification was lost.
+_RECHECK_SECONDS = 5.0
+
+
+class Engine:
+    """Everything a replica does, independent of gRPC."""
+
+    def __init__(self, connector: Connector, config: Config) -> None:
+        self.config = config
+        self.replica_id = f"replica-{uuid.uuid4().hex[:12]}"
+        self._connector = connector
+        self._sessions = Sessions()
+        self._waiters = StatusWaiters()
+        self._dispatcher = Dispatcher(connector, config, self._sessions)
+        self._leases = LeaseKeeper(
+            connector, config, self._sessions, self._dispatcher, self.replica_id
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Starts listening, dispatching and keeping leases."""
+        self._connector.listen(
+            ["baton_enqueued", "baton_status"], self._on_notify, self._on_listen_reconnect
+        )
+        self._tasks = [
+            asyncio.create_task(self._dispatcher.run(), name="baton-dispatch"),
+            asyncio.create_task(self._leases.run(), name="baton-leases"),
+        ]
+
+    async def stop(self) -> None:
+        """Stops the background tasks."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def tell_workers_to_reconnect(self, reason: str) -> None:
+        """Asks every connected worker to reconnect (elsewhere)."""
+        for session in self._sessions.live():
+            session.slots = 0
+            session.outbox.put_nowait(Reconnect(reason))
+
+    def _on_notify(self, channel: str, payload: str) -> None:
+        if channel == "baton_enqueued":
+            self._dispatcher.wake()
+        elif channel == "baton_status":
+            self._waiters.changed(payload)
+
+    def _on_listen_reconnect(self) -> None:
+        self._dispatcher.wake()
+        self._waiters.wake_all()
+
+    # -- workflows ---------------------------------------------------------
+
+    async def start_workflow(self, new: NewWorkflow) -> tuple[Workflow, bool]:
+        """Creates the workflow, or returns the existing one with that id.
+
+        Raises AlreadyExists when the id belongs to a workflow of another name.
+        """
+        async with self._connector.transaction() as tx:
+            created = await workflows.insert(tx, new)
+            if created is not None:
+                await workflows.notify_enqueued(tx, new.workflow_name)
+                existing = None
+            else:
+                existing = await workflows.get(tx, new.workflow_id)
+        if created is not None:
+            self._dispatcher.wake()
+            return created, True
+        if existing is None:  # deleted between the two statements; try again
+            return await self.start_workflow(new)
+        if existing.workflow_name != new.workflow_name:
+            raise AlreadyExists(
+                f"workflow id {new.workflow_id!r} is taken by a workflow named "
+                f"{existing.workflow_name!r}, not {new.workflow_name!r}",
+                reason="WORKFLOW_ID_CONFLICT",
+                metadata={
+                    "workflow_id": new.workflow_id,
+                    "existing_workflow_name": existing.workflow_name,
+                },
+            )
+        return existing, False
+
+    async def get_workflow(self, workflow_id: str) -> tuple[Workflow, str]:
+        """The workflow and, if it is stuck, why (else an empty string)."""
+        async with self._connector.transaction() as tx:
+            workflow = await workflows.get(tx, workflow_id)
+            if workflow is None:
+                raise workflow_not_found(workflow_id)
+            reason = ""
+            if workflow.status == "ENQUEUED" and not await workflows.hosting_worker_exists(
+                tx, workflow.workflow_name, workflow.app_version
+            ):
+                version = f" of app version {workflow.app_version!r}" if workflow.app_version else ""
+                reason = f"no connected worker{version} hosts workflow {workflow.workflow_name!r}"
+        return workflow, reason
+
+    async def _read(self, workflow_id: str) -> Workflow:
+        async with self._connector.transaction() as tx:
+            workflow = await workflows.get(tx, workflow_id)
+        if workflow is None:
+            raise workflow_not_found(workflow_id)
+        return workflow
+
+    async def await_workflow(self, workflow_id: str, timeout: float) -> Workflow:
+        """The workflow once finished, or as it is when ``timeout`` passes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        with self._waiters.watch(workflow_id) as changed:
+            while True:
+                changed.clear()
+                workflow = await self._read(workflow_id)
+                remaining = deadline - loop.time()
+                if workflow.finished or remaining <= 0:
+                    return workflow
+                await wait_event(changed, min(remaining, _RECHECK_SECONDS))
+
+    async def watch_workflow(self, workflow_id: str) -> AsyncIterator[Workflow]:
+        """Yields the workflow now and after each status change, until finished."""
+        last_status = None
+        with self._waiters.watch(workflow_id) as changed:
+            while True:
+                changed.clear()
+                workflow = await self._read(workflow_id)
+                if workflow.status != last_status:
+                    last_status = workflow.status
+                    yield workflow
+                if workflow.finished:
+                    return
+                await wait_event(changed, _RECHECK_SECONDS)
+
+    async def list_workflows(
+        self, filters: ListFilter, *, limit: int, cursor: tuple[datetime, str] | None
+    ) -> list[Workflow]:
+        """One page of workflows."""
+        async with self._connector.transaction() as tx:
+            return await workflows.list_page(tx, filters, limit=limit, cursor=cursor)
+
+    async def list_steps(self, workflow_id: str, *, after: int, limit: int) -> list[Step]:
+        """One page of a workflow's journal; NotFound for an unknown workflow."""
+        async with self._connector.transaction() as tx:
+            page = await steps.list_page(tx, workflow_id, after=after, limit=limit)
+            if not page and await workflows.get(tx, workflow_id) is None:
+                raise workflow_not_found(workflow_id)
+        return page
+
+    # -- checkpoints -------------------------------------------------------
+
+    async def record_step(self, new: NewStep) -> tuple[Step, bool]:
+        """Records a step; ``(step, True)`` when it was recorded before."""
+        async with self._connector.transaction() as tx:
+            step = await steps.record(tx, new)
+            if step is not None:
+                return step, False
+            workflow = await workflows.get(tx, new.workflow_id)
+            existing = await steps.get(tx, new.workflow_id, new.function_id)
+        if workflow is None:
+            raise workflow_not_found(new.workflow_id)
+        if workflow.status != "PENDING" or workflow.attempt != new.attempt:
+            raise stale_attempt(new.workflow_id, new.attempt, _ownership(workflow))
+        if existing is None:  # pragma: no cover - the guarded insert saw what we saw
+            raise stale_attempt(new.workflow_id, new.attempt, "the step could not be recorded")
+        return existing, True
+
+    async def complete_workflow(
+        self,
+        workflow_id: str,
+        attempt: int,
+        output: Payload | None,
+        error: Failure | None,
+    ) -> str:
+        """Finishes the workflow; returns its final status."""
+        status = "ERROR" if error is not None else "SUCCESS"
+        async with self._connector.transaction() as tx:
+            done = await workflows.complete(
+                tx,
+                workflow_id=workflow_id,
+                attempt=attempt,
+                status=status,
+                output=output,
+                error=error,
+            )
+            if done:
+                await workflows.notify_status(tx, workflow_id)
+                return status
+            workflow = await workflows.get(tx, workflow_id)
+        if workflow is None:
+            raise workflow_not_found(workflow_id)
+        if workflow.finished and workflow.attempt == attempt:
+            return workflow.status  # a retried call whose first try committed
+        raise stale_attempt(workflow_id, attempt, _ownership(workflow))
+
+    # -- worker sessions ---------------------------------------------------
+
+    async def open_session(
+        self, registration: WorkerRegistration, max_attempts: dict[str, int], slots: int
+    ) -> WorkerSession:
+        """Registers a connected worker and makes it eligible for dispatch."""
+        async with self._connector.transaction() as tx:
+            await workers.upsert(
+                tx,
+                registration,
+                replica_id=self.replica_id,
+                lease=timedelta(seconds=self.config.lease_seconds),
+            )
+        session = WorkerSession(
+            registration=registration,
+            max_attempts=max_attempts,
+            slots=slots,
+            last_seen=asyncio.get_running_loop().time(),
+        )
+        previous = self._sessions.add(session)
+        if previous is not None:
+            previous.close()
+        log.info(
+            "worker %s (%s) connected: %d workflow(s), %d slot(s)",
+            registration.worker_id,
+            registration.display_name,
+            len(registration.workflow_names),
+            slots,
+        )
+        self._dispatcher.wake()
+        return session
+
+    def seen(self, session: WorkerSession) -> None:
+        """Notes that the worker is alive."""
+        session.last_seen = asyncio.get_running_loop().time()
+
+    def grant(self, session: WorkerSession, slots: int) -> None:
+        """Adds free slots to a session and dispatches to them."""
+        session.slots += slots
+        self._dispatcher.wake()
+
+    async def close_session(self, session: WorkerSession) -> None:
+        """Forgets a session whose stream ended; undelivered work goes back.
+
+        Workflows already delivered stay owned until the lease expires: the
+        worker may be reconnecting (to this or another replica).
+        """
+        session.close()
+        self._sessions.remove(session)
+        undelivered: list[Dispatch] = []
+        while not session.outbox.empty():
+            item = session.outbox.get_nowait()
+            if isinstance(item, Dispatch):
+                undelivered.append(item)
+        await self._dispatcher.give_back(undelivered)
+        log.info("worker %s disconnected", session.worker_id)
+
+
+def _ownership(workflow: Workflow) -> str:
+    if workflow.status != "PENDING":
+        return f"it is {workflow.status}"
+    return f"it is now run by attempt {workflow.attempt}"

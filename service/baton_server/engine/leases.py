@@ -1,0 +1,92 @@
+"""Keeps this replica's workers' leases and recovers the workflows of lost ones.
+
+Every interval: drop sessions that have been silent longer than the lease,
+renew the leases of all live sessions with one UPDATE, and enqueue again the
+PENDING workflows whose owner's lease has expired anywhere (any replica may do
+it; the guarded update with SKIP LOCKED makes that safe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from baton_server.config import Config
+from baton_server.connector import Connector, DatabaseUnavailable
+from baton_server.engine.dispatcher import Dispatcher
+from baton_server.engine.sessions import Sessions
+from baton_server.store import workers, workflows
+
+log = logging.getLogger("baton.leases")
+
+# How long a disconnected worker's row is kept (for operators) before deletion.
+_FORGET_AFTER = timedelta(hours=1)
+
+
+class LeaseKeeper:
+    """One per replica."""
+
+    def __init__(
+        self,
+        connector: Connector,
+        config: Config,
+        sessions: Sessions,
+        dispatcher: Dispatcher,
+        replica_id: str,
+    ) -> None:
+        self._connector = connector
+        self._config = config
+        self._sessions = sessions
+        self._dispatcher = dispatcher
+        self._replica_id = replica_id
+        self._lease = timedelta(seconds=config.lease_seconds)
+
+    async def run(self) -> None:
+        """Renews and sweeps until cancelled."""
+        loop = asyncio.get_running_loop()
+        rounds = 0
+        while True:
+            await asyncio.sleep(self._config.heartbeat_seconds)
+            rounds += 1
+            try:
+                self._drop_silent(loop.time())
+                await self.renew()
+                await self.sweep()
+                if rounds % 600 == 0:
+                    async with self._connector.transaction() as tx:
+                        await workers.forget_old(tx, _FORGET_AFTER)
+            except DatabaseUnavailable as exc:
+                log.warning("lease upkeep paused: database unavailable (%s)", exc)
+            except Exception:
+                log.exception("lease upkeep failed")
+
+    def _drop_silent(self, now: float) -> None:
+        for session in self._sessions.live():
+            if now - session.last_seen > self._config.lease_seconds:
+                log.warning(
+                    "worker %s silent for %.1fs; dropping it",
+                    session.worker_id,
+                    now - session.last_seen,
+                )
+                session.close()
+
+    async def renew(self) -> None:
+        """Extends the leases of every live session (one statement)."""
+        ids = [session.worker_id for session in self._sessions.live()]
+        if not ids:
+            return
+        async with self._connector.transaction() as tx:
+            await workers.renew(tx, ids, replica_id=self._replica_id, lease=self._lease)
+
+    async def sweep(self) -> None:
+        """Enqueues again the workflows of workers whose lease expired."""
+        async with self._connector.transaction() as tx:
+            released = await workflows.release_expired_leases(tx)
+            for name in {name for _, name in released}:
+                await workflows.notify_enqueued(tx, name)
+            if released:
+                await workflows.notify_statuses(tx, [wid for wid, _ in released])
+        if released:
+            log.info("recovering %d workflow(s) of lost workers", len(released))
+            self._dispatcher.wake()

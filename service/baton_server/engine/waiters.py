@@ -1,0 +1,58 @@
+"""Callers waiting for a workflow's status to change on this replica.
+
+Notifications (``baton_status``) are hints: a waiter always re-reads the row,
+and also re-checks periodically in case a notification was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class StatusWaiters:
+    """Events to set when a workflow's status changes, by workflow id."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, set[asyncio.Event]] = {}
+
+    @contextmanager
+    def watch(self, workflow_id: str) -> Iterator[asyncio.Event]:
+        """An event set at each change of ``workflow_id``; register before reading."""
+        event = asyncio.Event()
+        self._events.setdefault(workflow_id, set()).add(event)
+        try:
+            yield event
+        finally:
+            events = self._events.get(workflow_id)
+            if events is not None:
+                events.discard(event)
+                if not events:
+                    del self._events[workflow_id]
+
+    def changed(self, workflow_id: str) -> None:
+        """Wakes the waiters of ``workflow_id``."""
+        for event in self._events.get(workflow_id, ()):
+            event.set()
+
+    def wake_all(self) -> None:
+        """Wakes everyone (after notifications may have been missed)."""
+        for events in self._events.values():
+            for event in events:
+                event.set()
+
+
+async def wait_event(event: asyncio.Event, timeout: float) -> bool:
+    """Waits for ``event`` up to ``timeout`` seconds; returns whether it was set.
+
+    ``asyncio.timeout`` rather than ``asyncio.wait_for``: on Python 3.11,
+    ``wait_for`` can swallow a cancellation that races with the event being
+    set, leaving a task that never stops.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True

@@ -1,0 +1,67 @@
+-- Workflows, their journals, and the workers that own them.
+
+CREATE TABLE workflows (
+    workflow_id        text PRIMARY KEY,
+    workflow_name      text NOT NULL,
+    status             text NOT NULL CHECK (status IN (
+                           'ENQUEUED', 'PENDING', 'SUCCESS', 'ERROR', 'CANCELLED',
+                           'MAX_RECOVERY_ATTEMPTS_EXCEEDED')),
+    input_encoding     text,
+    input              bytea,
+    output_encoding    text,
+    output             bytea,
+    error              jsonb,
+    queue              text NOT NULL DEFAULT '',
+    app_version        text NOT NULL DEFAULT '',
+    attempt            integer NOT NULL DEFAULT 0,
+    max_attempts       integer NOT NULL DEFAULT 0,
+    owner_worker_id    text,
+    parent_workflow_id text,
+    forked_from        text,
+    deadline           timestamptz,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    updated_at         timestamptz NOT NULL DEFAULT now(),
+    started_at         timestamptz,
+    completed_at       timestamptz
+);
+
+-- Dispatch picks the oldest ENQUEUED workflows of the names a worker hosts.
+CREATE INDEX workflows_enqueued_idx ON workflows (workflow_name, created_at)
+    WHERE status = 'ENQUEUED';
+-- The lease sweep looks at PENDING workflows by owner.
+CREATE INDEX workflows_pending_owner_idx ON workflows (owner_worker_id)
+    WHERE status = 'PENDING';
+-- Listing is newest first, keyset-paginated on (created_at, workflow_id).
+CREATE INDEX workflows_created_idx ON workflows (created_at, workflow_id);
+CREATE INDEX workflows_parent_idx ON workflows (parent_workflow_id)
+    WHERE parent_workflow_id IS NOT NULL;
+
+-- The journal: one row per recorded step, keyed by the SDK's step number.
+CREATE TABLE steps (
+    workflow_id       text NOT NULL REFERENCES workflows (workflow_id) ON DELETE CASCADE,
+    function_id       integer NOT NULL CHECK (function_id > 0),
+    step_name         text NOT NULL,
+    output_encoding   text,
+    output            bytea,
+    error             jsonb,
+    child_workflow_id text,
+    attempt           integer NOT NULL,
+    started_at        timestamptz,
+    completed_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (workflow_id, function_id)
+);
+
+-- Connected workers and their leases. A replica renews the leases of all its
+-- live workers with one UPDATE per interval; a PENDING workflow whose owner's
+-- lease has expired is enqueued again.
+CREATE TABLE workers (
+    worker_id        text PRIMARY KEY,
+    replica_id       text NOT NULL,
+    app_version      text NOT NULL DEFAULT '',
+    display_name     text NOT NULL DEFAULT '',
+    sdk              text NOT NULL DEFAULT '',
+    workflow_names   text[] NOT NULL DEFAULT '{}',
+    step_names       text[] NOT NULL DEFAULT '{}',
+    connected_at     timestamptz NOT NULL DEFAULT now(),
+    lease_expires_at timestamptz NOT NULL
+);

@@ -1,0 +1,1 @@
+"""gRPC in and out: validation, conversion, error mapping. No SQL here."""

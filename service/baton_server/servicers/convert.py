@@ -1,0 +1,118 @@
+"""Conversions between the store's dataclasses and the contract's messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from baton._proto.baton.v1 import common_pb2 as pb
+from baton_server.store.models import Failure, Payload, Step, Workflow
+
+STATUS_TO_PROTO = {
+    "ENQUEUED": pb.WORKFLOW_STATUS_ENQUEUED,
+    "PENDING": pb.WORKFLOW_STATUS_PENDING,
+    "SUCCESS": pb.WORKFLOW_STATUS_SUCCESS,
+    "ERROR": pb.WORKFLOW_STATUS_ERROR,
+    "CANCELLED": pb.WORKFLOW_STATUS_CANCELLED,
+    "MAX_RECOVERY_ATTEMPTS_EXCEEDED": pb.WORKFLOW_STATUS_MAX_RECOVERY_ATTEMPTS_EXCEEDED,
+}
+STATUS_FROM_PROTO = {value: key for key, value in STATUS_TO_PROTO.items()}
+
+
+def payload_in(message: pb.Payload) -> Payload | None:
+    """A contract Payload as stored; an empty one is ``None``."""
+    kind = message.WhichOneof("value")
+    if kind == "json":
+        return Payload("json", message.json.encode("utf-8"))
+    if kind == "pickle":
+        return Payload("pickle", message.pickle)
+    return None
+
+
+def payload_out(payload: Payload | None) -> pb.Payload | None:
+    """A stored payload as a contract Payload."""
+    if payload is None:
+        return None
+    if payload.encoding == "json":
+        return pb.Payload(json=payload.data.decode("utf-8"))
+    return pb.Payload(pickle=payload.data)
+
+
+def failure_in(message: pb.WorkflowError) -> Failure:
+    """A contract WorkflowError as stored."""
+    return Failure(
+        type=message.type,
+        message=message.message,
+        traceback=message.traceback,
+        details=payload_in(message.details) if message.HasField("details") else None,
+    )
+
+
+def failure_out(failure: Failure | None) -> pb.WorkflowError | None:
+    """A stored failure as a contract WorkflowError."""
+    if failure is None:
+        return None
+    return pb.WorkflowError(
+        type=failure.type,
+        message=failure.message,
+        traceback=failure.traceback,
+        details=payload_out(failure.details),
+    )
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    """A datetime as a Timestamp (``None`` stays unset)."""
+    if value is None:
+        return None
+    result = Timestamp()
+    result.FromDatetime(value.astimezone(UTC))
+    return result
+
+
+def datetime_in(value: Timestamp) -> datetime:
+    """A Timestamp as an aware UTC datetime."""
+    return value.ToDatetime(tzinfo=UTC)
+
+
+def workflow_out(
+    workflow: Workflow, *, waiting_reason: str = "", omit_payloads: bool = False
+) -> pb.Workflow:
+    """A stored workflow as the contract's Workflow."""
+    return pb.Workflow(
+        workflow_id=workflow.workflow_id,
+        workflow_name=workflow.workflow_name,
+        status=STATUS_TO_PROTO[workflow.status],
+        input=None if omit_payloads else payload_out(workflow.input),
+        output=None if omit_payloads else payload_out(workflow.output),
+        error=failure_out(workflow.error),
+        queue=workflow.queue,
+        app_version=workflow.app_version,
+        attempt=workflow.attempt,
+        max_attempts=workflow.max_attempts,
+        owner_worker_id=workflow.owner_worker_id or "",
+        created_at=timestamp(workflow.created_at),
+        updated_at=timestamp(workflow.updated_at),
+        started_at=timestamp(workflow.started_at),
+        completed_at=timestamp(workflow.completed_at),
+        deadline=timestamp(workflow.deadline),
+        parent_workflow_id=workflow.parent_workflow_id or "",
+        forked_from=workflow.forked_from or "",
+        waiting_reason=waiting_reason,
+    )
+
+
+def step_out(step: Step) -> pb.Step:
+    """A journal entry as the contract's Step."""
+    message = pb.Step(
+        function_id=step.function_id,
+        step_name=step.step_name,
+        child_workflow_id=step.child_workflow_id or "",
+        started_at=timestamp(step.started_at),
+        completed_at=timestamp(step.completed_at),
+    )
+    if step.error is not None:
+        message.error.CopyFrom(failure_out(step.error))
+    else:
+        message.output.CopyFrom(payload_out(step.output) or pb.Payload())
+    return message

@@ -1,0 +1,145 @@
+"""The one place where domain errors become gRPC statuses with
+``google.rpc`` details (ErrorInfo reason, BadRequest field violations)."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from baton_server.connector import DatabaseUnavailable
+from baton_server.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ServiceError,
+    Unavailable,
+    Unimplemented,
+)
+
+log = logging.getLogger("baton.rpc")
+
+_DOMAIN = "baton.dev"
+_CODES: list[tuple[type[ServiceError], int]] = [
+    (InvalidArgument, code_pb2.INVALID_ARGUMENT),
+    (NotFound, code_pb2.NOT_FOUND),
+    (AlreadyExists, code_pb2.ALREADY_EXISTS),
+    (FailedPrecondition, code_pb2.FAILED_PRECONDITION),
+    (Unimplemented, code_pb2.UNIMPLEMENTED),
+    (Unavailable, code_pb2.UNAVAILABLE),
+]
+
+
+def to_status(exc: ServiceError) -> status_pb2.Status:
+    """The rich status for a domain error."""
+    code = next(c for cls, c in _CODES if isinstance(exc, cls))
+    details: list[any_pb2.Any] = []
+    if exc.reason:
+        info = any_pb2.Any()
+        info.Pack(
+            error_details_pb2.ErrorInfo(reason=exc.reason, domain=_DOMAIN, metadata=exc.metadata)
+        )
+        details.append(info)
+    if isinstance(exc, InvalidArgument):
+        bad = any_pb2.Any()
+        bad.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
+                    for f, d in exc.violations
+                ]
+            )
+        )
+        details.append(bad)
+    return status_pb2.Status(code=code, message=exc.message, details=details)
+
+
+def _classify(exc: BaseException, method: str) -> status_pb2.Status | None:
+    if isinstance(exc, ServiceError):
+        return to_status(exc)
+    if isinstance(exc, DatabaseUnavailable):
+        return to_status(Unavailable(f"the database is unavailable, retry: {exc}"))
+    if isinstance(exc, (grpc.aio.AbortError, grpc.RpcError)):
+        return None  # already a status
+    log.exception("%s failed unexpectedly", method)
+    return status_pb2.Status(code=code_pb2.INTERNAL, message="internal error; see the server log")
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], status: status_pb2.Status) -> None:
+    await context.abort_with_status(rpc_status.to_status(status))
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Turns exceptions escaping a servicer into statuses, for every RPC kind."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        method = details.method
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(handler.unary_unary, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                _wrap_unary(handler.stream_unary, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(handler.unary_stream, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream:
+            return grpc.stream_stream_rpc_method_handler(
+                _wrap_stream(handler.stream_stream, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+
+def _wrap_unary(behaviour: Callable[..., Any], method: str) -> Callable[..., Any]:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        try:
+            return await behaviour(request, context)
+        except Exception as exc:
+            status = _classify(exc, method)
+            if status is None:
+                raise
+            await _abort(context, status)
+
+    return wrapped
+
+
+def _wrap_stream(behaviour: Callable[..., Any], method: str) -> Callable[..., Any]:
+    if not inspect.isasyncgenfunction(behaviour):
+        return _wrap_unary(behaviour, method)
+
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        try:
+            async for response in behaviour(request, context):
+                yield response
+        except Exception as exc:
+            status = _classify(exc, method)
+            if status is None:
+                raise
+            await _abort(context, status)
+
+    return wrapped

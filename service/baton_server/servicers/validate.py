@@ -1,0 +1,72 @@
+"""Checks of request fields; each failure names the field and what is wrong."""
+
+from __future__ import annotations
+
+import re
+
+from google.protobuf.duration_pb2 import Duration
+
+from baton._proto.baton.v1 import common_pb2 as pb
+from baton_server.errors import InvalidArgument
+
+MAX_ID_LENGTH = 200
+MAX_NAME_LENGTH = 200
+_ID = re.compile(r"[A-Za-z0-9._:@/+=-]+")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
+
+
+def workflow_id(value: str, field: str = "workflow_id") -> str:
+    """A required id: 1-200 of letters, digits and ``._:@/+=-``."""
+    if not value:
+        raise InvalidArgument(field, "is required")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidArgument(field, f"is {len(value)} characters; the limit is {MAX_ID_LENGTH}")
+    if not _ID.fullmatch(value):
+        raise InvalidArgument(
+            field, f"{value!r} has characters other than letters, digits and ._:@/+=-"
+        )
+    return value
+
+
+def name(value: str, field: str) -> str:
+    """A required name: 1-200 of letters, digits and ``_.:-``, not starting with a digit."""
+    if not value:
+        raise InvalidArgument(field, "is required")
+    if len(value) > MAX_NAME_LENGTH:
+        raise InvalidArgument(field, f"is {len(value)} characters; the limit is {MAX_NAME_LENGTH}")
+    if not _NAME.fullmatch(value):
+        raise InvalidArgument(
+            field,
+            f"{value!r} must start with a letter or _ and hold only letters, digits and _.:-",
+        )
+    return value
+
+
+def payload(value: pb.Payload, field: str, limit: int) -> None:
+    """A payload within the size limit."""
+    size = value.ByteSize()
+    if size > limit:
+        raise InvalidArgument(
+            field, f"is {size} bytes; the server's payload limit is {limit} bytes"
+        )
+
+
+def seconds(value: Duration, field: str, *, default: float, maximum: float) -> float:
+    """A duration in seconds: unset gives ``default``; negative or too long is refused."""
+    if value.seconds == 0 and value.nanos == 0:
+        return default
+    total = value.ToTimedelta().total_seconds()
+    if total < 0:
+        raise InvalidArgument(field, "must not be negative")
+    if total > maximum:
+        raise InvalidArgument(field, f"is {total:g} s; the limit is {maximum:g} s")
+    return total
+
+
+def page_size(value: int, field: str = "page_size", *, default: int, maximum: int = 1000) -> int:
+    """A page size: 0 gives ``default``; 1 to ``maximum`` otherwise."""
+    if value == 0:
+        return default
+    if value < 0 or value > maximum:
+        raise InvalidArgument(field, f"must be between 1 and {maximum}, not {value}")
+    return value

@@ -1,0 +1,197 @@
+"""WorkerService: the worker's Connect stream and its checkpoint RPCs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+
+from baton._proto.baton.v1 import worker_service_pb2 as pb
+from baton._proto.baton.v1 import worker_service_pb2_grpc as pb_grpc
+from baton_server.config import Config
+from baton_server.engine.engine import Engine
+from baton_server.engine.sessions import Dispatch, Reconnect, WorkerSession
+from baton_server.errors import InvalidArgument, Unimplemented
+from baton_server.servicers import convert, validate
+from baton_server.store.steps import NewStep
+from baton_server.store.workers import WorkerRegistration
+
+log = logging.getLogger("baton.workers")
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+_MAX_SLOTS = 100_000
+
+
+class WorkerService(pb_grpc.WorkerServiceServicer):  # type: ignore[misc]
+    """Implements baton.v1.WorkerService over the engine."""
+
+    def __init__(self, engine: Engine, config: Config) -> None:
+        self._engine = engine
+        self._config = config
+
+    async def Connect(
+        self, requests: AsyncIterator[pb.ConnectRequest], context: Context
+    ) -> AsyncIterator[pb.ConnectResponse]:
+        incoming = aiter(requests)
+        try:
+            async with asyncio.timeout(self._config.lease_seconds):
+                first = await anext(incoming)
+        except (StopAsyncIteration, TimeoutError):
+            raise InvalidArgument("register", "the first message on Connect must be `register`")
+        if first.WhichOneof("message") != "register":
+            raise InvalidArgument("register", "the first message on Connect must be `register`")
+        registration, max_attempts, slots = self._registration(first.register)
+        session = await self._engine.open_session(registration, max_attempts, slots)
+        reader = asyncio.create_task(self._read(incoming, session))
+        try:
+            yield pb.ConnectResponse(
+                registered=pb.Registered(
+                    worker_id=registration.worker_id,
+                    replica_id=self._engine.replica_id,
+                    heartbeat_interval=_duration(self._config.heartbeat_seconds),
+                    lease_duration=_duration(self._config.lease_seconds),
+                )
+            )
+            while True:
+                item = await session.outbox.get()
+                if item is None:
+                    break
+                if isinstance(item, Reconnect):
+                    yield pb.ConnectResponse(reconnect=pb.Reconnect(reason=item.reason))
+                    break
+                yield pb.ConnectResponse(dispatch=_dispatch_out(item))
+        finally:
+            reader.cancel()
+            await self._engine.close_session(session)
+
+    def _registration(
+        self, register: pb.RegisterWorker
+    ) -> tuple[WorkerRegistration, dict[str, int], int]:
+        validate.workflow_id(register.worker_id, "register.worker_id")
+        if register.app_version:
+            validate.name(register.app_version, "register.app_version")
+        max_attempts: dict[str, int] = {}
+        for index, workflow in enumerate(register.workflows):
+            validate.name(workflow.name, f"register.workflows[{index}].name")
+            max_attempts[workflow.name] = max(workflow.max_attempts, 0)
+        for index, step in enumerate(register.steps):
+            validate.name(step.name, f"register.steps[{index}].name")
+        if not 0 <= register.workflow_slots <= _MAX_SLOTS:
+            raise InvalidArgument(
+                "register.workflow_slots", f"must be between 0 and {_MAX_SLOTS}"
+            )
+        registration = WorkerRegistration(
+            worker_id=register.worker_id,
+            app_version=register.app_version,
+            display_name=register.display_name[:200],
+            sdk=register.sdk[:200],
+            workflow_names=sorted(max_attempts),
+            step_names=sorted({step.name for step in register.steps}),
+        )
+        return registration, max_attempts, register.workflow_slots
+
+    async def _read(self, incoming: AsyncIterator[pb.ConnectRequest], session: WorkerSession) -> None:
+        try:
+            async for message in incoming:
+                self._engine.seen(session)
+                kind = message.WhichOneof("message")
+                if kind == "slots":
+                    granted = message.slots.workflow_slots
+                    if 0 < granted <= _MAX_SLOTS:
+                        self._engine.grant(session, granted)
+                elif kind == "register":
+                    log.warning("worker %s sent `register` twice; ignored", session.worker_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the stream broke; the session ends either way
+            log.debug("worker %s stream ended: %s", session.worker_id, exc)
+        finally:
+            session.close()
+
+    async def RecordStep(
+        self, request: pb.RecordStepRequest, context: Context
+    ) -> pb.RecordStepResponse:
+        ctx = request.context
+        validate.workflow_id(ctx.workflow_id, "context.workflow_id")
+        if ctx.function_id < 1:
+            raise InvalidArgument("context.function_id", "must be 1 or more")
+        validate.name(request.step_name, "step_name")
+        kind = request.WhichOneof("result")
+        if kind is None:
+            raise InvalidArgument("result", "one of output or error is required")
+        if kind == "output":
+            validate.payload(request.output, "output", self._config.max_payload_bytes)
+        else:
+            validate.payload(request.error, "error", self._config.max_payload_bytes)
+        step, already = await self._engine.record_step(
+            NewStep(
+                workflow_id=ctx.workflow_id,
+                function_id=ctx.function_id,
+                attempt=ctx.attempt,
+                step_name=request.step_name,
+                output=convert.payload_in(request.output) if kind == "output" else None,
+                error=convert.failure_in(request.error) if kind == "error" else None,
+                started_at=(
+                    convert.datetime_in(request.started_at)
+                    if request.HasField("started_at")
+                    else None
+                ),
+            )
+        )
+        return pb.RecordStepResponse(step=convert.step_out(step), already_recorded=already)
+
+    async def CompleteWorkflow(
+        self, request: pb.CompleteWorkflowRequest, context: Context
+    ) -> pb.CompleteWorkflowResponse:
+        validate.workflow_id(request.workflow_id)
+        kind = request.WhichOneof("result")
+        if kind is None:
+            raise InvalidArgument("result", "one of output or error is required")
+        if kind == "output":
+            validate.payload(request.output, "output", self._config.max_payload_bytes)
+        else:
+            validate.payload(request.error, "error", self._config.max_payload_bytes)
+        status = await self._engine.complete_workflow(
+            request.workflow_id,
+            request.attempt,
+            convert.payload_in(request.output) if kind == "output" else None,
+            convert.failure_in(request.error) if kind == "error" else None,
+        )
+        return pb.CompleteWorkflowResponse(status=convert.STATUS_TO_PROTO[status])
+
+    async def Sleep(self, request: Any, context: Context) -> Any:
+        raise Unimplemented("Sleep: durable sleep is not implemented yet")
+
+    async def Recv(self, request: Any, context: Context) -> Any:
+        raise Unimplemented("Recv: workflow messages are not implemented yet")
+
+    async def CallStep(self, request: Any, context: Context) -> Any:
+        raise Unimplemented("CallStep: remote steps are not implemented yet")
+
+    async def CompleteStep(self, request: Any, context: Context) -> Any:
+        raise Unimplemented("CompleteStep: remote steps are not implemented yet")
+
+
+def _duration(seconds: float) -> Duration:
+    result = Duration()
+    result.FromNanoseconds(int(seconds * 1e9))
+    return result
+
+
+def _dispatch_out(dispatch: Dispatch) -> pb.DispatchWorkflow:
+    workflow = dispatch.workflow
+    return pb.DispatchWorkflow(
+        workflow_id=workflow.workflow_id,
+        workflow_name=workflow.workflow_name,
+        input=convert.payload_out(workflow.input),
+        attempt=workflow.attempt,
+        journal=[convert.step_out(step) for step in dispatch.journal],
+        deadline=convert.timestamp(workflow.deadline),
+        app_version=workflow.app_version,
+        parent_workflow_id=workflow.parent_workflow_id or "",
+    )

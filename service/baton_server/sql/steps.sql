@@ -1,0 +1,31 @@
+-- record_step --
+-- Appends a step to the journal if the caller still owns the workflow under
+-- this attempt (FOR SHARE holds off a concurrent re-dispatch until commit).
+-- Returns nothing when the caller is stale or the step is already recorded.
+WITH owner AS (
+    SELECT workflow_id FROM workflows
+    WHERE workflow_id = %(workflow_id)s AND status = 'PENDING' AND attempt = %(attempt)s
+    FOR SHARE
+)
+INSERT INTO steps (
+    workflow_id, function_id, step_name, output_encoding, output, error, attempt, started_at)
+SELECT owner.workflow_id, %(function_id)s, %(step_name)s, %(output_encoding)s, %(output)s,
+       %(error)s, %(attempt)s, %(started_at)s
+FROM owner
+ON CONFLICT (workflow_id, function_id) DO NOTHING
+RETURNING *
+
+-- get_step --
+-- One recorded step.
+SELECT * FROM steps WHERE workflow_id = %(workflow_id)s AND function_id = %(function_id)s
+
+-- list_steps --
+-- A page of a workflow's journal in step order, after %(after)s.
+SELECT * FROM steps
+WHERE workflow_id = %(workflow_id)s AND function_id > %(after)s
+ORDER BY function_id
+LIMIT %(limit)s
+
+-- journals --
+-- The journals of several workflows at once (sent with their dispatch).
+SELECT * FROM steps WHERE workflow_id = ANY(%(workflow_ids)s) ORDER BY workflow_id, function_id

@@ -1,0 +1,129 @@
+-- insert_workflow --
+-- Creates an ENQUEUED workflow unless the id is taken; returns nothing when it is.
+INSERT INTO workflows (
+    workflow_id, workflow_name, status, input_encoding, input, queue, app_version,
+    max_attempts, parent_workflow_id, deadline)
+VALUES (
+    %(workflow_id)s, %(workflow_name)s, 'ENQUEUED', %(input_encoding)s, %(input)s, %(queue)s,
+    %(app_version)s, %(max_attempts)s, %(parent_workflow_id)s, %(deadline)s)
+ON CONFLICT (workflow_id) DO NOTHING
+RETURNING *
+
+-- get_workflow --
+-- One workflow by id.
+SELECT * FROM workflows WHERE workflow_id = %(workflow_id)s
+
+-- notify_enqueued --
+-- Wakes the dispatchers of every replica: workflows of this name wait.
+SELECT pg_notify('baton_enqueued', %(workflow_name)s)
+
+-- notify_status --
+-- Wakes everyone awaiting or watching this workflow.
+SELECT pg_notify('baton_status', %(workflow_id)s)
+
+-- claim_workflows --
+-- Takes up to %(limit)s of the oldest ENQUEUED workflows whose name the worker
+-- hosts and whose version it runs, making it their owner under a new attempt.
+-- SKIP LOCKED lets replicas claim side by side without waiting on each other.
+WITH picked AS (
+    SELECT workflow_id FROM workflows
+    WHERE status = 'ENQUEUED'
+      AND workflow_name = ANY(%(workflow_names)s)
+      AND (app_version = '' OR app_version = %(app_version)s)
+    ORDER BY created_at, workflow_id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE workflows w
+SET status = 'PENDING',
+    attempt = w.attempt + 1,
+    owner_worker_id = %(worker_id)s,
+    started_at = coalesce(w.started_at, now()),
+    updated_at = now()
+FROM picked
+WHERE w.workflow_id = picked.workflow_id
+RETURNING w.*
+
+-- release_workflow --
+-- Gives a claimed workflow back (its dispatch could not be delivered).
+UPDATE workflows
+SET status = 'ENQUEUED', owner_worker_id = NULL, updated_at = now()
+WHERE workflow_id = %(workflow_id)s AND status = 'PENDING' AND attempt = %(attempt)s
+
+-- exceed_max_attempts --
+-- Stops a workflow dispatched more often than it may be (a dead letter).
+UPDATE workflows
+SET status = 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', owner_worker_id = NULL, error = %(error)s,
+    completed_at = now(), updated_at = now()
+WHERE workflow_id = %(workflow_id)s AND status = 'PENDING' AND attempt = %(attempt)s
+
+-- complete_workflow --
+-- Finishes a workflow, only for the owner's current attempt.
+UPDATE workflows
+SET status = %(status)s, output_encoding = %(output_encoding)s, output = %(output)s,
+    error = %(error)s, owner_worker_id = NULL, completed_at = now(), updated_at = now()
+WHERE workflow_id = %(workflow_id)s AND status = 'PENDING' AND attempt = %(attempt)s
+RETURNING status
+
+-- release_expired_leases --
+-- Enqueues again every PENDING workflow whose owner's lease has expired (or
+-- whose owner is gone). Locked rows are skipped: another replica is on them.
+WITH expired AS (
+    SELECT w.workflow_id FROM workflows w
+    WHERE w.status = 'PENDING'
+      AND NOT EXISTS (
+          SELECT 1 FROM workers k
+          WHERE k.worker_id = w.owner_worker_id AND k.lease_expires_at > now())
+    LIMIT 1000
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE workflows w
+SET status = 'ENQUEUED', owner_worker_id = NULL, updated_at = now()
+FROM expired
+WHERE w.workflow_id = expired.workflow_id
+RETURNING w.workflow_id, w.workflow_name
+
+-- hosting_worker_exists --
+-- Whether a live worker hosts this workflow name (for the given pinned version).
+SELECT EXISTS (
+    SELECT 1 FROM workers
+    WHERE lease_expires_at > now()
+      AND %(workflow_name)s = ANY(workflow_names)
+      AND (%(app_version)s = '' OR app_version = %(app_version)s)
+) AS hosted
+
+-- list_workflows_newest --
+-- A page of workflows, newest first, after the keyset cursor.
+SELECT * FROM workflows
+WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
+  AND (%(workflow_name)s::text IS NULL OR workflow_name = %(workflow_name)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(app_version)s::text IS NULL OR app_version = %(app_version)s::text)
+  AND (%(parent_workflow_id)s::text IS NULL OR parent_workflow_id = %(parent_workflow_id)s::text)
+  AND (%(id_prefix)s::text IS NULL OR starts_with(workflow_id, %(id_prefix)s::text))
+  AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s::timestamptz)
+  AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s::timestamptz)
+  AND (%(cursor_created_at)s::timestamptz IS NULL
+       OR (created_at, workflow_id) < (%(cursor_created_at)s::timestamptz, %(cursor_id)s::text))
+ORDER BY created_at DESC, workflow_id DESC
+LIMIT %(limit)s
+
+-- list_workflows_oldest --
+-- A page of workflows, oldest first, after the keyset cursor.
+SELECT * FROM workflows
+WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
+  AND (%(workflow_name)s::text IS NULL OR workflow_name = %(workflow_name)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(app_version)s::text IS NULL OR app_version = %(app_version)s::text)
+  AND (%(parent_workflow_id)s::text IS NULL OR parent_workflow_id = %(parent_workflow_id)s::text)
+  AND (%(id_prefix)s::text IS NULL OR starts_with(workflow_id, %(id_prefix)s::text))
+  AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s::timestamptz)
+  AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s::timestamptz)
+  AND (%(cursor_created_at)s::timestamptz IS NULL
+       OR (created_at, workflow_id) > (%(cursor_created_at)s::timestamptz, %(cursor_id)s::text))
+ORDER BY created_at, workflow_id
+LIMIT %(limit)s
+
+-- notify_statuses --
+-- Wakes the awaiters of several workflows at once.
+SELECT pg_notify('baton_status', workflow_id) FROM unnest(%(workflow_ids)s::text[]) AS workflow_id

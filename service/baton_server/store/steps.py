@@ -1,0 +1,69 @@
+"""Reads and guarded writes of ``steps`` (the journal)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg.types.json import Jsonb
+
+from baton_server.connector import Tx
+from baton_server.store.models import Failure, Payload, Step
+
+
+@dataclass(frozen=True)
+class NewStep:
+    """A step result to record."""
+
+    workflow_id: str
+    function_id: int
+    attempt: int
+    step_name: str
+    output: Payload | None
+    error: Failure | None
+    started_at: datetime | None
+
+
+async def record(tx: Tx, new: NewStep) -> Step | None:
+    """Appends the step if ``new.attempt`` still owns the workflow.
+
+    ``None`` means nothing was written: either the attempt is stale (or the
+    workflow not PENDING), or the step was recorded before. The caller tells
+    them apart with :func:`get`.
+    """
+    row = await tx.fetch_one(
+        "record_step",
+        {
+            "workflow_id": new.workflow_id,
+            "function_id": new.function_id,
+            "attempt": new.attempt,
+            "step_name": new.step_name,
+            "output_encoding": new.output.encoding if new.output else None,
+            "output": new.output.data if new.output else None,
+            "error": Jsonb(new.error.to_json()) if new.error else None,
+            "started_at": new.started_at,
+        },
+    )
+    return Step.from_row(row) if row else None
+
+
+async def get(tx: Tx, workflow_id: str, function_id: int) -> Step | None:
+    """One recorded step, if any."""
+    row = await tx.fetch_one("get_step", {"workflow_id": workflow_id, "function_id": function_id})
+    return Step.from_row(row) if row else None
+
+
+async def list_page(tx: Tx, workflow_id: str, *, after: int, limit: int) -> list[Step]:
+    """Up to ``limit`` steps numbered above ``after``, in order."""
+    rows = await tx.fetch(
+        "list_steps", {"workflow_id": workflow_id, "after": after, "limit": limit}
+    )
+    return [Step.from_row(row) for row in rows]
+
+
+async def journals(tx: Tx, workflow_ids: list[str]) -> dict[str, list[Step]]:
+    """The journals of several workflows, each in step order."""
+    found: dict[str, list[Step]] = {workflow_id: [] for workflow_id in workflow_ids}
+    for row in await tx.fetch("journals", {"workflow_ids": workflow_ids}):
+        found[row["workflow_id"]].append(Step.from_row(row))
+    return found

@@ -1,0 +1,181 @@
+"""Reads and guarded writes of ``workflows``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from psycopg.types.json import Jsonb
+
+from baton_server.connector import Tx
+from baton_server.store.models import Failure, Payload, Workflow
+
+
+@dataclass(frozen=True)
+class NewWorkflow:
+    """What StartWorkflow asks for."""
+
+    workflow_id: str
+    workflow_name: str
+    input: Payload | None
+    queue: str = ""
+    app_version: str = ""
+    max_attempts: int = 0
+    parent_workflow_id: str | None = None
+    deadline: datetime | None = None
+
+
+async def insert(tx: Tx, new: NewWorkflow) -> Workflow | None:
+    """Creates the workflow; ``None`` when its id is already taken."""
+    row = await tx.fetch_one(
+        "insert_workflow",
+        {
+            "workflow_id": new.workflow_id,
+            "workflow_name": new.workflow_name,
+            "input_encoding": new.input.encoding if new.input else None,
+            "input": new.input.data if new.input else None,
+            "queue": new.queue,
+            "app_version": new.app_version,
+            "max_attempts": new.max_attempts,
+            "parent_workflow_id": new.parent_workflow_id,
+            "deadline": new.deadline,
+        },
+    )
+    return Workflow.from_row(row) if row else None
+
+
+async def get(tx: Tx, workflow_id: str) -> Workflow | None:
+    """The workflow with this id, if any."""
+    row = await tx.fetch_one("get_workflow", {"workflow_id": workflow_id})
+    return Workflow.from_row(row) if row else None
+
+
+async def notify_enqueued(tx: Tx, workflow_name: str) -> None:
+    """Wakes every replica's dispatcher when ``tx`` commits."""
+    await tx.execute("notify_enqueued", {"workflow_name": workflow_name})
+
+
+async def notify_status(tx: Tx, workflow_id: str) -> None:
+    """Wakes the awaiters of ``workflow_id`` when ``tx`` commits."""
+    await tx.execute("notify_status", {"workflow_id": workflow_id})
+
+
+async def notify_statuses(tx: Tx, workflow_ids: list[str]) -> None:
+    """Wakes the awaiters of several workflows when ``tx`` commits."""
+    if workflow_ids:
+        await tx.execute("notify_statuses", {"workflow_ids": workflow_ids})
+
+
+async def claim(
+    tx: Tx, *, worker_id: str, workflow_names: list[str], app_version: str, limit: int
+) -> list[Workflow]:
+    """Makes ``worker_id`` the owner of up to ``limit`` waiting workflows."""
+    rows = await tx.fetch(
+        "claim_workflows",
+        {
+            "worker_id": worker_id,
+            "workflow_names": workflow_names,
+            "app_version": app_version,
+            "limit": limit,
+        },
+    )
+    return [Workflow.from_row(row) for row in rows]
+
+
+async def release(tx: Tx, workflow_id: str, attempt: int) -> bool:
+    """Gives a claimed workflow back. False: it is no longer that attempt's."""
+    return await tx.execute("release_workflow", {"workflow_id": workflow_id, "attempt": attempt}) > 0
+
+
+async def exceed_max_attempts(tx: Tx, workflow_id: str, attempt: int, failure: Failure) -> bool:
+    """Stops a workflow as a dead letter. False: the attempt is no longer current."""
+    changed = await tx.execute(
+        "exceed_max_attempts",
+        {"workflow_id": workflow_id, "attempt": attempt, "error": Jsonb(failure.to_json())},
+    )
+    return changed > 0
+
+
+async def complete(
+    tx: Tx,
+    *,
+    workflow_id: str,
+    attempt: int,
+    status: str,
+    output: Payload | None,
+    error: Failure | None,
+) -> bool:
+    """Finishes a PENDING workflow. False: the attempt is stale or it is not PENDING."""
+    row = await tx.fetch_one(
+        "complete_workflow",
+        {
+            "workflow_id": workflow_id,
+            "attempt": attempt,
+            "status": status,
+            "output_encoding": output.encoding if output else None,
+            "output": output.data if output else None,
+            "error": Jsonb(error.to_json()) if error else None,
+        },
+    )
+    return row is not None
+
+
+async def release_expired_leases(tx: Tx) -> list[tuple[str, str]]:
+    """Enqueues again the PENDING workflows of lost workers: ``(id, name)`` pairs."""
+    rows = await tx.fetch("release_expired_leases")
+    return [(row["workflow_id"], row["workflow_name"]) for row in rows]
+
+
+async def hosting_worker_exists(tx: Tx, workflow_name: str, app_version: str) -> bool:
+    """Whether any live worker hosts ``workflow_name`` (of ``app_version`` if set)."""
+    row = await tx.fetch_one(
+        "hosting_worker_exists", {"workflow_name": workflow_name, "app_version": app_version}
+    )
+    return bool(row and row["hosted"])
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """ListWorkflows' filters; ``None`` means "any"."""
+
+    statuses: list[str] | None = None
+    workflow_name: str | None = None
+    queue: str | None = None
+    app_version: str | None = None
+    parent_workflow_id: str | None = None
+    id_prefix: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    oldest_first: bool = False
+
+
+async def list_page(
+    tx: Tx,
+    filters: ListFilter,
+    *,
+    limit: int,
+    cursor: tuple[datetime, str] | None,
+) -> list[Workflow]:
+    """One page of workflows after ``cursor`` (a ``(created_at, id)`` keyset)."""
+    rows = await tx.fetch(
+        "list_workflows_oldest" if filters.oldest_first else "list_workflows_newest",
+        {
+            "statuses": filters.statuses,
+            "workflow_name": filters.workflow_name,
+            "queue": filters.queue,
+            "app_version": filters.app_version,
+            "parent_workflow_id": filters.parent_workflow_id,
+            "id_prefix": filters.id_prefix,
+            "created_after": filters.created_after,
+            "created_before": filters.created_before,
+            "cursor_created_at": cursor[0] if cursor else None,
+            "cursor_id": cursor[1] if cursor else None,
+            "limit": limit,
+        },
+    )
+    return [Workflow.from_row(row) for row in rows]
+
+
+def lease_interval(seconds: float) -> timedelta:
+    """A lease length as Postgres takes it."""
+    return timedelta(seconds=seconds)

@@ -1,0 +1,171 @@
+"""WorkflowService as a caller meets it over raw gRPC: idempotent starts,
+clear errors for bad input, and nothing disturbed by them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from baton._proto.baton.v1 import common_pb2 as common
+from baton._proto.baton.v1 import workflow_service_pb2 as wf
+from baton._proto.baton.v1 import workflow_service_pb2_grpc as wf_grpc
+from tests.conftest import ThreadServer, start_thread_server, server_config
+from tests.grpc_helpers import details
+
+
+@pytest.fixture
+def stub(server: ThreadServer) -> Iterator[wf_grpc.WorkflowServiceStub]:
+    with grpc.insecure_channel(server.target) as channel:
+        yield wf_grpc.WorkflowServiceStub(channel)
+
+
+def _start(stub: wf_grpc.WorkflowServiceStub, name: str, workflow_id: str = "", args: str = "[]"):
+    return stub.StartWorkflow(
+        wf.StartWorkflowRequest(
+            workflow_name=name, workflow_id=workflow_id, input=common.Payload(json=args)
+        ),
+        timeout=10,
+    )
+
+
+def test_starting_the_same_workflow_id_twice_returns_the_first(stub) -> None:
+    first = _start(stub, "checkout", "order-1", '[{"id": 1}]')
+    second = _start(stub, "checkout", "order-1", '[{"id": 2}]')
+    assert first.created and not second.created
+    assert second.workflow.workflow_id == "order-1"
+    assert second.workflow.input.json == '[{"id": 1}]'
+
+
+def test_a_different_name_with_a_taken_id_is_already_exists(stub) -> None:
+    _start(stub, "checkout", "order-2")
+    with pytest.raises(grpc.RpcError) as caught:
+        _start(stub, "refund", "order-2")
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert "checkout" in caught.value.details()
+    assert details(caught.value)[0] == "WORKFLOW_ID_CONFLICT"
+
+
+def test_a_server_assigns_an_id_when_none_is_given(stub) -> None:
+    response = _start(stub, "checkout")
+    assert len(response.workflow.workflow_id) == 36
+
+
+@pytest.mark.parametrize(
+    ("name", "workflow_id", "field"),
+    [
+        ("", "ok-id", "workflow_name"),
+        ("x" * 201, "ok-id", "workflow_name"),
+        ("9starts-with-digit", "ok-id", "workflow_name"),
+        ("has space", "ok-id", "workflow_name"),
+        ("checkout", "y" * 201, "workflow_id"),
+        ("checkout", "bad id", "workflow_id"),
+        ("checkout", "tab\tid", "workflow_id"),
+        ("checkout", "ünïcode", "workflow_id"),
+    ],
+)
+def test_malformed_names_and_ids_are_invalid_argument_naming_the_field(
+    stub, name: str, workflow_id: str, field: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        _start(stub, name, workflow_id)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith(field)
+    assert [f for f, _ in details(caught.value)[1]] == [field]
+
+
+def test_unknown_workflow_ids_are_not_found(stub) -> None:
+    calls = [
+        lambda: stub.GetWorkflow(wf.GetWorkflowRequest(workflow_id="nope"), timeout=5),
+        lambda: stub.AwaitWorkflow(wf.AwaitWorkflowRequest(workflow_id="nope"), timeout=5),
+        lambda: stub.ListWorkflowSteps(wf.ListWorkflowStepsRequest(workflow_id="nope"), timeout=5),
+        lambda: list(stub.WatchWorkflow(wf.WatchWorkflowRequest(workflow_id="nope"), timeout=5)),
+    ]
+    for call in calls:
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        assert "nope" in caught.value.details()
+        assert details(caught.value)[0] == "WORKFLOW_NOT_FOUND"
+
+
+def test_a_payload_over_the_limit_is_refused_and_nothing_is_written(database_url: str) -> None:
+    small = start_thread_server(server_config(database_url, max_payload_bytes=1024))
+    try:
+        with grpc.insecure_channel(small.target) as channel:
+            stub = wf_grpc.WorkflowServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as caught:
+                _start(stub, "checkout", "too-big", '["' + "x" * 2000 + '"]')
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "1024 bytes" in caught.value.details()
+            with pytest.raises(grpc.RpcError) as missing:
+                stub.GetWorkflow(wf.GetWorkflowRequest(workflow_id="too-big"), timeout=5)
+            assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+            assert _start(stub, "checkout", "small-enough").created
+    finally:
+        small.stop()
+
+
+def test_a_workflow_nobody_hosts_waits_enqueued_and_says_why(stub) -> None:
+    _start(stub, "nobody_hosts_me", "lonely")
+    got = stub.GetWorkflow(wf.GetWorkflowRequest(workflow_id="lonely"), timeout=5).workflow
+    assert got.status == common.WORKFLOW_STATUS_ENQUEUED
+    assert got.waiting_reason == "no connected worker hosts workflow 'nobody_hosts_me'"
+
+
+def test_await_returns_the_unfinished_workflow_when_its_timeout_passes(stub) -> None:
+    _start(stub, "slowpoke", "await-me")
+    response = stub.AwaitWorkflow(
+        wf.AwaitWorkflowRequest(workflow_id="await-me", timeout={"nanos": 200_000_000}), timeout=5
+    )
+    assert not response.done
+    assert response.workflow.status == common.WORKFLOW_STATUS_ENQUEUED
+
+
+def test_listing_filters_by_name_and_status_and_pages_without_gaps(stub) -> None:
+    for index in range(7):
+        _start(stub, "listed", f"listed-{index}")
+    _start(stub, "other", "other-0")
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = stub.ListWorkflows(
+            wf.ListWorkflowsRequest(
+                workflow_name="listed",
+                statuses=[common.WORKFLOW_STATUS_ENQUEUED],
+                page_size=3,
+                page_token=token,
+            ),
+            timeout=5,
+        )
+        assert len(page.workflows) <= 3
+        seen += [w.workflow_id for w in page.workflows]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == [f"listed-{index}" for index in reversed(range(7))]
+    none = stub.ListWorkflows(
+        wf.ListWorkflowsRequest(statuses=[common.WORKFLOW_STATUS_SUCCESS]), timeout=5
+    )
+    assert list(none.workflows) == []
+
+
+def test_bad_page_tokens_and_sizes_are_invalid_argument(stub) -> None:
+    for request in (
+        wf.ListWorkflowsRequest(page_token="garbage"),
+        wf.ListWorkflowsRequest(page_size=5000),
+        wf.ListWorkflowsRequest(page_size=-1),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.ListWorkflows(request, timeout=5)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_options_of_later_releases_are_unimplemented_and_say_which(stub) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.StartWorkflow(
+            wf.StartWorkflowRequest(workflow_name="checkout", queue="orders"), timeout=5
+        )
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "queues" in caught.value.details()
