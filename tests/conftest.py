@@ -58,7 +58,9 @@ def template_database(postgres_url: str) -> Iterator[str]:
     asyncio.run(migrate(_with_database(postgres_url, TEMPLATE)))
     yield TEMPLATE
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE))
+        )
 
 
 @pytest.fixture
@@ -73,7 +75,9 @@ def database_url(postgres_url: str, template_database: str) -> Iterator[str]:
         )
     yield _with_database(postgres_url, name)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def server_config(database_url: str, **overrides: object) -> Config:

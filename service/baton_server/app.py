@@ -12,8 +12,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from baton._proto.baton.v1 import worker_service_pb2, worker_service_pb2_grpc
-from baton._proto.baton.v1 import workflow_service_pb2, workflow_service_pb2_grpc
+from baton._proto.baton.v1 import (
+    worker_service_pb2,
+    worker_service_pb2_grpc,
+    workflow_service_pb2,
+    workflow_service_pb2_grpc,
+)
 from baton_server.config import Config
 from baton_server.connector import Connector, start_embedded
 from baton_server.engine.engine import Engine
@@ -71,10 +75,10 @@ async def start(config: Config) -> Running:
             ("grpc.so_reuseport", 0),
         ],
     )
-    workflow_service_pb2_grpc.add_WorkflowServiceServicer_to_server(
+    workflow_service_pb2_grpc.add_WorkflowServiceServicer_to_server(  # type: ignore[no-untyped-call]
         WorkflowService(engine, config), server
     )
-    worker_service_pb2_grpc.add_WorkerServiceServicer_to_server(
+    worker_service_pb2_grpc.add_WorkerServiceServicer_to_server(  # type: ignore[no-untyped-call]
         WorkerService(engine, config), server
     )
     services = [

@@ -19,11 +19,17 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run a server replica")
-    serve.add_argument("--listen", help="HOST:PORT to listen on (env BATON_LISTEN; "
-                       "default localhost:50051; port 0 picks a free port)")
+    serve.add_argument(
+        "--listen",
+        help="HOST:PORT to listen on (env BATON_LISTEN; "
+        "default localhost:50051; port 0 picks a free port)",
+    )
     _database_flags(serve)
-    serve.add_argument("--lease-seconds", type=float,
-                       help="grace period before a silent worker's workflows move (default 5)")
+    serve.add_argument(
+        "--lease-seconds",
+        type=float,
+        help="grace period before a silent worker's workflows move (default 5)",
+    )
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
@@ -33,10 +39,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _database_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--database-url", help="Postgres URL (env BATON_DATABASE_URL; "
-                        "default: the embedded Postgres under --data-dir)")
-    parser.add_argument("--data-dir", type=Path,
-                        help="embedded Postgres data folder (env BATON_DATA_DIR; default .baton)")
+    parser.add_argument(
+        "--database-url",
+        help="Postgres URL (env BATON_DATABASE_URL; "
+        "default: the embedded Postgres under --data-dir)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="embedded Postgres data folder (env BATON_DATA_DIR; default .baton)",
+    )
 
 
 def config_from(args: argparse.Namespace) -> Config:
@@ -75,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
             return await migrate(await database_url(config))
 
         applied = asyncio.run(run())
-        print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+        print(
+            f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
+        )
         return 0
     return 2
 

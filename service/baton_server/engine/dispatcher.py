@@ -106,7 +106,9 @@ class Dispatcher:
             return
         async with self._connector.transaction() as tx:
             for dispatch in undelivered:
-                await workflows.release(tx, dispatch.workflow.workflow_id, dispatch.workflow.attempt)
+                await workflows.release(
+                    tx, dispatch.workflow.workflow_id, dispatch.workflow.attempt
+                )
         self.wake()
 
     async def give_back(self, undelivered: list[Dispatch]) -> None:

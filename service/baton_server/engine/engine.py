@@ -118,7 +118,9 @@ class Engine:
             if workflow.status == "ENQUEUED" and not await workflows.hosting_worker_exists(
                 tx, workflow.workflow_name, workflow.app_version
             ):
-                version = f" of app version {workflow.app_version!r}" if workflow.app_version else ""
+                version = (
+                    f" of app version {workflow.app_version!r}" if workflow.app_version else ""
+                )
                 reason = f"no connected worker{version} hosts workflow {workflow.workflow_name!r}"
         return workflow, reason
 

@@ -111,8 +111,9 @@ def step_out(step: Step) -> pb.Step:
         started_at=timestamp(step.started_at),
         completed_at=timestamp(step.completed_at),
     )
-    if step.error is not None:
-        message.error.CopyFrom(failure_out(step.error))
+    error = failure_out(step.error)
+    if error is not None:
+        message.error.CopyFrom(error)
     else:
         message.output.CopyFrom(payload_out(step.output) or pb.Payload())
     return message

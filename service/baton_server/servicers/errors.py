@@ -132,7 +132,9 @@ def _wrap_stream(behaviour: Callable[..., Any], method: str) -> Callable[..., An
     if not inspect.isasyncgenfunction(behaviour):
         return _wrap_unary(behaviour, method)
 
-    async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+    async def wrapped(
+        request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
         try:
             async for response in behaviour(request, context):
                 yield response

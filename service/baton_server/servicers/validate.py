@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
 
-from baton._proto.baton.v1 import common_pb2 as pb
 from baton_server.errors import InvalidArgument
 
 MAX_ID_LENGTH = 200
@@ -42,7 +42,7 @@ def name(value: str, field: str) -> str:
     return value
 
 
-def payload(value: pb.Payload, field: str, limit: int) -> None:
+def payload(value: Message, field: str, limit: int) -> None:
     """A payload within the size limit."""
     size = value.ByteSize()
     if size > limit:
@@ -55,7 +55,7 @@ def seconds(value: Duration, field: str, *, default: float, maximum: float) -> f
     """A duration in seconds: unset gives ``default``; negative or too long is refused."""
     if value.seconds == 0 and value.nanos == 0:
         return default
-    total = value.ToTimedelta().total_seconds()
+    total: float = value.ToTimedelta().total_seconds()
     if total < 0:
         raise InvalidArgument(field, "must not be negative")
     if total > maximum:

@@ -7,7 +7,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
 from google.protobuf.duration_pb2 import Duration
 
 from baton._proto.baton.v1 import worker_service_pb2 as pb
@@ -22,12 +21,13 @@ from baton_server.store.workers import WorkerRegistration
 
 log = logging.getLogger("baton.workers")
 
-Context = grpc.aio.ServicerContext[Any, Any]
+# grpc ships no type information; its servicer context is untyped here.
+Context = Any
 
 _MAX_SLOTS = 100_000
 
 
-class WorkerService(pb_grpc.WorkerServiceServicer):  # type: ignore[misc]
+class WorkerService(pb_grpc.WorkerServiceServicer):
     """Implements baton.v1.WorkerService over the engine."""
 
     def __init__(self, engine: Engine, config: Config) -> None:
@@ -42,9 +42,13 @@ class WorkerService(pb_grpc.WorkerServiceServicer):  # type: ignore[misc]
             async with asyncio.timeout(self._config.lease_seconds):
                 first = await anext(incoming)
         except (StopAsyncIteration, TimeoutError):
-            raise InvalidArgument("register", "the first message on Connect must be `register`")
+            raise InvalidArgument(
+                "register", "the first message on Connect must be `register`"
+            ) from None
         if first.WhichOneof("message") != "register":
-            raise InvalidArgument("register", "the first message on Connect must be `register`")
+            raise InvalidArgument(
+                "register", "the first message on Connect must be `register`"
+            ) from None
         registration, max_attempts, slots = self._registration(first.register)
         session = await self._engine.open_session(registration, max_attempts, slots)
         reader = asyncio.create_task(self._read(incoming, session))
@@ -82,9 +86,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):  # type: ignore[misc]
         for index, step in enumerate(register.steps):
             validate.name(step.name, f"register.steps[{index}].name")
         if not 0 <= register.workflow_slots <= _MAX_SLOTS:
-            raise InvalidArgument(
-                "register.workflow_slots", f"must be between 0 and {_MAX_SLOTS}"
-            )
+            raise InvalidArgument("register.workflow_slots", f"must be between 0 and {_MAX_SLOTS}")
         registration = WorkerRegistration(
             worker_id=register.worker_id,
             app_version=register.app_version,
@@ -95,7 +97,9 @@ class WorkerService(pb_grpc.WorkerServiceServicer):  # type: ignore[misc]
         )
         return registration, max_attempts, register.workflow_slots
 
-    async def _read(self, incoming: AsyncIterator[pb.ConnectRequest], session: WorkerSession) -> None:
+    async def _read(
+        self, incoming: AsyncIterator[pb.ConnectRequest], session: WorkerSession
+    ) -> None:
         try:
             async for message in incoming:
                 self._engine.seen(session)

@@ -9,8 +9,6 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-import grpc
-
 from baton._proto.baton.v1 import workflow_service_pb2 as pb
 from baton._proto.baton.v1 import workflow_service_pb2_grpc as pb_grpc
 from baton_server.config import Config
@@ -20,14 +18,15 @@ from baton_server.servicers import convert, validate
 from baton_server.servicers.errors import to_status
 from baton_server.store.workflows import ListFilter, NewWorkflow
 
-Context = grpc.aio.ServicerContext[Any, Any]
+# grpc ships no type information; its servicer context is untyped here.
+Context = Any
 
 _AWAIT_DEFAULT_SECONDS = 30.0
 _AWAIT_MAX_SECONDS = 3600.0
 _MAX_BATCH = 1000
 
 
-class WorkflowService(pb_grpc.WorkflowServiceServicer):  # type: ignore[misc]
+class WorkflowService(pb_grpc.WorkflowServiceServicer):
     """Implements baton.v1.WorkflowService over the engine."""
 
     def __init__(self, engine: Engine, config: Config) -> None:
@@ -200,10 +199,10 @@ def _refuse_unbuilt(request: pb.StartWorkflowRequest) -> None:
 
 
 def _status_filter(value: int) -> str:
-    status = convert.STATUS_FROM_PROTO.get(value)
+    status = convert.STATUS_FROM_PROTO.get(value)  # type: ignore[call-overload]
     if status is None:
         raise InvalidArgument("statuses", f"{value} is not a workflow status")
-    return status
+    return str(status)
 
 
 def _encode_cursor(created_at: datetime, workflow_id: str) -> str:

@@ -56,9 +56,7 @@ class Failure:
             message=doc.get("message", ""),
             traceback=doc.get("traceback", ""),
             details=(
-                Payload(details["encoding"], base64.b64decode(details["data"]))
-                if details
-                else None
+                Payload(details["encoding"], base64.b64decode(details["data"])) if details else None
             ),
         )
 

@@ -84,7 +84,9 @@ async def claim(
 
 async def release(tx: Tx, workflow_id: str, attempt: int) -> bool:
     """Gives a claimed workflow back. False: it is no longer that attempt's."""
-    return await tx.execute("release_workflow", {"workflow_id": workflow_id, "attempt": attempt}) > 0
+    return (
+        await tx.execute("release_workflow", {"workflow_id": workflow_id, "attempt": attempt}) > 0
+    )
 
 
 async def exceed_max_attempts(tx: Tx, workflow_id: str, attempt: int, failure: Failure) -> bool:

@@ -1,0 +1,89 @@
+"""End-to-end fixtures: worker processes and a table of side effects."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+APP = Path(__file__).parent / "apps" / "steps_app.py"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def effects_url(database_url: str) -> str:
+    """The test database, with an ``effects`` table the workers write to."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE effects (id bigserial PRIMARY KEY, step text NOT NULL,"
+            " workflow_id text NOT NULL, pid integer NOT NULL,"
+            " at timestamptz NOT NULL DEFAULT clock_timestamp())"
+        )
+    return database_url
+
+
+def effects(url: str, workflow_id: str) -> list[tuple[str, int]]:
+    """``(step, pid)`` of every side effect of ``workflow_id``, in order."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT step, pid FROM effects WHERE workflow_id = %s ORDER BY id", (workflow_id,)
+        ).fetchall()
+    return [(step, pid) for step, pid in rows]
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> object:
+    """Polls an outside observation (a table, a process) until it holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def spawn_worker(
+    effects_url: str, tmp_path: Path
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Starts worker processes of ``apps/steps_app.py``; kills them at the end.
+
+    Each worker's log goes to ``<tmp_path>/worker-<pid>.log`` (``log_of``).
+    """
+    started: list[subprocess.Popen[bytes]] = []
+
+    def spawn(target: str, **env: str) -> subprocess.Popen[bytes]:
+        log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115
+        process = subprocess.Popen(
+            [sys.executable, str(APP)],
+            env={
+                **os.environ,
+                "BATON_TARGET": target,
+                "EFFECTS_URL": effects_url,
+                "PYTHONPATH": str(ROOT),
+                **env,
+            },
+            stderr=log,
+        )
+        log.close()
+        (tmp_path / f"worker-{len(started)}.log").rename(tmp_path / f"worker-{process.pid}.log")
+        started.append(process)
+        return process
+
+    yield spawn
+    for process in started:
+        if process.poll() is None:
+            os.kill(process.pid, 9)
+        process.wait(timeout=10)
+
+
+def log_of(tmp_path: Path, process: subprocess.Popen[bytes]) -> str:
+    """What a worker spawned by ``spawn_worker`` has logged so far."""
+    return (tmp_path / f"worker-{process.pid}.log").read_text(errors="replace")

@@ -1,0 +1,153 @@
+"""Durability: workers and servers die (kill -9, SIGSTOP) and workflows still
+finish, each completed step's side effect happening exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from baton import Client, MaxRecoveryAttemptsExceeded, WorkflowFailed, WorkflowStatus
+from baton._proto.baton.v1 import workflow_service_pb2 as wf
+from baton._proto.baton.v1 import workflow_service_pb2_grpc as wf_grpc
+from tests.conftest import ThreadServer
+from tests.e2e.conftest import effects, log_of, wait_until
+
+
+def _steps(url: str, workflow_id: str) -> list[str]:
+    return [step for step, _ in effects(url, workflow_id)]
+
+
+def test_a_worker_killed_mid_step_two_is_replaced_and_completed_steps_do_not_rerun(
+    server: ThreadServer, spawn_worker, effects_url: str
+) -> None:
+    first = spawn_worker(server.target, HANG_IN="step_two")
+    with Client(server.target) as client:
+        handle = client.start_workflow("three_steps", 5, workflow_id="kill-worker")
+        wait_until(lambda: "step_two" in _steps(effects_url, "kill-worker"), 30, "step two")
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+        spawn_worker(server.target)
+        assert handle.result(timeout=60) == {"a": 6, "b": 12, "c": 9}
+        info = client.get_workflow("kill-worker")
+    ran = _steps(effects_url, "kill-worker")
+    assert ran.count("step_one") == 1
+    assert ran.count("step_two") == 2  # at least once: it was interrupted
+    assert ran.count("step_three") == 1
+    assert info.attempt == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_server_killed_mid_workflow_is_restarted_and_the_workflow_completes(
+    server_process, spawn_worker, effects_url: str
+) -> None:
+    port = _free_port()
+    first = server_process(port=port)
+    spawn_worker(first.target, SLOW_IN="step_two", SLOW_SECONDS="1.5")
+    with Client(first.target) as client:
+        handle = client.start_workflow("three_steps", 5, workflow_id="kill-server")
+        wait_until(lambda: "step_two" in _steps(effects_url, "kill-server"), 30, "step two")
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(timeout=10)
+        server_process(port=port)
+        assert handle.result(timeout=60) == {"a": 6, "b": 12, "c": 9}
+    ran = _steps(effects_url, "kill-server")
+    assert ran.count("step_one") == 1
+    assert ran.count("step_three") == 1
+
+
+def test_a_stopped_worker_loses_its_workflow_and_its_stale_writes_are_refused(
+    server: ThreadServer, spawn_worker, effects_url: str, tmp_path: Path
+) -> None:
+    stopped = spawn_worker(server.target, SLOW_IN="step_two", SLOW_SECONDS="1")
+    with Client(server.target) as client:
+        handle = client.start_workflow("three_steps", 5, workflow_id="sigstop")
+        wait_until(lambda: "step_two" in _steps(effects_url, "sigstop"), 30, "step two")
+        os.kill(stopped.pid, signal.SIGSTOP)
+        try:
+            spawn_worker(server.target)
+            assert handle.result(timeout=60) == {"a": 6, "b": 12, "c": 9}
+            finished = client.get_workflow("sigstop")
+        finally:
+            os.kill(stopped.pid, signal.SIGCONT)
+        wait_until(lambda: "lease" in log_of(tmp_path, stopped).lower(), 30, "the refusal")
+        after = client.get_workflow("sigstop")
+        steps = client.list_steps("sigstop")
+    assert after.status == WorkflowStatus.SUCCESS
+    assert after.output == finished.output == {"a": 6, "b": 12, "c": 9}
+    assert after.completed_at == finished.completed_at
+    assert [s.output for s in steps] == [6, 12, 9]
+    assert _steps(effects_url, "sigstop").count("step_one") == 1
+
+
+def test_changing_which_step_runs_second_is_a_non_determinism_error(
+    server: ThreadServer, spawn_worker, effects_url: str
+) -> None:
+    old = spawn_worker(server.target, HANG_IN="step_three")
+    with Client(server.target) as client:
+        handle = client.start_workflow("three_steps", 5, workflow_id="changed")
+        wait_until(lambda: "step_three" in _steps(effects_url, "changed"), 30, "step three")
+        os.kill(old.pid, signal.SIGKILL)
+        old.wait(timeout=10)
+        spawn_worker(server.target, CODE_VERSION="v2")
+        with pytest.raises(WorkflowFailed) as caught:
+            handle.result(timeout=60)
+    error = caught.value.error
+    assert error.type == "baton.NonDeterministicError"
+    assert "step_two" in error.message and "step_other" in error.message
+    assert "step_other" not in _steps(effects_url, "changed")
+
+
+def test_a_workflow_that_keeps_killing_its_workers_stops_after_its_max_attempts(
+    server: ThreadServer, spawn_worker, effects_url: str
+) -> None:
+    with Client(server.target) as client:
+        handle = client.start_workflow("crashes_its_worker", workflow_id="crasher")
+        deadline = time.monotonic() + 60
+
+        def stopped() -> bool:
+            return client.get_workflow("crasher").status in {
+                WorkflowStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED,
+                WorkflowStatus.SUCCESS,
+            }
+
+        while not stopped():
+            assert time.monotonic() < deadline, "the workflow never stopped"
+            # Each worker dies in the step; the last one finds the workflow stopped.
+            process = spawn_worker(server.target, DIE_IN="step_one")
+            wait_until(lambda p=process: p.poll() is not None or stopped(), 30, "a crash")
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGKILL)
+        with pytest.raises(MaxRecoveryAttemptsExceeded):
+            handle.result(timeout=5)
+        info = client.get_workflow("crasher")
+    assert info.status == WorkflowStatus.MAX_RECOVERY_ATTEMPTS_EXCEEDED
+    assert _steps(effects_url, "crasher").count("step_one") == 2
+
+
+def test_bad_requests_do_not_disturb_a_running_workflow(
+    server: ThreadServer, spawn_worker, effects_url: str
+) -> None:
+    spawn_worker(server.target, SLOW_IN="step_two", SLOW_SECONDS="0.5")
+    with Client(server.target) as client, grpc.insecure_channel(server.target) as channel:
+        handle = client.start_workflow("three_steps", 5, workflow_id="undisturbed")
+        stub = wf_grpc.WorkflowServiceStub(channel)
+        wait_until(lambda: "step_two" in _steps(effects_url, "undisturbed"), 30, "step two")
+        for request in (
+            wf.StartWorkflowRequest(workflow_name=""),
+            wf.StartWorkflowRequest(workflow_name="three_steps", workflow_id="x" * 500),
+            wf.StartWorkflowRequest(workflow_name="other", workflow_id="undisturbed"),
+        ):
+            with pytest.raises(grpc.RpcError):
+                stub.StartWorkflow(request, timeout=5)
+        assert handle.result(timeout=30) == {"a": 6, "b": 12, "c": 9}

@@ -1,0 +1,124 @@
+"""Workflows run by real worker processes against a real server."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from baton import Client, StepError, WorkflowFailed, WorkflowStatus
+from tests.conftest import ThreadServer
+from tests.e2e.conftest import effects
+
+
+@pytest.fixture
+def client(server: ThreadServer) -> Iterator[Client]:
+    with Client(server.target) as connected:
+        yield connected
+
+
+def test_a_three_step_workflow_completes_and_its_steps_are_listed(
+    server: ThreadServer, client: Client, spawn_worker, effects_url: str
+) -> None:
+    spawn_worker(server.target)
+    handle = client.start_workflow("three_steps", 5, workflow_id="three-1")
+    assert handle.result(timeout=30) == {"a": 6, "b": 12, "c": 9}
+    assert handle.status() == WorkflowStatus.SUCCESS
+    steps = client.list_steps("three-1")
+    assert [(s.function_id, s.name, s.output) for s in steps] == [
+        (1, "step_one", 6),
+        (2, "step_two", 12),
+        (3, "step_three", 9),
+    ]
+    assert [step for step, _ in effects(effects_url, "three-1")] == [
+        "step_one",
+        "step_two",
+        "step_three",
+    ]
+
+
+def test_starting_the_same_id_twice_runs_the_workflow_once(
+    server: ThreadServer, client: Client, spawn_worker, effects_url: str
+) -> None:
+    spawn_worker(server.target)
+    first = client.start_workflow("three_steps", 1, workflow_id="once")
+    assert first.result(timeout=30) == {"a": 2, "b": 4, "c": 1}
+    again = client.start_workflow("three_steps", 1, workflow_id="once")
+    assert again.result(timeout=30) == {"a": 2, "b": 4, "c": 1}
+    assert len(effects(effects_url, "once")) == 3
+
+
+def test_a_workflow_started_before_any_worker_runs_when_one_connects(
+    server: ThreadServer, client: Client, spawn_worker
+) -> None:
+    handle = client.start_workflow("three_steps", 0, workflow_id="early")
+    info = client.get_workflow("early")
+    assert info.status == WorkflowStatus.ENQUEUED
+    assert "no connected worker hosts workflow 'three_steps'" in info.waiting_reason
+    spawn_worker(server.target)
+    assert handle.result(timeout=30) == {"a": 1, "b": 2, "c": -1}
+
+
+def test_a_failing_workflow_reports_its_error_as_data(
+    server: ThreadServer, client: Client, spawn_worker
+) -> None:
+    spawn_worker(server.target)
+    handle = client.start_workflow("fails", "card declined", workflow_id="fails-1")
+    with pytest.raises(WorkflowFailed) as caught:
+        handle.result(timeout=30)
+    assert caught.value.error.type == "ValueError"
+    assert caught.value.error.message == "card declined"
+    assert handle.status() == WorkflowStatus.ERROR
+
+
+def test_a_step_is_retried_with_its_policy_then_its_error_is_recorded(
+    server: ThreadServer, client: Client, spawn_worker, effects_url: str
+) -> None:
+    spawn_worker(server.target)
+    assert client.start_workflow("retries", 2, workflow_id="flaky-ok").result(30) == (
+        "ok after 3 calls"
+    )
+    gave_up = client.start_workflow("retries", 5, workflow_id="flaky-bad").result(30)
+    assert gave_up.startswith(f"gave up: {StepError.__name__}")
+    assert len(effects(effects_url, "flaky-bad")) == 3
+    (step,) = client.list_steps("flaky-bad")
+    assert step.error is not None and step.error.type == "ConnectionError"
+
+
+def test_async_workflows_and_steps_are_first_class(
+    server: ThreadServer, client: Client, spawn_worker
+) -> None:
+    spawn_worker(server.target)
+    assert client.start_workflow("async_mixed", 4, workflow_id="async-1").result(30) == [8, 9]
+
+
+def test_grpcurl_lists_the_services_and_starts_a_workflow_a_python_worker_completes(
+    server: ThreadServer, client: Client, spawn_worker
+) -> None:
+    grpcurl = shutil.which("grpcurl") or str(Path(sys.executable).parent / "grpcurl")
+    listed = subprocess.run(
+        [grpcurl, "-plaintext", server.target, "list"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.split()  # fmt: skip
+    for service in ("Workflow", "Worker", "Queue", "Message", "Event", "Stream", "Schedule"):
+        assert f"baton.v1.{service}Service" in listed
+    assert "grpc.health.v1.Health" in listed
+    spawn_worker(server.target)
+    body = (
+        '{"workflow_name": "three_steps", "workflow_id": "from-grpcurl", "input": {"json": "[10]"}}'
+    )
+    started = subprocess.run(
+        [grpcurl, "-plaintext", "-d", body, server.target,
+         "baton.v1.WorkflowService/StartWorkflow"],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    assert '"created": true' in started.stdout
+    assert client.retrieve_workflow("from-grpcurl").result(timeout=30) == {
+        "a": 11,
+        "b": 22,
+        "c": 19,
+    }
