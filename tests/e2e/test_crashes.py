@@ -151,3 +151,17 @@ def test_bad_requests_do_not_disturb_a_running_workflow(
             with pytest.raises(grpc.RpcError):
                 stub.StartWorkflow(request, timeout=5)
         assert handle.result(timeout=30) == {"a": 6, "b": 12, "c": 9}
+
+
+def test_sigterm_stops_the_server_gracefully_and_its_worker_moves_on(
+    server_process, spawn_worker, tmp_path: Path
+) -> None:
+    first = server_process()
+    worker = spawn_worker(first.target)
+    wait_until(lambda: "registered" in log_of(tmp_path, worker), 30, "the worker to register")
+    first.process.send_signal(signal.SIGTERM)
+    assert first.process.wait(timeout=15) == 0
+    wait_until(
+        lambda: "reconnect" in log_of(tmp_path, worker).lower(), 30, "the worker to reconnect"
+    )
+    assert worker.poll() is None  # the worker keeps going, waiting for a server

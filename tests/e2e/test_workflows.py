@@ -122,3 +122,51 @@ def test_grpcurl_lists_the_services_and_starts_a_workflow_a_python_worker_comple
         "b": 22,
         "c": 19,
     }
+
+
+async def test_the_async_client_starts_awaits_and_lists(server: ThreadServer, spawn_worker) -> None:
+    from baton import AsyncClient
+
+    spawn_worker(server.target)
+    async with AsyncClient(server.target) as client:
+        handle = await client.start_workflow("three_steps", 2, workflow_id="async-client")
+        assert await handle.result(timeout=30) == {"a": 3, "b": 6, "c": 3}
+        assert await handle.status() == WorkflowStatus.SUCCESS
+        steps = await client.list_steps("async-client")
+        listed = await client.list_workflows(name="three_steps")
+    assert [s.name for s in steps] == ["step_one", "step_two", "step_three"]
+    assert [w.workflow_id for w in listed] == ["async-client"]
+
+
+def test_leases_are_renewed_per_worker_not_per_workflow(
+    server: ThreadServer, client: Client, spawn_worker, effects_url: str
+) -> None:
+    import psycopg
+
+    from tests.e2e.conftest import wait_until
+
+    spawn_worker(server.target, SLOW_IN="step_two", SLOW_SECONDS="3")
+    for index in range(10):
+        client.start_workflow("three_steps", index, workflow_id=f"leased-{index}")
+
+    def in_step_two() -> int:
+        with psycopg.connect(effects_url) as conn:
+            row = conn.execute("SELECT count(*) FROM effects WHERE step = 'step_two'").fetchone()
+        return row[0] == 10 if row else False
+
+    def snapshot() -> tuple[list[object], object]:
+        with psycopg.connect(effects_url) as conn:
+            rows = conn.execute(
+                "SELECT updated_at FROM workflows WHERE status = 'PENDING' ORDER BY workflow_id"
+            ).fetchall()
+            lease = conn.execute("SELECT max(lease_expires_at) FROM workers").fetchone()
+        return [r[0] for r in rows], lease[0] if lease else None
+
+    wait_until(in_step_two, 30, "all ten workflows in step two")
+    before_rows, before_lease = snapshot()
+    # Wait a few renewal intervals (0.25 s each) while the steps run.
+    wait_until(lambda: snapshot()[1] > before_lease, 5, "a lease renewal")  # type: ignore[operator]
+    after_rows, after_lease = snapshot()
+    assert len(before_rows) == 10
+    assert after_rows == before_rows  # no per-workflow write kept the leases alive
+    assert after_lease > before_lease  # type: ignore[operator]

@@ -345,8 +345,15 @@ class WorkerRunner:
                 state=run.state,
             )
             await _complete(rpc, completion)
-            outcome = "failed" if completion.HasField("error") else "succeeded"
-            logger.info("workflow %s attempt %d %s", run.workflow_id, run.attempt, outcome)
+            if completion.HasField("error"):
+                logger.info(
+                    "workflow %s attempt %d failed: %s",
+                    run.workflow_id,
+                    run.attempt,
+                    completion.error.type,
+                )
+            else:
+                logger.debug("workflow %s attempt %d succeeded", run.workflow_id, run.attempt)
         except CancelRequested as stop:
             logger.info("workflow %s attempt %d cancelled: %s", run.workflow_id, run.attempt, stop)
         except WorkflowStop as stop:

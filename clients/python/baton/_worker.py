@@ -237,7 +237,15 @@ class Worker:
 
         The first signal stops gracefully (see `stop`); a second one exits at
         once, abandoning running workflows to recovery by the service.
+
+        As a program's main loop, it also sets up logging to stderr at INFO
+        when the program has configured none, so connecting, reconnecting and
+        lost leases are visible.
         """
+        if not logging.getLogger().handlers:
+            logging.basicConfig(
+                level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+            )
         asyncio.run(self._serve_until_signalled())
 
     async def _serve_until_signalled(self) -> None:
