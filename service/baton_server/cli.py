@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from baton_server import __version__
-from baton_server.config import Config, from_env
+from baton_server.config import Config, from_env, parse_age
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +29,13 @@ def _parser() -> argparse.ArgumentParser:
         "--lease-seconds",
         type=float,
         help="grace period before a silent worker's workflows move (default 5)",
+    )
+    serve.add_argument(
+        "--retention",
+        type=_age,
+        metavar="AGE",
+        help="delete finished workflows this long after they finished, e.g. 3600, 12h, 30d "
+        "(env BATON_RETENTION; default: keep them)",
     )
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
 
@@ -58,7 +65,17 @@ def config_from(args: argparse.Namespace) -> Config:
         database_url=args.database_url,
         data_dir=args.data_dir,
         lease_seconds=getattr(args, "lease_seconds", None),
+        retention_seconds=getattr(args, "retention", None),
     )
+
+
+def _age(text: str) -> float:
+    try:
+        return parse_age(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an age such as 3600, 90m, 12h or 30d"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
