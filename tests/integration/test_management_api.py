@@ -15,6 +15,7 @@ import pytest
 
 from baton import (
     AlreadyExists,
+    AsyncClient,
     Client,
     FailedPrecondition,
     InvalidArgument,
@@ -81,9 +82,21 @@ def test_cancel_with_children_cancels_the_whole_unfinished_tree_and_no_more(
         client.cancel_workflow("no-such-workflow")
 
 
-def test_a_cancelled_workflow_s_checkpoints_are_refused_as_cancelled_not_stale(
-    server: ThreadServer, client: Client
+@pytest.mark.parametrize("through", ["same replica", "other replica"])
+def test_a_cancel_is_pushed_to_the_owner_s_stream_and_its_checkpoints_are_refused_as_cancelled(
+    server: ThreadServer, database_url: str, through: str
 ) -> None:
+    other = start_thread_server(server_config(database_url)) if through == "other replica" else None
+    try:
+        with Client((other or server).target) as client:
+            _cancel_while_connected(server, client)
+    finally:
+        if other is not None:
+            other.stop()
+
+
+def _cancel_while_connected(server: ThreadServer, client: Client) -> None:
+    """A worker connected to ``server`` runs a workflow that ``client`` cancels."""
     client.start_workflow("checkout", workflow_id="fenced")
     with grpc.insecure_channel(server.target) as channel:
         stub = wk_grpc.WorkerServiceStub(channel)
@@ -357,3 +370,18 @@ def test_list_filters_by_completion_time_prefix_version_and_parent_and_can_omit_
     listed = client.list_workflows(workflow_id_prefix="b-", load_payloads=False)
     assert listed[0].input == []
     assert client.list_workflows(workflow_id_prefix="b-")[0].input == [{"n": 1}]
+
+
+async def test_the_async_client_operates_workflows_too(server: ThreadServer) -> None:
+    async with AsyncClient(server.target) as client:
+        handle = await client.start_workflow("nobody_hosts_this", workflow_id="async-op")
+        assert await handle.cancel() == ["async-op"]
+        resumed = await client.resume_workflow("async-op")
+        assert await resumed.status() == WorkflowStatus.ENQUEUED
+        await client.cancel_workflow("async-op")
+        fork = await client.fork_workflow("async-op", 1, new_workflow_id="async-fork")
+        assert (await fork.get()).forked_from == "async-op"
+        await fork.cancel()
+        assert await client.delete_workflow("async-op") == 1
+        listed = await client.list_workflows(workflow_id_prefix="async-", load_payloads=False)
+        assert [w.workflow_id for w in listed] == ["async-fork"]
