@@ -1,5 +1,6 @@
-"""The ``baton`` command: ``serve`` and ``migrate`` (more commands come with
-the management release)."""
+"""The ``baton`` command, a thin entry point: ``serve`` and ``migrate`` run the
+server; ``workflow`` (``cli_workflows``), ``queue`` and ``schedule``
+(``cli_queues``) are clients of a running server through the SDK."""
 
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ import logging
 import sys
 from pathlib import Path
 
+from baton import BatonError
 from baton_server import __version__
-from baton_server.config import Config, from_env
+from baton_server.cli_connect import UsageError
+from baton_server.cli_output import fail
+from baton_server.cli_queues import add_queue_commands, add_schedule_commands, run_queue_command
+from baton_server.cli_workflows import add_workflow_commands, run_workflow_command
+from baton_server.config import Config, from_env, parse_age
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,11 +36,22 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="grace period before a silent worker's workflows move (default 5)",
     )
+    serve.add_argument(
+        "--retention",
+        type=_age,
+        metavar="AGE",
+        help="delete finished workflows this long after they finished, e.g. 3600, 12h, 30d "
+        "(env BATON_RETENTION; default: keep them)",
+    )
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     _database_flags(migrate)
     migrate.add_argument("--log-level", default="INFO")
+
+    add_workflow_commands(commands)
+    add_queue_commands(commands)
+    add_schedule_commands(commands)
     return parser
 
 
@@ -58,12 +75,24 @@ def config_from(args: argparse.Namespace) -> Config:
         database_url=args.database_url,
         data_dir=args.data_dir,
         lease_seconds=getattr(args, "lease_seconds", None),
+        retention_seconds=getattr(args, "retention", None),
     )
+
+
+def _age(text: str) -> float:
+    try:
+        return parse_age(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an age such as 3600, 90m, 12h or 30d"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``baton`` command."""
     args = _parser().parse_args(argv)
+    if args.command in ("workflow", "queue", "schedule"):
+        return _client_command(args)
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -94,6 +123,23 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     return 2
+
+
+def _client_command(args: argparse.Namespace) -> int:
+    """Runs a client command; every failure is one line on stderr and exit 1
+    (2 for a command line that cannot work)."""
+    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+    try:
+        if args.command == "workflow":
+            return run_workflow_command(args)
+        code, error = run_queue_command(args)
+        return fail(error, code) if error else code
+    except UsageError as exc:
+        return fail(str(exc), 2)
+    except BatonError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,14 @@ class Config:
     """Most connections open at once."""
     shutdown_grace_seconds: float = 5.0
     """How long in-flight RPCs may take to finish on SIGTERM."""
+    deadline_poll_seconds: float = 1.0
+    """Longest pause of the deadline sweep (it also wakes at the nearest deadline)."""
+    retention_seconds: float | None = None
+    """Delete finished workflows this long after they finished. ``None``: keep them."""
+    retention_interval_seconds: float = 60.0
+    """How often the retention sweep runs."""
+    retention_batch: int = 1000
+    """Workflows deleted per retention transaction."""
 
     def with_overrides(self, **changes: object) -> Config:
         """A copy with some fields changed (``None`` values are ignored)."""
@@ -56,6 +64,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         heartbeat_seconds=_float(env, "BATON_HEARTBEAT_SECONDS"),
         max_payload_bytes=_int(env, "BATON_MAX_PAYLOAD_BYTES"),
         default_max_attempts=_int(env, "BATON_MAX_ATTEMPTS"),
+        retention_seconds=_age(env, "BATON_RETENTION"),
+        retention_interval_seconds=_float(env, "BATON_RETENTION_INTERVAL_SECONDS"),
     )
 
 
@@ -77,3 +87,31 @@ def _int(env: Mapping[str, str], name: str) -> int | None:
         return int(value)
     except ValueError:
         raise SystemExit(f"{name} must be a whole number, not {value!r}") from None
+
+
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_age(text: str) -> float:
+    """An age such as ``90``, ``90s``, ``15m``, ``12h`` or ``30d``, in seconds.
+
+    Raises:
+        ValueError: The text is not such an age, or not positive.
+    """
+    text = text.strip().lower()
+    factor = _AGE_UNITS.get(text[-1:], 0)
+    number = text[:-1] if factor else text
+    seconds = float(number) * (factor or 1)
+    if not seconds > 0:
+        raise ValueError(f"{text!r} is not a positive age")
+    return seconds
+
+
+def _age(env: Mapping[str, str], name: str) -> float | None:
+    value = env.get(name)
+    if not value:
+        return None
+    try:
+        return parse_age(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be an age like 3600, 12h or 30d, not {value!r}") from None

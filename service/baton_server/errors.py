@@ -5,7 +5,8 @@ status with ``google.rpc`` details in one place (``servicers.errors``)::
     ├── InvalidArgument      a field is malformed (BadRequest names the field)
     ├── NotFound             no such workflow (ErrorInfo reason)
     ├── AlreadyExists        the id is taken by something else
-    ├── FailedPrecondition   the state does not allow it (e.g. STALE_ATTEMPT)
+    ├── FailedPrecondition   the state does not allow it (e.g. STALE_ATTEMPT,
+    │                        WORKFLOW_CANCELLED, WORKFLOW_NOT_FINISHED)
     ├── Unimplemented        the capability is not built yet
     └── Unavailable          Postgres is unreachable right now (retry)
 """
@@ -69,5 +70,15 @@ def stale_attempt(workflow_id: str, attempt: int, detail: str) -> FailedPrecondi
     return FailedPrecondition(
         f"workflow {workflow_id!r} attempt {attempt} no longer owns the workflow: {detail}",
         reason="STALE_ATTEMPT",
+        metadata={"workflow_id": workflow_id, "attempt": str(attempt)},
+    )
+
+
+def workflow_cancelled(workflow_id: str, attempt: int) -> FailedPrecondition:
+    """The error for a write from a run of a workflow that has been cancelled:
+    the worker stops the run quietly (it is not a lost lease)."""
+    return FailedPrecondition(
+        f"workflow {workflow_id!r} was cancelled; attempt {attempt} must stop",
+        reason="WORKFLOW_CANCELLED",
         metadata={"workflow_id": workflow_id, "attempt": str(attempt)},
     )

@@ -23,7 +23,8 @@ from tests.conftest import ThreadServer
 IMPLEMENTED = {
     "baton.v1.WorkflowService": {
         "StartWorkflow", "StartWorkflows", "GetWorkflow", "AwaitWorkflow", "WatchWorkflow",
-        "ListWorkflows", "ListWorkflowSteps",
+        "ListWorkflows", "ListWorkflowSteps", "CancelWorkflow", "ResumeWorkflow", "ForkWorkflow",
+        "DeleteWorkflow",
     },
     "baton.v1.WorkerService": {"Connect", "RecordStep", "CompleteWorkflow"},
 }  # fmt: skip

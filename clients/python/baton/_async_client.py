@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -112,13 +113,18 @@ class AsyncClient:
         await self._get(workflow_id, omit_payloads=True)
         return AsyncWorkflowHandle(self, workflow_id)
 
-    async def get_workflow(self, workflow_id: str) -> WorkflowInfo:
+    async def get_workflow(self, workflow_id: str, *, load_payloads: bool = True) -> WorkflowInfo:
         """Returns a workflow's current state.
+
+        Args:
+            workflow_id: The workflow.
+            load_payloads: Fetch and decode its input and output (``False``
+                leaves them empty).
 
         Raises:
             NotFound: No workflow has this id.
         """
-        workflow = await self._get(workflow_id, omit_payloads=False)
+        workflow = await self._get(workflow_id, omit_payloads=not load_payloads)
         return workflow_info_from_proto(workflow, self._serializer)
 
     async def list_workflows(
@@ -128,10 +134,34 @@ class AsyncClient:
         name: str | None = None,
         limit: int | None = None,
         page_size: int | None = None,
+        queue: str | None = None,
+        app_version: str | None = None,
+        parent_workflow_id: str | None = None,
+        workflow_id_prefix: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        completed_after: datetime | None = None,
+        completed_before: datetime | None = None,
+        oldest_first: bool = False,
+        load_payloads: bool = True,
     ) -> list[WorkflowInfo]:
-        """Lists workflows, newest first; see `Client.list_workflows`."""
+        """Lists workflows, newest first; see `Client.list_workflows` for the filters."""
         shared.check_limit(limit)
-        request = shared.list_request(status=status, name=name, page_size=page_size, limit=limit)
+        filters = shared.ListFilters(
+            queue=queue,
+            app_version=app_version,
+            parent_workflow_id=parent_workflow_id,
+            workflow_id_prefix=workflow_id_prefix,
+            created_after=created_after,
+            created_before=created_before,
+            completed_after=completed_after,
+            completed_before=completed_before,
+            oldest_first=oldest_first,
+            load_payloads=load_payloads,
+        )
+        request = shared.list_request(
+            status=status, name=name, page_size=page_size, limit=limit, filters=filters
+        )
         found: list[WorkflowInfo] = []
         while limit is None or len(found) < limit:
             response = await self._rpc.list_workflows(request)
@@ -155,6 +185,99 @@ class AsyncClient:
             if not response.next_page_token:
                 return steps
             request.page_token = response.next_page_token
+
+    async def cancel_workflow(
+        self, workflow_id: str, *, include_children: bool = False
+    ) -> list[str]:
+        """Cancels a workflow: it ends ``CANCELLED`` at once, and its worker stops
+        it at its next step (the step running now finishes, unrecorded).
+
+        Args:
+            workflow_id: The workflow to cancel.
+            include_children: Also cancel every descendant (child workflows).
+
+        Returns:
+            The ids of the workflows this call cancelled, the workflow itself
+            first; empty when everything was already finished (nothing changed).
+
+        Raises:
+            NotFound: No workflow has this id.
+        """
+        request = workflow_service_pb2.CancelWorkflowRequest(
+            workflow_id=workflow_id, include_children=include_children
+        )
+        return list((await self._rpc.cancel_workflow(request)).cancelled_workflow_ids)
+
+    async def resume_workflow(
+        self, workflow_id: str, *, app_version: str | None = None
+    ) -> AsyncWorkflowHandle:
+        """Resumes a ``CANCELLED`` or ``MAX_RECOVERY_ATTEMPTS_EXCEEDED`` workflow:
+        it continues from its last recorded step with a fresh attempt budget.
+
+        Args:
+            workflow_id: The workflow to resume.
+            app_version: Run it on workers of this app version from now on.
+
+        Raises:
+            NotFound: No workflow has this id.
+            FailedPrecondition: It is in another status (``WORKFLOW_NOT_RESUMABLE``).
+        """
+        request = workflow_service_pb2.ResumeWorkflowRequest(
+            workflow_id=workflow_id, app_version=app_version or ""
+        )
+        await self._rpc.resume_workflow(request)
+        return AsyncWorkflowHandle(self, workflow_id)
+
+    async def fork_workflow(
+        self,
+        workflow_id: str,
+        start_step: int,
+        *,
+        new_workflow_id: str | None = None,
+        app_version: str | None = None,
+    ) -> AsyncWorkflowHandle:
+        """Starts a new workflow that reuses ``workflow_id``'s recorded steps
+        before ``start_step`` (and the events and stream values they wrote) and
+        runs the rest.
+
+        Args:
+            workflow_id: The workflow to fork (in any status).
+            start_step: The first step to run again; 1 re-runs everything.
+            new_workflow_id: The fork's id. Default: a random UUID.
+            app_version: Run the fork on workers of this app version.
+
+        Returns:
+            A handle to the fork.
+
+        Raises:
+            NotFound: No workflow has this id.
+            AlreadyExists: ``new_workflow_id`` is taken by another workflow.
+        """
+        request = shared.fork_request(
+            workflow_id, start_step, new_workflow_id=new_workflow_id, app_version=app_version
+        )
+        response = await self._rpc.fork_workflow(request)
+        return AsyncWorkflowHandle(self, response.workflow.workflow_id)
+
+    async def delete_workflow(self, workflow_id: str, *, include_children: bool = False) -> int:
+        """Deletes a finished workflow with its steps, messages, events and streams.
+
+        Args:
+            workflow_id: The workflow to delete.
+            include_children: Also delete every descendant.
+
+        Returns:
+            How many workflows were deleted.
+
+        Raises:
+            NotFound: No workflow has this id.
+            FailedPrecondition: One of them is not finished (``WORKFLOW_NOT_FINISHED``);
+                nothing was deleted.
+        """
+        request = workflow_service_pb2.DeleteWorkflowRequest(
+            workflow_id=workflow_id, include_children=include_children
+        )
+        return (await self._rpc.delete_workflow(request)).deleted_count
 
     async def _get(self, workflow_id: str, *, omit_payloads: bool) -> common_pb2.Workflow:
         request = workflow_service_pb2.GetWorkflowRequest(
@@ -221,3 +344,9 @@ class AsyncWorkflowHandle:
     async def get(self) -> WorkflowInfo:
         """Returns the workflow's current state."""
         return await self._client.get_workflow(self.workflow_id)
+
+    async def cancel(self, *, include_children: bool = False) -> list[str]:
+        """Cancels the workflow; see `Client.cancel_workflow`."""
+        return await self._client.cancel_workflow(
+            self.workflow_id, include_children=include_children
+        )

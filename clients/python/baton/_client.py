@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -118,13 +119,18 @@ class Client:
         self._get(workflow_id, omit_payloads=True)
         return WorkflowHandle(self, workflow_id)
 
-    def get_workflow(self, workflow_id: str) -> WorkflowInfo:
+    def get_workflow(self, workflow_id: str, *, load_payloads: bool = True) -> WorkflowInfo:
         """Returns a workflow's current state.
+
+        Args:
+            workflow_id: The workflow.
+            load_payloads: Fetch and decode its input and output (``False``
+                leaves them empty).
 
         Raises:
             NotFound: No workflow has this id.
         """
-        workflow = self._get(workflow_id, omit_payloads=False)
+        workflow = self._get(workflow_id, omit_payloads=not load_payloads)
         return workflow_info_from_proto(workflow, self._serializer)
 
     def list_workflows(
@@ -134,6 +140,16 @@ class Client:
         name: str | None = None,
         limit: int | None = None,
         page_size: int | None = None,
+        queue: str | None = None,
+        app_version: str | None = None,
+        parent_workflow_id: str | None = None,
+        workflow_id_prefix: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        completed_after: datetime | None = None,
+        completed_before: datetime | None = None,
+        oldest_first: bool = False,
+        load_payloads: bool = True,
     ) -> list[WorkflowInfo]:
         """Lists workflows, newest first, following pages until done or ``limit``.
 
@@ -142,9 +158,34 @@ class Client:
             name: Only workflows with this name.
             limit: Return at most this many.
             page_size: Workflows fetched per call (1 to 1000; default the server's).
+            queue: Only workflows on this queue.
+            app_version: Only workflows pinned to this app version.
+            parent_workflow_id: Only children of this workflow.
+            workflow_id_prefix: Only workflows whose id starts with this.
+            created_after: Only workflows created at or after this time.
+            created_before: Only workflows created before this time.
+            completed_after: Only workflows finished at or after this time.
+            completed_before: Only workflows finished before this time.
+            oldest_first: Oldest first instead of newest first.
+            load_payloads: Fetch and decode inputs and outputs (``False`` leaves
+                them empty: faster, and safe for payloads this client cannot decode).
         """
         shared.check_limit(limit)
-        request = shared.list_request(status=status, name=name, page_size=page_size, limit=limit)
+        filters = shared.ListFilters(
+            queue=queue,
+            app_version=app_version,
+            parent_workflow_id=parent_workflow_id,
+            workflow_id_prefix=workflow_id_prefix,
+            created_after=created_after,
+            created_before=created_before,
+            completed_after=completed_after,
+            completed_before=completed_before,
+            oldest_first=oldest_first,
+            load_payloads=load_payloads,
+        )
+        request = shared.list_request(
+            status=status, name=name, page_size=page_size, limit=limit, filters=filters
+        )
         found: list[WorkflowInfo] = []
         while limit is None or len(found) < limit:
             response = self._rpc.list_workflows(request)
@@ -168,6 +209,97 @@ class Client:
             if not response.next_page_token:
                 return steps
             request.page_token = response.next_page_token
+
+    def cancel_workflow(self, workflow_id: str, *, include_children: bool = False) -> list[str]:
+        """Cancels a workflow: it ends ``CANCELLED`` at once, and its worker stops
+        it at its next step (the step running now finishes, unrecorded).
+
+        Args:
+            workflow_id: The workflow to cancel.
+            include_children: Also cancel every descendant (child workflows).
+
+        Returns:
+            The ids of the workflows this call cancelled, the workflow itself
+            first; empty when everything was already finished (nothing changed).
+
+        Raises:
+            NotFound: No workflow has this id.
+        """
+        request = workflow_service_pb2.CancelWorkflowRequest(
+            workflow_id=workflow_id, include_children=include_children
+        )
+        return list(self._rpc.cancel_workflow(request).cancelled_workflow_ids)
+
+    def resume_workflow(
+        self, workflow_id: str, *, app_version: str | None = None
+    ) -> WorkflowHandle:
+        """Resumes a ``CANCELLED`` or ``MAX_RECOVERY_ATTEMPTS_EXCEEDED`` workflow:
+        it continues from its last recorded step with a fresh attempt budget.
+
+        Args:
+            workflow_id: The workflow to resume.
+            app_version: Run it on workers of this app version from now on.
+
+        Raises:
+            NotFound: No workflow has this id.
+            FailedPrecondition: It is in another status (``WORKFLOW_NOT_RESUMABLE``).
+        """
+        request = workflow_service_pb2.ResumeWorkflowRequest(
+            workflow_id=workflow_id, app_version=app_version or ""
+        )
+        self._rpc.resume_workflow(request)
+        return WorkflowHandle(self, workflow_id)
+
+    def fork_workflow(
+        self,
+        workflow_id: str,
+        start_step: int,
+        *,
+        new_workflow_id: str | None = None,
+        app_version: str | None = None,
+    ) -> WorkflowHandle:
+        """Starts a new workflow that reuses ``workflow_id``'s recorded steps
+        before ``start_step`` (and the events and stream values they wrote) and
+        runs the rest.
+
+        Args:
+            workflow_id: The workflow to fork (in any status).
+            start_step: The first step to run again; 1 re-runs everything.
+            new_workflow_id: The fork's id. Default: a random UUID.
+            app_version: Run the fork on workers of this app version.
+
+        Returns:
+            A handle to the fork.
+
+        Raises:
+            NotFound: No workflow has this id.
+            AlreadyExists: ``new_workflow_id`` is taken by another workflow.
+        """
+        request = shared.fork_request(
+            workflow_id, start_step, new_workflow_id=new_workflow_id, app_version=app_version
+        )
+        response = self._rpc.fork_workflow(request)
+        return WorkflowHandle(self, response.workflow.workflow_id)
+
+    def delete_workflow(self, workflow_id: str, *, include_children: bool = False) -> int:
+        """Deletes a finished workflow with its steps, messages, events and streams.
+
+        Args:
+            workflow_id: The workflow to delete.
+            include_children: Also delete every descendant.
+
+        Returns:
+            How many workflows were deleted.
+
+        Raises:
+            NotFound: No workflow has this id.
+            FailedPrecondition: One of them is not finished (``WORKFLOW_NOT_FINISHED``);
+                nothing was deleted.
+        """
+        request = workflow_service_pb2.DeleteWorkflowRequest(
+            workflow_id=workflow_id, include_children=include_children
+        )
+        return self._rpc.delete_workflow(request).deleted_count
 
     def _get(self, workflow_id: str, *, omit_payloads: bool) -> common_pb2.Workflow:
         request = workflow_service_pb2.GetWorkflowRequest(
@@ -233,3 +365,7 @@ class WorkflowHandle:
     def get(self) -> WorkflowInfo:
         """Returns the workflow's current state."""
         return self._client.get_workflow(self.workflow_id)
+
+    def cancel(self, *, include_children: bool = False) -> list[str]:
+        """Cancels the workflow; see `Client.cancel_workflow`."""
+        return self._client.cancel_workflow(self.workflow_id, include_children=include_children)

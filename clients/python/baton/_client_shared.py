@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from baton._convert import duration, error_info_from_proto, status_from_proto, status_to_proto
@@ -71,8 +73,29 @@ def start_request(
     return request
 
 
+@dataclass(frozen=True)
+class ListFilters:
+    """The ListWorkflows filters beyond status and name; ``None`` means any."""
+
+    queue: str | None = None
+    app_version: str | None = None
+    parent_workflow_id: str | None = None
+    workflow_id_prefix: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    completed_after: datetime | None = None
+    completed_before: datetime | None = None
+    oldest_first: bool = False
+    load_payloads: bool = True
+
+
 def list_request(
-    *, status: StatusFilter, name: str | None, page_size: int | None, limit: int | None
+    *,
+    status: StatusFilter,
+    name: str | None,
+    page_size: int | None,
+    limit: int | None,
+    filters: ListFilters | None = None,
 ) -> workflow_service_pb2.ListWorkflowsRequest:
     """Builds the first ListWorkflows request; later pages only add the page token."""
     if isinstance(status, (WorkflowStatus, str)):
@@ -81,8 +104,37 @@ def list_request(
         statuses = [status_to_proto(s) for s in status or ()]
     if page_size is None and limit is not None:
         page_size = min(limit, 1000)  # no point fetching a bigger page than wanted
+    more = filters or ListFilters()
     return workflow_service_pb2.ListWorkflowsRequest(
-        statuses=statuses, workflow_name=name or "", page_size=page_size or 0
+        statuses=statuses,
+        workflow_name=name or "",
+        page_size=page_size or 0,
+        queue=more.queue or "",
+        app_version=more.app_version or "",
+        parent_workflow_id=more.parent_workflow_id or "",
+        workflow_id_prefix=more.workflow_id_prefix or "",
+        created_after=more.created_after,
+        created_before=more.created_before,
+        completed_after=more.completed_after,
+        completed_before=more.completed_before,
+        order=(
+            workflow_service_pb2.SORT_ORDER_OLDEST_FIRST
+            if more.oldest_first
+            else workflow_service_pb2.SORT_ORDER_NEWEST_FIRST
+        ),
+        omit_payloads=not more.load_payloads,
+    )
+
+
+def fork_request(
+    workflow_id: str, start_step: int, *, new_workflow_id: str | None, app_version: str | None
+) -> workflow_service_pb2.ForkWorkflowRequest:
+    """Builds a ForkWorkflow request, naming the new id here so a retry is idempotent."""
+    return workflow_service_pb2.ForkWorkflowRequest(
+        workflow_id=workflow_id,
+        start_step=start_step,
+        new_workflow_id=new_workflow_id or str(uuid.uuid4()),
+        app_version=app_version or "",
     )
 
 

@@ -32,6 +32,15 @@ from baton._steps import run_step_async, run_step_from_loop, run_step_sync
 
 __all__ = ["AsyncWorkflowContext", "ContextCore", "RunState", "WorkflowContext", "WorkflowStop"]
 
+WORKFLOW_CANCELLED = "WORKFLOW_CANCELLED"
+"""The reason the service gives when it refuses a checkpoint of a cancelled workflow."""
+
+
+def patch_marker(name: str) -> str:
+    """The step name under which a patch is recorded in the journal."""
+    return f"baton.patch:{name}"
+
+
 T = TypeVar("T")
 
 # How often a workflow thread blocked on the event loop re-checks whether its run
@@ -136,6 +145,38 @@ class ContextCore:
             raise error
         return function_id, recorded
 
+    def peek(self) -> common_pb2.Step | None:
+        """The journal record under the next step number, without taking the number."""
+        with self._lock:
+            return self._journal.get(self._next_function_id)
+
+    def patch_outcome(self, marker: str) -> bool | None:
+        """Decides a patch from the journal: ``True`` when the next record is
+        this patch's marker (taken), ``False`` when it is another step (the
+        workflow ran there before the patch; the number is not taken), ``None``
+        when there is no record (the workflow runs new code: record a marker)."""
+        recorded = self.peek()
+        if recorded is None:
+            return None
+        if recorded.step_name == marker:
+            self.claim(marker)
+            return True
+        return False
+
+    async def record_patch(self, marker: str) -> bool:
+        """Records the marker of a patch met for the first time; ``True`` unless
+        another run recorded a different step there first."""
+        function_id, _ = self.claim(marker)
+        request = self.record_request(function_id, marker, _now(), output=None)
+        step = await self.record(request)
+        return step.step_name == marker
+
+    def deprecated_patch(self, marker: str) -> None:
+        """Skips this patch's marker if the journal has it next (see `deprecate_patch`)."""
+        recorded = self.peek()
+        if recorded is not None and recorded.step_name == marker:
+            self.claim(marker)
+
     def settle(self, step: common_pb2.Step, cause: BaseException | None = None) -> Any:
         """Returns a recorded step's output, or raises its recorded error as `StepError`."""
         if step.WhichOneof("result") == "error":
@@ -190,6 +231,8 @@ class ContextCore:
         try:
             response = await self._rpc.record_step(request)
         except FailedPrecondition as exc:
+            if exc.reason == WORKFLOW_CANCELLED:
+                self.state.cancelled = True
             if self.state.cancelled:
                 raise CancelRequested(str(exc)) from exc
             self.state.stale = True
@@ -305,6 +348,46 @@ class WorkflowContext:
         )
         return core.settle(core.call_from_thread(core.record(request)), failure)
 
+    def patch(self, name: str) -> bool:
+        """Lets changed workflow code run safely under workflows started before
+        the change (DBOS-style patching).
+
+        Returns ``True`` for workflows that reach this point running the new
+        code (the decision is recorded in the journal as step
+        ``baton.patch:<name>``, so replay decides the same), and ``False`` for
+        workflows that had already gone past this point under the old code
+        (their journal holds another step here).
+
+        Example:
+            ```python
+            if ctx.patch("use-baz"):
+                ctx.run(baz)
+            else:
+                ctx.run(foo)
+            ```
+
+        Once no workflow from before the change is left, replace the call with
+        `deprecate_patch` (which keeps replay of patched workflows working), and
+        later remove it.
+
+        Args:
+            name: The patch's name: letters, digits and ``_.:-``.
+        """
+        core = self._core
+        core.check_alive()
+        marker = patch_marker(name)
+        decided = core.patch_outcome(marker)
+        if decided is not None:
+            return decided
+        return core.call_from_thread(core.record_patch(marker))
+
+    def deprecate_patch(self, name: str) -> bool:
+        """The successor of `patch` once every workflow runs the new code:
+        always ``True``, and skips the patch's journal marker when a workflow
+        recorded one, so those workflows still replay. Records nothing."""
+        self._core.deprecated_patch(patch_marker(name))
+        return True
+
 
 class AsyncWorkflowContext:
     """The context of an ``async def`` workflow, passed as its first argument.
@@ -362,3 +445,18 @@ class AsyncWorkflowContext:
             function_id, definition.name, started_at, output=output, error=failure
         )
         return core.settle(await core.record(request), failure)
+
+    async def patch(self, name: str) -> bool:
+        """Patching for changed workflow code; see `WorkflowContext.patch`."""
+        core = self._core
+        core.check_alive()
+        marker = patch_marker(name)
+        decided = core.patch_outcome(marker)
+        if decided is not None:
+            return decided
+        return await core.record_patch(marker)
+
+    def deprecate_patch(self, name: str) -> bool:
+        """See `WorkflowContext.deprecate_patch`."""
+        self._core.deprecated_patch(patch_marker(name))
+        return True

@@ -113,6 +113,8 @@ def workflow_info_from_proto(workflow: common_pb2.Workflow, serializer: Serializ
         started_at=datetime_from_proto(workflow, "started_at"),
         completed_at=datetime_from_proto(workflow, "completed_at"),
         parent_workflow_id=workflow.parent_workflow_id,
+        deadline=datetime_from_proto(workflow, "deadline"),
+        forked_from=workflow.forked_from,
         waiting_reason=workflow.waiting_reason,
     )
 

@@ -197,6 +197,42 @@ class AsyncRpc:
         )
         return response
 
+    async def cancel_workflow(
+        self, request: workflow_service_pb2.CancelWorkflowRequest
+    ) -> workflow_service_pb2.CancelWorkflowResponse:
+        """CancelWorkflow; retried (cancelling twice changes nothing more)."""
+        response: workflow_service_pb2.CancelWorkflowResponse = await self._rpc_call(
+            self._workflows.CancelWorkflow, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    async def resume_workflow(
+        self, request: workflow_service_pb2.ResumeWorkflowRequest
+    ) -> workflow_service_pb2.ResumeWorkflowResponse:
+        """ResumeWorkflow; not retried (a second resume would be refused)."""
+        response: workflow_service_pb2.ResumeWorkflowResponse = await self._rpc_call(
+            self._workflows.ResumeWorkflow, request
+        )
+        return response
+
+    async def fork_workflow(
+        self, request: workflow_service_pb2.ForkWorkflowRequest
+    ) -> workflow_service_pb2.ForkWorkflowResponse:
+        """ForkWorkflow; retried: the SDK always names the new id, which makes it idempotent."""
+        response: workflow_service_pb2.ForkWorkflowResponse = await self._rpc_call(
+            self._workflows.ForkWorkflow, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    async def delete_workflow(
+        self, request: workflow_service_pb2.DeleteWorkflowRequest
+    ) -> workflow_service_pb2.DeleteWorkflowResponse:
+        """DeleteWorkflow; not retried (a second delete finds nothing)."""
+        response: workflow_service_pb2.DeleteWorkflowResponse = await self._rpc_call(
+            self._workflows.DeleteWorkflow, request
+        )
+        return response
+
     # -- WorkerService -----------------------------------------------------------------
 
     def connect(
@@ -321,5 +357,41 @@ class SyncRpc:
         """ListWorkflowSteps (one page)."""
         response: workflow_service_pb2.ListWorkflowStepsResponse = self._rpc_call(
             self._workflows.ListWorkflowSteps, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    def cancel_workflow(
+        self, request: workflow_service_pb2.CancelWorkflowRequest
+    ) -> workflow_service_pb2.CancelWorkflowResponse:
+        """CancelWorkflow; retried (cancelling twice changes nothing more)."""
+        response: workflow_service_pb2.CancelWorkflowResponse = self._rpc_call(
+            self._workflows.CancelWorkflow, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    def resume_workflow(
+        self, request: workflow_service_pb2.ResumeWorkflowRequest
+    ) -> workflow_service_pb2.ResumeWorkflowResponse:
+        """ResumeWorkflow; not retried (a second resume would be refused)."""
+        response: workflow_service_pb2.ResumeWorkflowResponse = self._rpc_call(
+            self._workflows.ResumeWorkflow, request
+        )
+        return response
+
+    def fork_workflow(
+        self, request: workflow_service_pb2.ForkWorkflowRequest
+    ) -> workflow_service_pb2.ForkWorkflowResponse:
+        """ForkWorkflow; retried: the SDK always names the new id, which makes it idempotent."""
+        response: workflow_service_pb2.ForkWorkflowResponse = self._rpc_call(
+            self._workflows.ForkWorkflow, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    def delete_workflow(
+        self, request: workflow_service_pb2.DeleteWorkflowRequest
+    ) -> workflow_service_pb2.DeleteWorkflowResponse:
+        """DeleteWorkflow; not retried (a second delete finds nothing)."""
+        response: workflow_service_pb2.DeleteWorkflowResponse = self._rpc_call(
+            self._workflows.DeleteWorkflow, request
         )
         return response

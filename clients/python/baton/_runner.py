@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from baton._context import CancelRequested, RunState, WorkflowStop
+from baton._context import WORKFLOW_CANCELLED, CancelRequested, RunState, WorkflowStop
 from baton._convert import error_to_proto
 from baton._errors import (
     BatonError,
@@ -366,6 +366,9 @@ class WorkerRunner:
                 stop,
             )
         except FailedPrecondition as exc:
+            if exc.reason == WORKFLOW_CANCELLED:
+                logger.info("workflow %s attempt %d cancelled", run.workflow_id, run.attempt)
+                return
             logger.warning(
                 "workflow %s attempt %d not completed, its lease was lost: %s",
                 run.workflow_id,

@@ -93,6 +93,11 @@ class WorkflowInfo:
     """When it finished (UTC), if it has."""
     parent_workflow_id: str = ""
     """The workflow that started it as a child, if any."""
+    deadline: datetime | None = None
+    """Its absolute start-to-close deadline (UTC), if it has a timeout: when it
+    passes, the workflow and its descendants are cancelled."""
+    forked_from: str = ""
+    """The workflow it was forked from, if any."""
     waiting_reason: str = ""
     """Why an unfinished workflow is not making progress, in plain words; empty
     when nothing is wrong."""

@@ -76,7 +76,8 @@ class Dispatcher:
                 return 0
             runnable: list[Workflow] = []
             for workflow in claimed:
-                if workflow.attempt > self._max_attempts(session, workflow):
+                budget = self._max_attempts(session, workflow)
+                if workflow.attempt - workflow.attempts_base > budget:
                     await workflows.exceed_max_attempts(
                         tx, workflow.workflow_id, workflow.attempt, _dead_letter(workflow)
                     )
@@ -120,7 +121,8 @@ def _dead_letter(workflow: Workflow) -> Failure:
     return Failure(
         type="baton.MaxRecoveryAttemptsExceeded",
         message=(
-            f"workflow {workflow.workflow_id!r} was dispatched {workflow.attempt - 1} times "
+            f"workflow {workflow.workflow_id!r} was dispatched "
+            f"{workflow.attempt - workflow.attempts_base - 1} times "
             "without finishing; its workers keep dying. Resume it once the cause is fixed."
         ),
     )

@@ -11,12 +11,21 @@ from datetime import datetime, timedelta
 
 from baton_server.config import Config
 from baton_server.connector import Connector
+from baton_server.engine.deadlines import DeadlineKeeper
 from baton_server.engine.dispatcher import Dispatcher
 from baton_server.engine.leases import LeaseKeeper
+from baton_server.engine.management import CANCEL_CHANNEL, Management
+from baton_server.engine.retention import RetentionKeeper
 from baton_server.engine.sessions import Dispatch, Reconnect, Sessions, WorkerSession
 from baton_server.engine.waiters import StatusWaiters, wait_event
-from baton_server.errors import AlreadyExists, stale_attempt, workflow_not_found
-from baton_server.store import steps, workers, workflows
+from baton_server.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    stale_attempt,
+    workflow_cancelled,
+    workflow_not_found,
+)
+from baton_server.store import management, steps, workers, workflows
 from baton_server.store.models import Failure, Payload, Step, Workflow
 from baton_server.store.steps import NewStep
 from baton_server.store.workers import WorkerRegistration
@@ -41,6 +50,9 @@ class Engine:
         self._leases = LeaseKeeper(
             connector, config, self._sessions, self._dispatcher, self.replica_id
         )
+        self.management = Management(connector, self._sessions, self._dispatcher)
+        self._deadlines = DeadlineKeeper(connector, config)
+        self._retention = RetentionKeeper(connector, config)
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle ---------------------------------------------------------
@@ -48,11 +60,15 @@ class Engine:
     def start(self) -> None:
         """Starts listening, dispatching and keeping leases."""
         self._connector.listen(
-            ["baton_enqueued", "baton_status"], self._on_notify, self._on_listen_reconnect
+            ["baton_enqueued", "baton_status", CANCEL_CHANNEL],
+            self._on_notify,
+            self._on_listen_reconnect,
         )
         self._tasks = [
             asyncio.create_task(self._dispatcher.run(), name="baton-dispatch"),
             asyncio.create_task(self._leases.run(), name="baton-leases"),
+            asyncio.create_task(self._deadlines.run(), name="baton-deadlines"),
+            asyncio.create_task(self._retention.run(), name="baton-retention"),
         ]
 
     async def stop(self) -> None:
@@ -72,6 +88,8 @@ class Engine:
             self._dispatcher.wake()
         elif channel == "baton_status":
             self._waiters.changed(payload)
+        elif channel == CANCEL_CHANNEL:
+            self.management.push_cancel(payload)
 
     def _on_listen_reconnect(self) -> None:
         self._dispatcher.wake()
@@ -93,6 +111,8 @@ class Engine:
                 existing = await workflows.get(tx, new.workflow_id)
         if created is not None:
             self._dispatcher.wake()
+            if created.deadline is not None:
+                self._deadlines.wake()
             return created, True
         if existing is None:  # deleted between the two statements; try again
             return await self.start_workflow(new)
@@ -122,6 +142,10 @@ class Engine:
                     f" of app version {workflow.app_version!r}" if workflow.app_version else ""
                 )
                 reason = f"no connected worker{version} hosts workflow {workflow.workflow_name!r}"
+                others = await management.hosting_versions(tx, workflow.workflow_name)
+                if others:
+                    named = ", ".join(repr(v) if v else "(no version)" for v in others)
+                    reason += f"; workers of other app versions do: {named}"
         return workflow, reason
 
     async def _read(self, workflow_id: str) -> Workflow:
@@ -186,7 +210,7 @@ class Engine:
         if workflow is None:
             raise workflow_not_found(new.workflow_id)
         if workflow.status != "PENDING" or workflow.attempt != new.attempt:
-            raise stale_attempt(new.workflow_id, new.attempt, _ownership(workflow))
+            raise refusal(workflow, new.attempt)
         if existing is None:  # pragma: no cover - the guarded insert saw what we saw
             raise stale_attempt(new.workflow_id, new.attempt, "the step could not be recorded")
         return existing, True
@@ -215,9 +239,9 @@ class Engine:
             workflow = await workflows.get(tx, workflow_id)
         if workflow is None:
             raise workflow_not_found(workflow_id)
-        if workflow.finished and workflow.attempt == attempt:
+        if workflow.status in ("SUCCESS", "ERROR") and workflow.attempt == attempt:
             return workflow.status  # a retried call whose first try committed
-        raise stale_attempt(workflow_id, attempt, _ownership(workflow))
+        raise refusal(workflow, attempt)
 
     # -- worker sessions ---------------------------------------------------
 
@@ -275,6 +299,15 @@ class Engine:
                 undelivered.append(item)
         await self._dispatcher.give_back(undelivered)
         log.info("worker %s disconnected", session.worker_id)
+
+
+def refusal(workflow: Workflow, attempt: int) -> FailedPrecondition:
+    """Why a checkpoint write of ``attempt`` was refused: the workflow was
+    cancelled (WORKFLOW_CANCELLED: the worker stops quietly), or another
+    attempt owns it (STALE_ATTEMPT)."""
+    if workflow.status == "CANCELLED":
+        return workflow_cancelled(workflow.workflow_id, attempt)
+    return stale_attempt(workflow.workflow_id, attempt, _ownership(workflow))
 
 
 def _ownership(workflow: Workflow) -> str:

@@ -24,7 +24,14 @@ class Reconnect:
     reason: str
 
 
-Outgoing = Dispatch | Reconnect
+@dataclass(frozen=True)
+class CancelRun:
+    """Tell the worker to stop running a workflow (it was cancelled)."""
+
+    workflow_id: str
+
+
+Outgoing = Dispatch | Reconnect | CancelRun
 
 
 @dataclass(eq=False)
@@ -70,6 +77,11 @@ class Sessions:
         """Forgets a session (unless a newer one has replaced it)."""
         if self._by_worker.get(session.worker_id) is session:
             del self._by_worker[session.worker_id]
+
+    def get(self, worker_id: str) -> WorkerSession | None:
+        """The live session of ``worker_id`` on this replica, if any."""
+        session = self._by_worker.get(worker_id)
+        return None if session is None or session.closed.is_set() else session
 
     def live(self) -> list[WorkerSession]:
         """The sessions that are not closed."""

@@ -13,7 +13,7 @@ from baton._proto.baton.v1 import worker_service_pb2 as pb
 from baton._proto.baton.v1 import worker_service_pb2_grpc as pb_grpc
 from baton_server.config import Config
 from baton_server.engine.engine import Engine
-from baton_server.engine.sessions import Dispatch, Reconnect, WorkerSession
+from baton_server.engine.sessions import CancelRun, Dispatch, Reconnect, WorkerSession
 from baton_server.errors import InvalidArgument, Unimplemented
 from baton_server.servicers import convert, validate
 from baton_server.store.steps import NewStep
@@ -68,6 +68,10 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 if isinstance(item, Reconnect):
                     yield pb.ConnectResponse(reconnect=pb.Reconnect(reason=item.reason))
                     break
+                if isinstance(item, CancelRun):
+                    cancel = pb.CancelWorkflowCommand(workflow_id=item.workflow_id)
+                    yield pb.ConnectResponse(cancel=cancel)
+                    continue
                 yield pb.ConnectResponse(dispatch=_dispatch_out(item))
         finally:
             reader.cancel()

@@ -6,7 +6,7 @@ import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from baton._proto.baton.v1 import workflow_service_pb2 as pb
@@ -15,6 +15,7 @@ from baton_server.config import Config
 from baton_server.engine.engine import Engine
 from baton_server.errors import InvalidArgument, ServiceError, Unimplemented
 from baton_server.servicers import convert, validate
+from baton_server.servicers import management as manage
 from baton_server.servicers.errors import to_status
 from baton_server.store.workflows import ListFilter, NewWorkflow
 
@@ -24,6 +25,8 @@ Context = Any
 _AWAIT_DEFAULT_SECONDS = 30.0
 _AWAIT_MAX_SECONDS = 3600.0
 _MAX_BATCH = 1000
+# Longest start-to-close timeout accepted: one year.
+_MAX_TIMEOUT_SECONDS = 366 * 86400.0
 
 
 class WorkflowService(pb_grpc.WorkflowServiceServicer):
@@ -43,12 +46,21 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         if request.max_attempts < 0:
             raise InvalidArgument("max_attempts", "must not be negative")
         _refuse_unbuilt(request)
+        deadline = None
+        if request.HasField("timeout"):
+            timeout = validate.seconds(
+                request.timeout, "timeout", default=0.0, maximum=_MAX_TIMEOUT_SECONDS
+            )
+            if timeout <= 0:
+                raise InvalidArgument("timeout", "must be positive when set")
+            deadline = datetime.now(UTC) + timedelta(seconds=timeout)
         return NewWorkflow(
             workflow_id=workflow_id,
             workflow_name=request.workflow_name,
             input=convert.payload_in(request.input),
             app_version=request.app_version,
             max_attempts=request.max_attempts,
+            deadline=deadline,
         )
 
     async def StartWorkflow(
@@ -134,6 +146,16 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
                 else None
             ),
             oldest_first=request.order == pb.SORT_ORDER_OLDEST_FIRST,
+            completed_after=(
+                convert.datetime_in(request.completed_after)
+                if request.HasField("completed_after")
+                else None
+            ),
+            completed_before=(
+                convert.datetime_in(request.completed_before)
+                if request.HasField("completed_before")
+                else None
+            ),
         )
         cursor = _decode_cursor(request.page_token) if request.page_token else None
         page = await self._engine.list_workflows(filters, limit=limit + 1, cursor=cursor)
@@ -166,17 +188,25 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             steps=[convert.step_out(s) for s in page], next_page_token=token
         )
 
-    async def CancelWorkflow(self, request: Any, context: Context) -> Any:
-        raise Unimplemented("CancelWorkflow: workflow cancellation is not implemented yet")
+    async def CancelWorkflow(
+        self, request: pb.CancelWorkflowRequest, context: Context
+    ) -> pb.CancelWorkflowResponse:
+        return await manage.cancel(self._engine, request)
 
-    async def ResumeWorkflow(self, request: Any, context: Context) -> Any:
-        raise Unimplemented("ResumeWorkflow: resuming workflows is not implemented yet")
+    async def ResumeWorkflow(
+        self, request: pb.ResumeWorkflowRequest, context: Context
+    ) -> pb.ResumeWorkflowResponse:
+        return await manage.resume(self._engine, request)
 
-    async def ForkWorkflow(self, request: Any, context: Context) -> Any:
-        raise Unimplemented("ForkWorkflow: forking workflows is not implemented yet")
+    async def ForkWorkflow(
+        self, request: pb.ForkWorkflowRequest, context: Context
+    ) -> pb.ForkWorkflowResponse:
+        return await manage.fork(self._engine, request)
 
-    async def DeleteWorkflow(self, request: Any, context: Context) -> Any:
-        raise Unimplemented("DeleteWorkflow: deleting workflows is not implemented yet")
+    async def DeleteWorkflow(
+        self, request: pb.DeleteWorkflowRequest, context: Context
+    ) -> pb.DeleteWorkflowResponse:
+        return await manage.delete(self._engine, request)
 
 
 def _refuse_unbuilt(request: pb.StartWorkflowRequest) -> None:
@@ -188,7 +218,6 @@ def _refuse_unbuilt(request: pb.StartWorkflowRequest) -> None:
         (request.partition_key, "partition_key", "queue partitions"),
         (request.HasField("start_at"), "start_at", "delayed start"),
         (request.HasField("caller"), "caller", "child workflows"),
-        (request.HasField("timeout"), "timeout", "workflow timeouts"),
     ]
     for present, field, capability in unbuilt:
         if present:

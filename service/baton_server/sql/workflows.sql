@@ -103,6 +103,8 @@ WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
   AND (%(id_prefix)s::text IS NULL OR starts_with(workflow_id, %(id_prefix)s::text))
   AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s::timestamptz)
   AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s::timestamptz)
+  AND (%(completed_after)s::timestamptz IS NULL OR completed_at >= %(completed_after)s::timestamptz)
+  AND (%(completed_before)s::timestamptz IS NULL OR completed_at < %(completed_before)s::timestamptz)
   AND (%(cursor_created_at)s::timestamptz IS NULL
        OR (created_at, workflow_id) < (%(cursor_created_at)s::timestamptz, %(cursor_id)s::text))
 ORDER BY created_at DESC, workflow_id DESC
@@ -119,6 +121,8 @@ WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
   AND (%(id_prefix)s::text IS NULL OR starts_with(workflow_id, %(id_prefix)s::text))
   AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s::timestamptz)
   AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s::timestamptz)
+  AND (%(completed_after)s::timestamptz IS NULL OR completed_at >= %(completed_after)s::timestamptz)
+  AND (%(completed_before)s::timestamptz IS NULL OR completed_at < %(completed_before)s::timestamptz)
   AND (%(cursor_created_at)s::timestamptz IS NULL
        OR (created_at, workflow_id) > (%(cursor_created_at)s::timestamptz, %(cursor_id)s::text))
 ORDER BY created_at, workflow_id

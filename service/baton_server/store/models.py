@@ -90,6 +90,8 @@ class Workflow:
     updated_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    attempts_base: int = 0
+    """The attempt at the last resume: the dispatch budget counts from it."""
 
     @property
     def finished(self) -> bool:
@@ -118,6 +120,7 @@ class Workflow:
             updated_at=row["updated_at"],
             started_at=row["started_at"],
             completed_at=row["completed_at"],
+            attempts_base=row.get("attempts_base", 0),
         )
 
 

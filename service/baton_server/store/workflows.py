@@ -149,6 +149,8 @@ class ListFilter:
     created_after: datetime | None = None
     created_before: datetime | None = None
     oldest_first: bool = False
+    completed_after: datetime | None = None
+    completed_before: datetime | None = None
 
 
 async def list_page(
@@ -170,6 +172,8 @@ async def list_page(
             "id_prefix": filters.id_prefix,
             "created_after": filters.created_after,
             "created_before": filters.created_before,
+            "completed_after": filters.completed_after,
+            "completed_before": filters.completed_before,
             "cursor_created_at": cursor[0] if cursor else None,
             "cursor_id": cursor[1] if cursor else None,
             "limit": limit,

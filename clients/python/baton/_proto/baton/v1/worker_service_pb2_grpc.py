@@ -117,7 +117,9 @@ class WorkerServiceServicer:
         Idempotent: if that step is already recorded, nothing is written and the
         recorded step is returned with `already_recorded = true`; the worker must
         use the recorded result. FAILED_PRECONDITION (STALE_ATTEMPT) when the
-        attempt is not current or the workflow is no longer PENDING.
+        attempt is not current or the workflow is no longer PENDING;
+        FAILED_PRECONDITION (WORKFLOW_CANCELLED) when the workflow was cancelled:
+        the worker stops that run quietly, without completing it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -126,7 +128,8 @@ class WorkerServiceServicer:
     def CompleteWorkflow(self, request, context):
         """Finishes a workflow with its output or error. Idempotent for the current
         attempt. FAILED_PRECONDITION (STALE_ATTEMPT) for a stale attempt or a
-        workflow that is no longer PENDING.
+        workflow that is no longer PENDING; FAILED_PRECONDITION
+        (WORKFLOW_CANCELLED) for a cancelled workflow.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

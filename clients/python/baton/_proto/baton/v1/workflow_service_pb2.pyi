@@ -130,7 +130,7 @@ class WatchWorkflowResponse(_message.Message):
     def __init__(self, workflow: _Optional[_Union[_common_pb2.Workflow, _Mapping]] = ...) -> None: ...
 
 class ListWorkflowsRequest(_message.Message):
-    __slots__ = ("statuses", "workflow_name", "page_size", "page_token", "queue", "app_version", "parent_workflow_id", "workflow_id_prefix", "created_after", "created_before", "order", "omit_payloads")
+    __slots__ = ("statuses", "workflow_name", "page_size", "page_token", "queue", "app_version", "parent_workflow_id", "workflow_id_prefix", "created_after", "created_before", "order", "omit_payloads", "completed_after", "completed_before")
     STATUSES_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_NAME_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -143,6 +143,8 @@ class ListWorkflowsRequest(_message.Message):
     CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
     ORDER_FIELD_NUMBER: _ClassVar[int]
     OMIT_PAYLOADS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_BEFORE_FIELD_NUMBER: _ClassVar[int]
     statuses: _containers.RepeatedScalarFieldContainer[_common_pb2.WorkflowStatus]
     workflow_name: str
     page_size: int
@@ -155,7 +157,9 @@ class ListWorkflowsRequest(_message.Message):
     created_before: _timestamp_pb2.Timestamp
     order: SortOrder
     omit_payloads: bool
-    def __init__(self, statuses: _Optional[_Iterable[_Union[_common_pb2.WorkflowStatus, str]]] = ..., workflow_name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., queue: _Optional[str] = ..., app_version: _Optional[str] = ..., parent_workflow_id: _Optional[str] = ..., workflow_id_prefix: _Optional[str] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., order: _Optional[_Union[SortOrder, str]] = ..., omit_payloads: _Optional[bool] = ...) -> None: ...
+    completed_after: _timestamp_pb2.Timestamp
+    completed_before: _timestamp_pb2.Timestamp
+    def __init__(self, statuses: _Optional[_Iterable[_Union[_common_pb2.WorkflowStatus, str]]] = ..., workflow_name: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., queue: _Optional[str] = ..., app_version: _Optional[str] = ..., parent_workflow_id: _Optional[str] = ..., workflow_id_prefix: _Optional[str] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., order: _Optional[_Union[SortOrder, str]] = ..., omit_payloads: _Optional[bool] = ..., completed_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListWorkflowsResponse(_message.Message):
     __slots__ = ("workflows", "next_page_token")
@@ -192,12 +196,14 @@ class CancelWorkflowRequest(_message.Message):
     def __init__(self, workflow_id: _Optional[str] = ..., include_children: _Optional[bool] = ...) -> None: ...
 
 class CancelWorkflowResponse(_message.Message):
-    __slots__ = ("workflow", "cancelled")
+    __slots__ = ("workflow", "cancelled", "cancelled_workflow_ids")
     WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_WORKFLOW_IDS_FIELD_NUMBER: _ClassVar[int]
     workflow: _common_pb2.Workflow
     cancelled: bool
-    def __init__(self, workflow: _Optional[_Union[_common_pb2.Workflow, _Mapping]] = ..., cancelled: _Optional[bool] = ...) -> None: ...
+    cancelled_workflow_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, workflow: _Optional[_Union[_common_pb2.Workflow, _Mapping]] = ..., cancelled: _Optional[bool] = ..., cancelled_workflow_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ResumeWorkflowRequest(_message.Message):
     __slots__ = ("workflow_id", "app_version")

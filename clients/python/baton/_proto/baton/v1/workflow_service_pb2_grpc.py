@@ -160,8 +160,9 @@ class WorkflowServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListWorkflows(self, request, context):
-        """Lists workflows, newest first, filtered, one page at a time.
-        INVALID_ARGUMENT for a malformed page token or a page size over the limit.
+        """Lists workflows, newest first (or oldest first), filtered, one page at a
+        time. INVALID_ARGUMENT for a malformed page token or a page size over the
+        limit.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -175,34 +176,53 @@ class WorkflowServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelWorkflow(self, request, context):
-        """Cancels a workflow cooperatively: its worker is told and it stops at its
-        next step with status CANCELLED. Cancelling a finished workflow changes
-        nothing and says so (`cancelled = false`).
+        """Cancels a workflow cooperatively. Its status becomes CANCELLED at once
+        (AwaitWorkflow callers see it; the SDKs raise a cancelled error), the
+        worker running it is told over its Connect stream (ConnectResponse.cancel)
+        and stops at its next step boundary; a checkpoint it still sends is refused
+        with FAILED_PRECONDITION, reason WORKFLOW_CANCELLED. The step running at
+        that moment finishes but its result is not recorded. Cancelling a finished
+        workflow changes nothing and says so (`cancelled = false`); descendants
+        are cancelled with it when `include_children` is set. NOT_FOUND for an
+        unknown id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ResumeWorkflow(self, request, context):
-        """Resumes a CANCELLED or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow from its
-        last completed step with a fresh attempt budget. FAILED_PRECONDITION for a
-        workflow in another status.
+        """Resumes a CANCELLED or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow: it is
+        ENQUEUED again and continues from its last recorded step (completed steps
+        are not run again), with a fresh budget of `max_attempts` dispatches (the
+        attempt number keeps increasing, so older runs stay fenced). Its deadline
+        is cleared. FAILED_PRECONDITION (reason WORKFLOW_NOT_RESUMABLE) for a
+        workflow in another status; NOT_FOUND for an unknown id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ForkWorkflow(self, request, context):
-        """Starts a new workflow that reuses the original's journal before
-        `start_step` and runs the rest.
+        """Starts a new workflow (same name and input, `forked_from` set, no parent,
+        no deadline, started directly rather than on a queue) that reuses the
+        original's journal before `start_step` and runs the rest. Event values
+        and stream values written before `start_step` are copied too; messages
+        are not. Works on a workflow in any status. Idempotent on
+        `new_workflow_id`: forking again with the same id and original returns
+        the existing fork; ALREADY_EXISTS (WORKFLOW_ID_CONFLICT) when the id is
+        taken by another workflow. NOT_FOUND for an unknown original.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteWorkflow(self, request, context):
-        """Deletes a finished workflow and everything that belongs to it.
-        FAILED_PRECONDITION for a workflow that is not finished.
+        """Deletes a finished workflow (and, with `include_children`, its
+        descendants) and everything that belongs to it: journal, messages,
+        events, streams. FAILED_PRECONDITION (reason WORKFLOW_NOT_FINISHED) when
+        one of them is not finished; nothing is deleted then. NOT_FOUND for an
+        unknown id. The server also deletes finished workflows by itself after its
+        retention age (`baton serve --retention`), if one is configured.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
