@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 
 from baton._proto.baton.v1 import common_pb2 as common
 from baton._proto.baton.v1 import workflow_service_pb2 as wf
@@ -165,7 +166,8 @@ def test_bad_page_tokens_and_sizes_are_invalid_argument(stub) -> None:
 def test_options_of_later_releases_are_unimplemented_and_say_which(stub) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         stub.StartWorkflow(
-            wf.StartWorkflowRequest(workflow_name="checkout", queue="orders"), timeout=5
+            wf.StartWorkflowRequest(workflow_name="checkout", timeout=Duration(seconds=5)),
+            timeout=5,
         )
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "queues" in caught.value.details()
+    assert "workflow timeouts" in caught.value.details()

@@ -13,10 +13,12 @@ from baton_server.config import Config
 from baton_server.connector import Connector
 from baton_server.engine.dispatcher import Dispatcher
 from baton_server.engine.leases import LeaseKeeper
+from baton_server.engine.queues import Queues
 from baton_server.engine.sessions import Dispatch, Reconnect, Sessions, WorkerSession
+from baton_server.engine.starts import Starter
 from baton_server.engine.waiters import StatusWaiters, wait_event
 from baton_server.errors import AlreadyExists, stale_attempt, workflow_not_found
-from baton_server.store import steps, workers, workflows
+from baton_server.store import queues, steps, workers, workflows
 from baton_server.store.models import Failure, Payload, Step, Workflow
 from baton_server.store.steps import NewStep
 from baton_server.store.workers import WorkerRegistration
@@ -41,6 +43,11 @@ class Engine:
         self._leases = LeaseKeeper(
             connector, config, self._sessions, self._dispatcher, self.replica_id
         )
+        self.queues = Queues(connector, config, self._dispatcher.wake)
+        """Queue configuration, flow-controlled claims and queue timeouts."""
+        self._dispatcher.queues = self.queues
+        self.starts = Starter(connector, self._dispatcher.wake)
+        """Bulk starts and starts with queue options."""
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle ---------------------------------------------------------
@@ -53,6 +60,7 @@ class Engine:
         self._tasks = [
             asyncio.create_task(self._dispatcher.run(), name="baton-dispatch"),
             asyncio.create_task(self._leases.run(), name="baton-leases"),
+            asyncio.create_task(self.queues.run_timeouts(), name="baton-queue-timeouts"),
         ]
 
     async def stop(self) -> None:
@@ -60,6 +68,7 @@ class Engine:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.queues.stop()
 
     def tell_workers_to_reconnect(self, reason: str) -> None:
         """Asks every connected worker to reconnect (elsewhere)."""
@@ -211,6 +220,7 @@ class Engine:
             )
             if done:
                 await workflows.notify_status(tx, workflow_id)
+                await queues.notify_freed(tx, workflow_id)
                 return status
             workflow = await workflows.get(tx, workflow_id)
         if workflow is None:
@@ -232,6 +242,7 @@ class Engine:
                 replica_id=self.replica_id,
                 lease=timedelta(seconds=self.config.lease_seconds),
             )
+            await self.queues.declare(tx, registration.queues)
         session = WorkerSession(
             registration=registration,
             max_attempts=max_attempts,
