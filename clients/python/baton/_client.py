@@ -114,7 +114,8 @@ class Client:
                 first, FIFO within a priority; 0 (the default) is the highest.
             partition_key: Required on a partitioned queue: the queue's
                 concurrency applies per key (e.g. one tenant at a time).
-            delay: With ``queue``: do not start for this many seconds.
+            delay: With ``queue``: do not start for this many seconds (counted
+                from this call, on this host's clock).
             start_at: With ``queue``: do not start before this (aware) time.
             queue_timeout: With ``queue``: seconds it may run, counted from
                 dequeue, before it is cancelled. Default: the queue's.
