@@ -13,6 +13,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from baton._proto.baton.v1 import (
+    queue_service_pb2,
+    queue_service_pb2_grpc,
     worker_service_pb2,
     worker_service_pb2_grpc,
     workflow_service_pb2,
@@ -23,6 +25,7 @@ from baton_server.connector import Connector, start_embedded
 from baton_server.engine.engine import Engine
 from baton_server.migrate import migrate
 from baton_server.servicers.errors import ErrorInterceptor
+from baton_server.servicers.queue import QueueService
 from baton_server.servicers.unimplemented import add_unbuilt_services
 from baton_server.servicers.worker import WorkerService
 from baton_server.servicers.workflow import WorkflowService
@@ -81,9 +84,13 @@ async def start(config: Config) -> Running:
     worker_service_pb2_grpc.add_WorkerServiceServicer_to_server(  # type: ignore[no-untyped-call]
         WorkerService(engine, config), server
     )
+    queue_service_pb2_grpc.add_QueueServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        QueueService(engine), server
+    )
     services = [
         workflow_service_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name,
         worker_service_pb2.DESCRIPTOR.services_by_name["WorkerService"].full_name,
+        queue_service_pb2.DESCRIPTOR.services_by_name["QueueService"].full_name,
         *add_unbuilt_services(server),
     ]
     health_servicer = health.aio.HealthServicer()

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 APP = Path(__file__).parent / "apps" / "steps_app.py"
+QUEUE_APP = Path(__file__).parent / "apps" / "queue_app.py"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -24,6 +25,11 @@ def effects_url(database_url: str) -> str:
             "CREATE TABLE effects (id bigserial PRIMARY KEY, step text NOT NULL,"
             " workflow_id text NOT NULL, pid integer NOT NULL,"
             " at timestamptz NOT NULL DEFAULT clock_timestamp())"
+        )
+        conn.execute(
+            "CREATE TABLE runs (id bigserial PRIMARY KEY, workflow_id text NOT NULL,"
+            " label text NOT NULL, pid integer NOT NULL,"
+            " started_at timestamptz NOT NULL DEFAULT clock_timestamp(), ended_at timestamptz)"
         )
     return database_url
 
@@ -53,16 +59,16 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> ob
 def spawn_worker(
     effects_url: str, tmp_path: Path
 ) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Starts worker processes of ``apps/steps_app.py``; kills them at the end.
+    """Starts worker processes of ``apps/steps_app.py`` (or ``app=``); kills them at the end.
 
     Each worker's log goes to ``<tmp_path>/worker-<pid>.log`` (``log_of``).
     """
     started: list[subprocess.Popen[bytes]] = []
 
-    def spawn(target: str, **env: str) -> subprocess.Popen[bytes]:
+    def spawn(target: str, app: Path = APP, **env: str) -> subprocess.Popen[bytes]:
         log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
-            [sys.executable, str(APP)],
+            [sys.executable, str(app)],
             env={
                 **os.environ,
                 "BATON_TARGET": target,

@@ -27,6 +27,7 @@ IMPLEMENTED = {
         "DeleteWorkflow",
     },
     "baton.v1.WorkerService": {"Connect", "RecordStep", "CompleteWorkflow"},
+    "baton.v1.QueueService": {"UpsertQueue", "GetQueue", "ListQueues", "DeleteQueue"},
 }  # fmt: skip
 SERVICES = [
     "baton.v1.WorkflowService", "baton.v1.WorkerService", "baton.v1.QueueService",

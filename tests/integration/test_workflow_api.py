@@ -163,9 +163,37 @@ def test_bad_page_tokens_and_sizes_are_invalid_argument(stub) -> None:
 
 
 def test_options_of_later_releases_are_unimplemented_and_say_which(stub) -> None:
+    caller = common.WorkflowContext(workflow_id="parent", function_id=1, attempt=1)
     with pytest.raises(grpc.RpcError) as caught:
         stub.StartWorkflow(
-            wf.StartWorkflowRequest(workflow_name="checkout", queue="orders"), timeout=5
+            wf.StartWorkflowRequest(workflow_name="checkout", caller=caller), timeout=5
         )
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "queues" in caught.value.details()
+    assert "child workflows" in caught.value.details()
+
+
+def test_a_timeout_is_kept_on_every_start_path(server: ThreadServer, stub) -> None:
+    """A start-to-close timeout becomes a deadline whether the start is plain,
+    on a queue, or part of a batch."""
+    from baton._proto.baton.v1 import queue_service_pb2 as q
+    from baton._proto.baton.v1 import queue_service_pb2_grpc as q_grpc
+
+    with grpc.insecure_channel(server.target) as channel:
+        queues = q_grpc.QueueServiceStub(channel)
+        queues.UpsertQueue(q.UpsertQueueRequest(queue=q.Queue(name="tq")), timeout=5)
+    minute = {"seconds": 60}
+    stub.StartWorkflow(
+        wf.StartWorkflowRequest(workflow_name="t", workflow_id="t-plain", timeout=minute),
+        timeout=5,
+    )
+    stub.StartWorkflow(
+        wf.StartWorkflowRequest(
+            workflow_name="t", workflow_id="t-queued", queue="tq", timeout=minute
+        ),
+        timeout=5,
+    )
+    batch = [wf.StartWorkflowRequest(workflow_name="t", workflow_id="t-batch", timeout=minute)]
+    stub.StartWorkflows(wf.StartWorkflowsRequest(workflows=batch), timeout=5)
+    for workflow_id in ("t-plain", "t-queued", "t-batch"):
+        got = stub.GetWorkflow(wf.GetWorkflowRequest(workflow_id=workflow_id), timeout=5).workflow
+        assert got.HasField("deadline"), workflow_id

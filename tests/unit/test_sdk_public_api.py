@@ -21,6 +21,7 @@ def test_the_public_names_are_exactly_these() -> None:
             "NonDeterministicError",
             "NotFound",
             "PermissionDenied",
+            "QueueInfo",
             "ResourceExhausted",
             "RpcError",
             "SerializationError",
@@ -36,6 +37,7 @@ def test_the_public_names_are_exactly_these() -> None:
             "WorkflowFailed",
             "WorkflowHandle",
             "WorkflowInfo",
+            "WorkflowStart",
             "WorkflowStatus",
             "__version__",
         ]

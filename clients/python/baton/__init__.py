@@ -42,6 +42,7 @@ from baton._errors import (
     WorkflowCancelled,
     WorkflowFailed,
 )
+from baton._queues import QueueInfo, WorkflowStart
 from baton._types import StepInfo, WorkflowErrorInfo, WorkflowInfo, WorkflowStatus
 from baton._worker import Worker
 
@@ -61,6 +62,7 @@ __all__ = [
     "NonDeterministicError",
     "NotFound",
     "PermissionDenied",
+    "QueueInfo",
     "ResourceExhausted",
     "RpcError",
     "SerializationError",
@@ -76,6 +78,7 @@ __all__ = [
     "WorkflowFailed",
     "WorkflowHandle",
     "WorkflowInfo",
+    "WorkflowStart",
     "WorkflowStatus",
     "__version__",
 ]

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 from baton import _client_shared as shared
 from baton._convert import status_from_proto, step_info_from_proto, workflow_info_from_proto
-from baton._errors import DeadlineExceeded, Unavailable
+from baton._errors import DeadlineExceeded, RpcError, Unavailable
 from baton._payload import Serializer, SerializerName
-from baton._proto.baton.v1 import common_pb2, workflow_service_pb2
+from baton._proto.baton.v1 import common_pb2, queue_service_pb2, workflow_service_pb2
+from baton._queues import (
+    QueueInfo,
+    WorkflowStart,
+    add_queue_options,
+    batch_request,
+    item_error,
+    queue_info_from_proto,
+    upsert_queue_request,
+)
 from baton._rpc import AsyncRpc
 from baton._types import StepInfo, WorkflowInfo, WorkflowStatus
 
@@ -87,6 +96,13 @@ class AsyncClient:
         queue: str | None = None,
         app_version: str | None = None,
         timeout: float | None = None,
+        deduplication_id: str | None = None,
+        priority: int = 0,
+        partition_key: str | None = None,
+        delay: float | None = None,
+        start_at: datetime | None = None,
+        queue_timeout: float | None = None,
+        return_existing_duplicate: bool = False,
     ) -> AsyncWorkflowHandle:
         """Starts a workflow, or finds the one already started with this id.
 
@@ -101,8 +117,77 @@ class AsyncClient:
             app_version=app_version,
             timeout=timeout,
         )
+        add_queue_options(
+            request,
+            deduplication_id=deduplication_id,
+            priority=priority,
+            partition_key=partition_key,
+            delay=delay,
+            start_at=start_at,
+            queue_timeout=queue_timeout,
+            return_existing_duplicate=return_existing_duplicate,
+        )
         response = await self._rpc.start_workflow(request)
         return AsyncWorkflowHandle(self, response.workflow.workflow_id)
+
+    async def start_workflows(
+        self, starts: Sequence[WorkflowStart]
+    ) -> list[AsyncWorkflowHandle | RpcError]:
+        """Starts many workflows in one call; see `Client.start_workflows`."""
+        response = await self._rpc.start_workflows(batch_request(self._serializer, starts))
+        results: list[AsyncWorkflowHandle | RpcError] = []
+        for result in response.results:
+            if result.HasField("started"):
+                results.append(AsyncWorkflowHandle(self, result.started.workflow.workflow_id))
+            else:
+                results.append(item_error(result.error))
+        return results
+
+    async def upsert_queue(
+        self,
+        name: str,
+        *,
+        concurrency: int = 0,
+        worker_concurrency: int = 0,
+        rate_limit: tuple[int, float] | None = None,
+        priority_enabled: bool = False,
+        partitioned: bool = False,
+        start_to_close_timeout: float | None = None,
+    ) -> QueueInfo:
+        """Creates a queue or replaces its configuration; see `Client.upsert_queue`."""
+        request = upsert_queue_request(
+            name,
+            concurrency=concurrency,
+            worker_concurrency=worker_concurrency,
+            rate_limit=rate_limit,
+            priority_enabled=priority_enabled,
+            partitioned=partitioned,
+            start_to_close_timeout=start_to_close_timeout,
+        )
+        return queue_info_from_proto((await self._rpc.upsert_queue(request)).queue)
+
+    async def get_queue(self, name: str) -> QueueInfo:
+        """Returns a queue's configuration, depth and running count; see `Client.get_queue`."""
+        response = await self._rpc.get_queue(queue_service_pb2.GetQueueRequest(name=name))
+        return queue_info_from_proto(response.queue, depth=response.depth, running=response.running)
+
+    async def list_queues(self) -> list[QueueInfo]:
+        """Lists every queue by name, with its counts."""
+        request = queue_service_pb2.ListQueuesRequest()
+        found: list[QueueInfo] = []
+        while True:
+            response = await self._rpc.list_queues(request)
+            found.extend(
+                queue_info_from_proto(q.queue, depth=q.depth, running=q.running)
+                for q in response.queues
+            )
+            if not response.next_page_token:
+                return found
+            request.page_token = response.next_page_token
+
+    async def delete_queue(self, name: str) -> None:
+        """Deletes a queue; see `Client.delete_queue`."""
+        await self._rpc.delete_queue(queue_service_pb2.DeleteQueueRequest(name=name))
 
     async def retrieve_workflow(self, workflow_id: str) -> AsyncWorkflowHandle:
         """Returns a handle to an existing workflow.

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 from baton import _client_shared as shared
 from baton._convert import status_from_proto, step_info_from_proto, workflow_info_from_proto
-from baton._errors import DeadlineExceeded, Unavailable
+from baton._errors import DeadlineExceeded, RpcError, Unavailable
 from baton._payload import Serializer, SerializerName
-from baton._proto.baton.v1 import common_pb2, workflow_service_pb2
+from baton._proto.baton.v1 import common_pb2, queue_service_pb2, workflow_service_pb2
+from baton._queues import (
+    QueueInfo,
+    WorkflowStart,
+    add_queue_options,
+    batch_request,
+    item_error,
+    queue_info_from_proto,
+    upsert_queue_request,
+)
 from baton._rpc import SyncRpc
 from baton._types import StepInfo, WorkflowInfo, WorkflowStatus
 
@@ -76,6 +85,13 @@ class Client:
         queue: str | None = None,
         app_version: str | None = None,
         timeout: float | None = None,
+        deduplication_id: str | None = None,
+        priority: int = 0,
+        partition_key: str | None = None,
+        delay: float | None = None,
+        start_at: datetime | None = None,
+        queue_timeout: float | None = None,
+        return_existing_duplicate: bool = False,
     ) -> WorkflowHandle:
         """Starts a workflow, or finds the one already started with this id.
 
@@ -90,13 +106,31 @@ class Client:
             queue: The queue to start it on. Default: start at once.
             app_version: Run it only on workers of this app version.
             timeout: Start-to-close timeout in seconds.
+            deduplication_id: With ``queue``: at most one workflow with this id
+                waits or runs on the queue at a time; a second start raises
+                `AlreadyExists` whose ``metadata["workflow_id"]`` names the
+                first (free again once it finishes).
+            priority: With a queue that has priorities enabled: lower starts
+                first, FIFO within a priority; 0 (the default) is the highest.
+            partition_key: Required on a partitioned queue: the queue's
+                concurrency applies per key (e.g. one tenant at a time).
+            delay: With ``queue``: do not start for this many seconds (counted
+                from this call, on this host's clock).
+            start_at: With ``queue``: do not start before this (aware) time.
+            queue_timeout: With ``queue``: seconds it may run, counted from
+                dequeue, before it is cancelled. Default: the queue's.
+            return_existing_duplicate: On a duplicate ``deduplication_id``,
+                return a handle to the workflow in flight instead of raising.
 
         Returns:
             A handle to the workflow.
 
         Raises:
-            AlreadyExists: The id belongs to a workflow with another name.
-            InvalidArgument: A malformed name, id or an oversized input.
+            AlreadyExists: The id belongs to a workflow with another name, or
+                the deduplication id is held by a workflow in flight.
+            NotFound: The queue does not exist.
+            InvalidArgument: A malformed name, id or an oversized input, or a
+                queue option the queue does not allow.
         """
         request = shared.start_request(
             self._serializer,
@@ -107,8 +141,104 @@ class Client:
             app_version=app_version,
             timeout=timeout,
         )
+        add_queue_options(
+            request,
+            deduplication_id=deduplication_id,
+            priority=priority,
+            partition_key=partition_key,
+            delay=delay,
+            start_at=start_at,
+            queue_timeout=queue_timeout,
+            return_existing_duplicate=return_existing_duplicate,
+        )
         response = self._rpc.start_workflow(request)
         return WorkflowHandle(self, response.workflow.workflow_id)
+
+    def start_workflows(self, starts: Sequence[WorkflowStart]) -> list[WorkflowHandle | RpcError]:
+        """Starts many workflows in one call (one transaction on the service).
+
+        Returns:
+            One result per item, in order: a handle, or the `RpcError` that
+            `start_workflow` would have raised for that item.
+        """
+        response = self._rpc.start_workflows(batch_request(self._serializer, starts))
+        results: list[WorkflowHandle | RpcError] = []
+        for result in response.results:
+            if result.HasField("started"):
+                results.append(WorkflowHandle(self, result.started.workflow.workflow_id))
+            else:
+                results.append(item_error(result.error))
+        return results
+
+    def upsert_queue(
+        self,
+        name: str,
+        *,
+        concurrency: int = 0,
+        worker_concurrency: int = 0,
+        rate_limit: tuple[int, float] | None = None,
+        priority_enabled: bool = False,
+        partitioned: bool = False,
+        start_to_close_timeout: float | None = None,
+    ) -> QueueInfo:
+        """Creates a queue or replaces its configuration (see `QueueInfo`).
+
+        Args:
+            name: The queue's name.
+            concurrency: Most running at once across all workers (per key when
+                ``partitioned``); 0: no limit.
+            worker_concurrency: Most running at once on one worker; 0: no limit.
+            rate_limit: ``(limit, period_seconds)``: at most ``limit`` starts in
+                any rolling period.
+            priority_enabled: Let starts carry a ``priority``.
+            partitioned: Apply ``concurrency`` per partition key.
+            start_to_close_timeout: Seconds a workflow may run from dequeue.
+
+        Raises:
+            InvalidArgument: A negative limit, or a rate limit without a period.
+        """
+        request = upsert_queue_request(
+            name,
+            concurrency=concurrency,
+            worker_concurrency=worker_concurrency,
+            rate_limit=rate_limit,
+            priority_enabled=priority_enabled,
+            partitioned=partitioned,
+            start_to_close_timeout=start_to_close_timeout,
+        )
+        return queue_info_from_proto(self._rpc.upsert_queue(request).queue)
+
+    def get_queue(self, name: str) -> QueueInfo:
+        """Returns a queue's configuration, depth and running count.
+
+        Raises:
+            NotFound: No queue has this name.
+        """
+        response = self._rpc.get_queue(queue_service_pb2.GetQueueRequest(name=name))
+        return queue_info_from_proto(response.queue, depth=response.depth, running=response.running)
+
+    def list_queues(self) -> list[QueueInfo]:
+        """Lists every queue by name, with its counts."""
+        request = queue_service_pb2.ListQueuesRequest()
+        found: list[QueueInfo] = []
+        while True:
+            response = self._rpc.list_queues(request)
+            found.extend(
+                queue_info_from_proto(q.queue, depth=q.depth, running=q.running)
+                for q in response.queues
+            )
+            if not response.next_page_token:
+                return found
+            request.page_token = response.next_page_token
+
+    def delete_queue(self, name: str) -> None:
+        """Deletes a queue.
+
+        Raises:
+            NotFound: No queue has this name.
+            FailedPrecondition: Workflows wait on it or run from it.
+        """
+        self._rpc.delete_queue(queue_service_pb2.DeleteQueueRequest(name=name))
 
     def retrieve_workflow(self, workflow_id: str) -> WorkflowHandle:
         """Returns a handle to an existing workflow.

@@ -27,7 +27,7 @@ original `grpc.RpcError` as ``__cause__``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -35,6 +35,7 @@ from google.rpc import error_details_pb2, status_pb2
 from baton._types import WorkflowErrorInfo
 
 __all__ = [
+    "ERROR_BY_CODE",
     "AlreadyExists",
     "BatonError",
     "DeadlineExceeded",
@@ -73,6 +74,8 @@ class RpcError(BatonError):
             or ``""`` when the server sent none.
         field_violations: ``(field, description)`` pairs from a
             ``google.rpc.BadRequest`` detail, naming the offending request fields.
+        metadata: The ``google.rpc.ErrorInfo`` metadata, e.g. ``{"workflow_id": ...}``
+            naming the workflow in flight for a duplicate deduplication id.
     """
 
     def __init__(
@@ -82,12 +85,14 @@ class RpcError(BatonError):
         code: grpc.StatusCode,
         reason: str = "",
         field_violations: Sequence[tuple[str, str]] = (),
+        metadata: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.reason = reason
         self.field_violations = list(field_violations)
+        self.metadata = dict(metadata or {})
 
     def __str__(self) -> str:
         parts = [f"{self.code.name}: {self.message}"]
@@ -137,7 +142,7 @@ class Unimplemented(RpcError):
     """The service does not implement the call (an older server?)."""
 
 
-_ERROR_BY_CODE: dict[grpc.StatusCode, type[RpcError]] = {
+ERROR_BY_CODE: dict[grpc.StatusCode, type[RpcError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
@@ -164,6 +169,7 @@ def map_rpc_error(exc: grpc.RpcError) -> RpcError:
     code = exc.code()
     message = exc.details() or ""
     reason = ""
+    metadata: dict[str, str] = {}
     violations: list[tuple[str, str]] = []
     status = _rich_status(exc)
     if status is not None:
@@ -173,12 +179,13 @@ def map_rpc_error(exc: grpc.RpcError) -> RpcError:
                 info = error_details_pb2.ErrorInfo()
                 detail.Unpack(info)
                 reason = info.reason
+                metadata = dict(info.metadata)
             elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
                 bad = error_details_pb2.BadRequest()
                 detail.Unpack(bad)
                 violations.extend((v.field, v.description) for v in bad.field_violations)
-    cls = _ERROR_BY_CODE.get(code, RpcError)
-    return cls(message, code=code, reason=reason, field_violations=violations)
+    cls = ERROR_BY_CODE.get(code, RpcError)
+    return cls(message, code=code, reason=reason, field_violations=violations, metadata=metadata)
 
 
 def _rich_status(exc: grpc.RpcError) -> status_pb2.Status | None:

@@ -24,6 +24,8 @@ import grpc
 
 from baton._errors import map_rpc_error
 from baton._proto.baton.v1 import (
+    queue_service_pb2,
+    queue_service_pb2_grpc,
     worker_service_pb2,
     worker_service_pb2_grpc,
     workflow_service_pb2,
@@ -118,6 +120,7 @@ class AsyncRpc:
         # The generated gRPC stubs carry no annotations, hence the ignores.
         self._workflows = workflow_service_pb2_grpc.WorkflowServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._workers = worker_service_pb2_grpc.WorkerServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._queues = queue_service_pb2_grpc.QueueServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         """Closes the channel, cancelling calls still in flight."""
@@ -233,6 +236,53 @@ class AsyncRpc:
         )
         return response
 
+    async def start_workflows(
+        self, request: workflow_service_pb2.StartWorkflowsRequest
+    ) -> workflow_service_pb2.StartWorkflowsResponse:
+        """StartWorkflows; retried because every item carries its workflow id."""
+        response: workflow_service_pb2.StartWorkflowsResponse = await self._rpc_call(
+            self._workflows.StartWorkflows, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    # -- QueueService ------------------------------------------------------------------
+
+    async def upsert_queue(
+        self, request: queue_service_pb2.UpsertQueueRequest
+    ) -> queue_service_pb2.UpsertQueueResponse:
+        """UpsertQueue; retried (it stores a whole configuration)."""
+        response: queue_service_pb2.UpsertQueueResponse = await self._rpc_call(
+            self._queues.UpsertQueue, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    async def get_queue(
+        self, request: queue_service_pb2.GetQueueRequest
+    ) -> queue_service_pb2.GetQueueResponse:
+        """GetQueue."""
+        response: queue_service_pb2.GetQueueResponse = await self._rpc_call(
+            self._queues.GetQueue, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    async def list_queues(
+        self, request: queue_service_pb2.ListQueuesRequest
+    ) -> queue_service_pb2.ListQueuesResponse:
+        """ListQueues (one page)."""
+        response: queue_service_pb2.ListQueuesResponse = await self._rpc_call(
+            self._queues.ListQueues, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    async def delete_queue(
+        self, request: queue_service_pb2.DeleteQueueRequest
+    ) -> queue_service_pb2.DeleteQueueResponse:
+        """DeleteQueue (not retried: a retry after success would say NOT_FOUND)."""
+        response: queue_service_pb2.DeleteQueueResponse = await self._rpc_call(
+            self._queues.DeleteQueue, request
+        )
+        return response
+
     # -- WorkerService -----------------------------------------------------------------
 
     def connect(
@@ -283,6 +333,7 @@ class SyncRpc:
         self._metadata = _metadata(token)
         # The generated gRPC stubs carry no annotations, hence the ignores.
         self._workflows = workflow_service_pb2_grpc.WorkflowServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._queues = queue_service_pb2_grpc.QueueServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         """Closes the channel."""
@@ -393,5 +444,50 @@ class SyncRpc:
         """DeleteWorkflow; not retried (a second delete finds nothing)."""
         response: workflow_service_pb2.DeleteWorkflowResponse = self._rpc_call(
             self._workflows.DeleteWorkflow, request
+        )
+        return response
+
+    def start_workflows(
+        self, request: workflow_service_pb2.StartWorkflowsRequest
+    ) -> workflow_service_pb2.StartWorkflowsResponse:
+        """StartWorkflows; retried because every item carries its workflow id."""
+        response: workflow_service_pb2.StartWorkflowsResponse = self._rpc_call(
+            self._workflows.StartWorkflows, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    def upsert_queue(
+        self, request: queue_service_pb2.UpsertQueueRequest
+    ) -> queue_service_pb2.UpsertQueueResponse:
+        """UpsertQueue; retried (it stores a whole configuration)."""
+        response: queue_service_pb2.UpsertQueueResponse = self._rpc_call(
+            self._queues.UpsertQueue, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    def get_queue(
+        self, request: queue_service_pb2.GetQueueRequest
+    ) -> queue_service_pb2.GetQueueResponse:
+        """GetQueue."""
+        response: queue_service_pb2.GetQueueResponse = self._rpc_call(
+            self._queues.GetQueue, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    def list_queues(
+        self, request: queue_service_pb2.ListQueuesRequest
+    ) -> queue_service_pb2.ListQueuesResponse:
+        """ListQueues (one page)."""
+        response: queue_service_pb2.ListQueuesResponse = self._rpc_call(
+            self._queues.ListQueues, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    def delete_queue(
+        self, request: queue_service_pb2.DeleteQueueRequest
+    ) -> queue_service_pb2.DeleteQueueResponse:
+        """DeleteQueue (not retried: a retry after success would say NOT_FOUND)."""
+        response: queue_service_pb2.DeleteQueueResponse = self._rpc_call(
+            self._queues.DeleteQueue, request
         )
         return response

@@ -83,6 +83,8 @@ class RunnerConfig:
     """A human-readable name for operators."""
     shutdown_timeout: float
     """Seconds a graceful stop waits for running workflows."""
+    queues: tuple[str, ...] = ()
+    """The queues it serves."""
 
 
 @dataclass(eq=False)
@@ -267,6 +269,7 @@ class WorkerRunner:
             ],
             sdk=SDK,
             display_name=self._config.display_name,
+            queues=list(self._config.queues),
         )
         return pb.ConnectRequest(register=register)
 

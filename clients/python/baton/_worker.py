@@ -8,7 +8,7 @@ import os
 import signal
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -59,6 +59,11 @@ class Worker:
         name: A human-readable name shown to operators. Default: ``host:pid``.
         shutdown_timeout: How long a graceful stop waits for running workflows
             (seconds); the service recovers the ones still unfinished elsewhere.
+        queues: The queues this worker serves: it receives workflows started
+            on them (as their flow control allows) besides those started with
+            no queue, and never those of other queues. A queue that does not
+            exist is created with no limits (configure it with
+            `Client.upsert_queue`).
     """
 
     def __init__(
@@ -71,6 +76,7 @@ class Worker:
         serializer: SerializerName = "json",
         name: str | None = None,
         shutdown_timeout: float = 30.0,
+        queues: Sequence[str] = (),
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -85,6 +91,7 @@ class Worker:
             serializer=serializer,
             display_name=name or f"{socket.gethostname()}:{os.getpid()}",
             shutdown_timeout=shutdown_timeout,
+            queues=tuple(queues),
         )
         self._workflows: dict[str, WorkflowDefinition] = {}
         self._steps: dict[str, StepDefinition] = {}

@@ -4,7 +4,9 @@ The loop wakes on a local start, on a ``baton_enqueued`` notification from any
 replica, or on a periodic re-check. Each round claims, for every session with
 free slots, the oldest waiting workflows it hosts (``FOR UPDATE SKIP LOCKED``,
 so replicas never claim the same row), reads their journals in the same
-transaction, and queues them on the session's stream.
+transaction, and queues them on the session's stream. Workflows started on a
+queue are claimed only for sessions serving that queue, as its flow control
+allows (``engine/queues.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 
 from baton_server.config import Config
 from baton_server.connector import Connector, DatabaseUnavailable
+from baton_server.engine.queues import Queues
 from baton_server.engine.sessions import Dispatch, Sessions, WorkerSession
 from baton_server.engine.waiters import wait_event
 from baton_server.store import steps, workflows
@@ -33,6 +36,8 @@ class Dispatcher:
         self._config = config
         self._sessions = sessions
         self._wake = asyncio.Event()
+        self.queues: Queues | None = None
+        """Claims of queued workflows (set by the engine)."""
 
     def wake(self) -> None:
         """Asks for a dispatch round soon (cheap; rounds coalesce)."""
@@ -60,18 +65,29 @@ class Dispatcher:
             dispatched = await self._claim_for(session, limit)
             if dispatched == limit:
                 self.wake()  # there may be more waiting
+            elif self.queues is not None:
+                # Queued workflows, each queue as its flow control allows.
+                for queue in session.registration.queues:
+                    limit = min(session.slots, _CLAIM_BATCH)
+                    if limit <= 0:
+                        break
+                    if await self._claim_for(session, limit, queue) == limit:
+                        self.wake()
 
-    async def _claim_for(self, session: WorkerSession, limit: int) -> int:
+    async def _claim_for(self, session: WorkerSession, limit: int, queue: str = "") -> int:
         registration = session.registration
         ready: list[Dispatch] = []
         async with self._connector.transaction() as tx:
-            claimed = await workflows.claim(
-                tx,
-                worker_id=registration.worker_id,
-                workflow_names=registration.workflow_names,
-                app_version=registration.app_version,
-                limit=limit,
-            )
+            if queue and self.queues is not None:
+                claimed = await self.queues.claim(tx, session, queue, limit)
+            else:
+                claimed = await workflows.claim(
+                    tx,
+                    worker_id=registration.worker_id,
+                    workflow_names=registration.workflow_names,
+                    app_version=registration.app_version,
+                    limit=limit,
+                )
             if not claimed:
                 return 0
             runnable: list[Workflow] = []

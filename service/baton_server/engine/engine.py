@@ -15,8 +15,10 @@ from baton_server.engine.deadlines import DeadlineKeeper
 from baton_server.engine.dispatcher import Dispatcher
 from baton_server.engine.leases import LeaseKeeper
 from baton_server.engine.management import CANCEL_CHANNEL, Management
+from baton_server.engine.queues import Queues
 from baton_server.engine.retention import RetentionKeeper
 from baton_server.engine.sessions import Dispatch, Reconnect, Sessions, WorkerSession
+from baton_server.engine.starts import Starter
 from baton_server.engine.waiters import StatusWaiters, wait_event
 from baton_server.errors import (
     AlreadyExists,
@@ -25,7 +27,7 @@ from baton_server.errors import (
     workflow_cancelled,
     workflow_not_found,
 )
-from baton_server.store import management, steps, workers, workflows
+from baton_server.store import management, queues, steps, workers, workflows
 from baton_server.store.models import Failure, Payload, Step, Workflow
 from baton_server.store.steps import NewStep
 from baton_server.store.workers import WorkerRegistration
@@ -53,6 +55,11 @@ class Engine:
         self.management = Management(connector, self._sessions, self._dispatcher)
         self._deadlines = DeadlineKeeper(connector, config)
         self._retention = RetentionKeeper(connector, config)
+        self.queues = Queues(connector, config, self._dispatcher.wake)
+        """Queue configuration, flow-controlled claims and queue timeouts."""
+        self._dispatcher.queues = self.queues
+        self.starts = Starter(connector, self._dispatcher.wake)
+        """Bulk starts and starts with queue options."""
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle ---------------------------------------------------------
@@ -69,6 +76,7 @@ class Engine:
             asyncio.create_task(self._leases.run(), name="baton-leases"),
             asyncio.create_task(self._deadlines.run(), name="baton-deadlines"),
             asyncio.create_task(self._retention.run(), name="baton-retention"),
+            asyncio.create_task(self.queues.run_timeouts(), name="baton-queue-timeouts"),
         ]
 
     async def stop(self) -> None:
@@ -76,6 +84,7 @@ class Engine:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.queues.stop()
 
     def tell_workers_to_reconnect(self, reason: str) -> None:
         """Asks every connected worker to reconnect (elsewhere)."""
@@ -235,6 +244,7 @@ class Engine:
             )
             if done:
                 await workflows.notify_status(tx, workflow_id)
+                await queues.notify_freed(tx, workflow_id)
                 return status
             workflow = await workflows.get(tx, workflow_id)
         if workflow is None:
@@ -256,6 +266,7 @@ class Engine:
                 replica_id=self.replica_id,
                 lease=timedelta(seconds=self.config.lease_seconds),
             )
+            await self.queues.declare(tx, registration.queues)
         session = WorkerSession(
             registration=registration,
             max_attempts=max_attempts,

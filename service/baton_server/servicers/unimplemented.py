@@ -15,8 +15,6 @@ from baton._proto.baton.v1 import (
     event_service_pb2_grpc,
     message_service_pb2,
     message_service_pb2_grpc,
-    queue_service_pb2,
-    queue_service_pb2_grpc,
     schedule_service_pb2,
     schedule_service_pb2_grpc,
     stream_service_pb2,
@@ -26,8 +24,6 @@ from baton_server.errors import Unimplemented
 
 # (module with the descriptor, generated servicer base, adder, capability)
 UNBUILT: list[tuple[Any, type, Any, str]] = [
-    (queue_service_pb2, queue_service_pb2_grpc.QueueServiceServicer,
-     queue_service_pb2_grpc.add_QueueServiceServicer_to_server, "queues"),
     (message_service_pb2, message_service_pb2_grpc.MessageServiceServicer,
      message_service_pb2_grpc.add_MessageServiceServicer_to_server, "workflow messages"),
     (event_service_pb2, event_service_pb2_grpc.EventServiceServicer,

@@ -89,6 +89,8 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             max_attempts[workflow.name] = max(workflow.max_attempts, 0)
         for index, step in enumerate(register.steps):
             validate.name(step.name, f"register.steps[{index}].name")
+        for index, queue in enumerate(register.queues):
+            validate.name(queue, f"register.queues[{index}]")
         if not 0 <= register.workflow_slots <= _MAX_SLOTS:
             raise InvalidArgument("register.workflow_slots", f"must be between 0 and {_MAX_SLOTS}")
         registration = WorkerRegistration(
@@ -98,6 +100,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             sdk=register.sdk[:200],
             workflow_names=sorted(max_attempts),
             step_names=sorted({step.name for step in register.steps}),
+            queues=sorted(set(register.queues)),
         )
         return registration, max_attempts, register.workflow_slots
 

@@ -13,10 +13,12 @@ from baton._proto.baton.v1 import workflow_service_pb2 as pb
 from baton._proto.baton.v1 import workflow_service_pb2_grpc as pb_grpc
 from baton_server.config import Config
 from baton_server.engine.engine import Engine
+from baton_server.engine.starts import Started
 from baton_server.errors import InvalidArgument, ServiceError, Unimplemented
-from baton_server.servicers import convert, validate
+from baton_server.servicers import convert, queue_options, validate
 from baton_server.servicers import management as manage
 from baton_server.servicers.errors import to_status
+from baton_server.store.starts import NewStart
 from baton_server.store.workflows import ListFilter, NewWorkflow
 
 # grpc ships no type information; its servicer context is untyped here.
@@ -66,7 +68,13 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
     async def StartWorkflow(
         self, request: pb.StartWorkflowRequest, context: Context
     ) -> pb.StartWorkflowResponse:
-        workflow, created = await self._engine.start_workflow(self._new_workflow(request))
+        if queue_options.uses_queue(request):
+            started = await self._engine.starts.start_one(
+                queue_options.new_start(request, self._new_workflow(request))
+            )
+            workflow, created = started.workflow, started.created
+        else:
+            workflow, created = await self._engine.start_workflow(self._new_workflow(request))
         return pb.StartWorkflowResponse(workflow=convert.workflow_out(workflow), created=created)
 
     async def StartWorkflows(
@@ -76,20 +84,30 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             raise InvalidArgument(
                 "workflows", f"holds {len(request.workflows)} items; the limit is {_MAX_BATCH}"
             )
-        results = []
-        for index, item in enumerate(request.workflows):
+        # Validate every item, then insert the valid ones in one transaction.
+        outcomes: list[ServiceError | NewStart | Started] = []
+        for item in request.workflows:
             try:
-                workflow, created = await self._engine.start_workflow(self._new_workflow(item))
-                started = pb.StartWorkflowResponse(
-                    workflow=convert.workflow_out(workflow), created=created
-                )
-                results.append(pb.StartWorkflowsResult(started=started))
+                outcomes.append(queue_options.new_start(item, self._new_workflow(item)))
             except ServiceError as exc:
-                status = to_status(exc)
+                outcomes.append(exc)
+        valid = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, NewStart)]
+        started = await self._engine.starts.start_many([o for _, o in valid])
+        for (index, _), done in zip(valid, started, strict=True):
+            outcomes[index] = done
+        results = []
+        for index, outcome in enumerate(outcomes):
+            if isinstance(outcome, Started):
+                response = pb.StartWorkflowResponse(
+                    workflow=convert.workflow_out(outcome.workflow), created=outcome.created
+                )
+                results.append(pb.StartWorkflowsResult(started=response))
+            elif isinstance(outcome, ServiceError):
+                status = to_status(outcome)
                 message = f"workflows[{index}].{status.message}"
                 results.append(
                     pb.StartWorkflowsResult(
-                        error=pb.ItemError(code=status.code, message=message, reason=exc.reason)
+                        error=pb.ItemError(code=status.code, message=message, reason=outcome.reason)
                     )
                 )
         return pb.StartWorkflowsResponse(results=results)
@@ -212,11 +230,6 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
 def _refuse_unbuilt(request: pb.StartWorkflowRequest) -> None:
     """Options of the contract whose capability comes with a later release."""
     unbuilt = [
-        (request.queue, "queue", "queues"),
-        (request.deduplication_id, "deduplication_id", "queue deduplication"),
-        (request.priority, "priority", "queue priorities"),
-        (request.partition_key, "partition_key", "queue partitions"),
-        (request.HasField("start_at"), "start_at", "delayed start"),
         (request.HasField("caller"), "caller", "child workflows"),
     ]
     for present, field, capability in unbuilt:

@@ -25,9 +25,10 @@ SELECT pg_notify('baton_status', %(workflow_id)s)
 -- Takes up to %(limit)s of the oldest ENQUEUED workflows whose name the worker
 -- hosts and whose version it runs, making it their owner under a new attempt.
 -- SKIP LOCKED lets replicas claim side by side without waiting on each other.
+-- Only workflows started without a queue: queued ones go through queues.sql.
 WITH picked AS (
     SELECT workflow_id FROM workflows
-    WHERE status = 'ENQUEUED'
+    WHERE status = 'ENQUEUED' AND queue = ''
       AND workflow_name = ANY(%(workflow_names)s)
       AND (app_version = '' OR app_version = %(app_version)s)
     ORDER BY created_at, workflow_id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from baton_server.connector import Tx
@@ -18,6 +18,8 @@ class WorkerRegistration:
     sdk: str
     workflow_names: list[str]
     step_names: list[str]
+    queues: list[str] = field(default_factory=list)
+    """The queues it serves (it takes only their queued workflows)."""
 
 
 async def upsert(tx: Tx, worker: WorkerRegistration, *, replica_id: str, lease: timedelta) -> None:

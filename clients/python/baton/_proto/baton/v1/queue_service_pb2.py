@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x62\x61ton/v1/queue_service.proto\x12\x08\x62\x61ton.v1\x1a\x1egoogle/protobuf/duration.proto\"E\n\tRateLimit\x12\r\n\x05limit\x18\x01 \x01(\x05\x12)\n\x06period\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x9e\x01\n\x05Queue\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x63oncurrency\x18\x02 \x01(\x05\x12\x1a\n\x12worker_concurrency\x18\x03 \x01(\x05\x12\'\n\nrate_limit\x18\x04 \x01(\x0b\x32\x13.baton.v1.RateLimit\x12\x18\n\x10priority_enabled\x18\x05 \x01(\x08\x12\x13\n\x0bpartitioned\x18\x06 \x01(\x08\"4\n\x12UpsertQueueRequest\x12\x1e\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.Queue\"5\n\x13UpsertQueueResponse\x12\x1e\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.Queue\"\x1f\n\x0fGetQueueRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"R\n\x10GetQueueResponse\x12\x1e\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.Queue\x12\r\n\x05\x64\x65pth\x18\x02 \x01(\x03\x12\x0f\n\x07running\x18\x03 \x01(\x03\":\n\x11ListQueuesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Y\n\x12ListQueuesResponse\x12*\n\x06queues\x18\x01 \x03(\x0b\x32\x1a.baton.v1.GetQueueResponse\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\"\n\x12\x44\x65leteQueueRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteQueueResponse2\xb2\x02\n\x0cQueueService\x12J\n\x0bUpsertQueue\x12\x1c.baton.v1.UpsertQueueRequest\x1a\x1d.baton.v1.UpsertQueueResponse\x12\x41\n\x08GetQueue\x12\x19.baton.v1.GetQueueRequest\x1a\x1a.baton.v1.GetQueueResponse\x12G\n\nListQueues\x12\x1b.baton.v1.ListQueuesRequest\x1a\x1c.baton.v1.ListQueuesResponse\x12J\n\x0b\x44\x65leteQueue\x12\x1c.baton.v1.DeleteQueueRequest\x1a\x1d.baton.v1.DeleteQueueResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x62\x61ton/v1/queue_service.proto\x12\x08\x62\x61ton.v1\x1a\x1egoogle/protobuf/duration.proto\"E\n\tRateLimit\x12\r\n\x05limit\x18\x01 \x01(\x05\x12)\n\x06period\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xd9\x01\n\x05Queue\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x63oncurrency\x18\x02 \x01(\x05\x12\x1a\n\x12worker_concurrency\x18\x03 \x01(\x05\x12\'\n\nrate_limit\x18\x04 \x01(\x0b\x32\x13.baton.v1.RateLimit\x12\x18\n\x10priority_enabled\x18\x05 \x01(\x08\x12\x13\n\x0bpartitioned\x18\x06 \x01(\x08\x12\x39\n\x16start_to_close_timeout\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\"4\n\x12UpsertQueueRequest\x12\x1e\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.Queue\"5\n\x13UpsertQueueResponse\x12\x1e\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.Queue\"\x1f\n\x0fGetQueueRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"R\n\x10GetQueueResponse\x12\x1e\n\x05queue\x18\x01 \x01(\x0b\x32\x0f.baton.v1.Queue\x12\r\n\x05\x64\x65pth\x18\x02 \x01(\x03\x12\x0f\n\x07running\x18\x03 \x01(\x03\":\n\x11ListQueuesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Y\n\x12ListQueuesResponse\x12*\n\x06queues\x18\x01 \x03(\x0b\x32\x1a.baton.v1.GetQueueResponse\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\"\n\x12\x44\x65leteQueueRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x15\n\x13\x44\x65leteQueueResponse2\xb2\x02\n\x0cQueueService\x12J\n\x0bUpsertQueue\x12\x1c.baton.v1.UpsertQueueRequest\x1a\x1d.baton.v1.UpsertQueueResponse\x12\x41\n\x08GetQueue\x12\x19.baton.v1.GetQueueRequest\x1a\x1a.baton.v1.GetQueueResponse\x12G\n\nListQueues\x12\x1b.baton.v1.ListQueuesRequest\x1a\x1c.baton.v1.ListQueuesResponse\x12J\n\x0b\x44\x65leteQueue\x12\x1c.baton.v1.DeleteQueueRequest\x1a\x1d.baton.v1.DeleteQueueResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,23 +35,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RATELIMIT']._serialized_start=74
   _globals['_RATELIMIT']._serialized_end=143
   _globals['_QUEUE']._serialized_start=146
-  _globals['_QUEUE']._serialized_end=304
-  _globals['_UPSERTQUEUEREQUEST']._serialized_start=306
-  _globals['_UPSERTQUEUEREQUEST']._serialized_end=358
-  _globals['_UPSERTQUEUERESPONSE']._serialized_start=360
-  _globals['_UPSERTQUEUERESPONSE']._serialized_end=413
-  _globals['_GETQUEUEREQUEST']._serialized_start=415
-  _globals['_GETQUEUEREQUEST']._serialized_end=446
-  _globals['_GETQUEUERESPONSE']._serialized_start=448
-  _globals['_GETQUEUERESPONSE']._serialized_end=530
-  _globals['_LISTQUEUESREQUEST']._serialized_start=532
-  _globals['_LISTQUEUESREQUEST']._serialized_end=590
-  _globals['_LISTQUEUESRESPONSE']._serialized_start=592
-  _globals['_LISTQUEUESRESPONSE']._serialized_end=681
-  _globals['_DELETEQUEUEREQUEST']._serialized_start=683
-  _globals['_DELETEQUEUEREQUEST']._serialized_end=717
-  _globals['_DELETEQUEUERESPONSE']._serialized_start=719
-  _globals['_DELETEQUEUERESPONSE']._serialized_end=740
-  _globals['_QUEUESERVICE']._serialized_start=743
-  _globals['_QUEUESERVICE']._serialized_end=1049
+  _globals['_QUEUE']._serialized_end=363
+  _globals['_UPSERTQUEUEREQUEST']._serialized_start=365
+  _globals['_UPSERTQUEUEREQUEST']._serialized_end=417
+  _globals['_UPSERTQUEUERESPONSE']._serialized_start=419
+  _globals['_UPSERTQUEUERESPONSE']._serialized_end=472
+  _globals['_GETQUEUEREQUEST']._serialized_start=474
+  _globals['_GETQUEUEREQUEST']._serialized_end=505
+  _globals['_GETQUEUERESPONSE']._serialized_start=507
+  _globals['_GETQUEUERESPONSE']._serialized_end=589
+  _globals['_LISTQUEUESREQUEST']._serialized_start=591
+  _globals['_LISTQUEUESREQUEST']._serialized_end=649
+  _globals['_LISTQUEUESRESPONSE']._serialized_start=651
+  _globals['_LISTQUEUESRESPONSE']._serialized_end=740
+  _globals['_DELETEQUEUEREQUEST']._serialized_start=742
+  _globals['_DELETEQUEUEREQUEST']._serialized_end=776
+  _globals['_DELETEQUEUERESPONSE']._serialized_start=778
+  _globals['_DELETEQUEUERESPONSE']._serialized_end=799
+  _globals['_QUEUESERVICE']._serialized_start=802
+  _globals['_QUEUESERVICE']._serialized_end=1108
 # @@protoc_insertion_point(module_scope)

@@ -18,20 +18,22 @@ class RateLimit(_message.Message):
     def __init__(self, limit: _Optional[int] = ..., period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Queue(_message.Message):
-    __slots__ = ("name", "concurrency", "worker_concurrency", "rate_limit", "priority_enabled", "partitioned")
+    __slots__ = ("name", "concurrency", "worker_concurrency", "rate_limit", "priority_enabled", "partitioned", "start_to_close_timeout")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     WORKER_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_ENABLED_FIELD_NUMBER: _ClassVar[int]
     PARTITIONED_FIELD_NUMBER: _ClassVar[int]
+    START_TO_CLOSE_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     name: str
     concurrency: int
     worker_concurrency: int
     rate_limit: RateLimit
     priority_enabled: bool
     partitioned: bool
-    def __init__(self, name: _Optional[str] = ..., concurrency: _Optional[int] = ..., worker_concurrency: _Optional[int] = ..., rate_limit: _Optional[_Union[RateLimit, _Mapping]] = ..., priority_enabled: _Optional[bool] = ..., partitioned: _Optional[bool] = ...) -> None: ...
+    start_to_close_timeout: _duration_pb2.Duration
+    def __init__(self, name: _Optional[str] = ..., concurrency: _Optional[int] = ..., worker_concurrency: _Optional[int] = ..., rate_limit: _Optional[_Union[RateLimit, _Mapping]] = ..., priority_enabled: _Optional[bool] = ..., partitioned: _Optional[bool] = ..., start_to_close_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class UpsertQueueRequest(_message.Message):
     __slots__ = ("queue",)

@@ -27,6 +27,16 @@ if _version_not_supported:
 
 class QueueServiceStub:
     """Manages named queues with flow control. Called by clients and operators.
+
+    A queued workflow starts on a connected worker that serves its queue
+    (RegisterWorker.queues; a worker declaring an unknown queue creates it with
+    no limits) once every budget allows: `concurrency` (globally, or per
+    partition key), `worker_concurrency`, `rate_limit` (starts counted at
+    dequeue), and its `start_at`. Order: priority (when enabled), then FIFO.
+    Claims of a queue with a global budget (concurrency, rate limit, partitions)
+    lock the queue's row for the claim transaction, so replicas claim it one at
+    a time and the budget holds exactly; other queues are claimed with
+    FOR UPDATE SKIP LOCKED, side by side.
     """
 
     def __init__(self, channel):
@@ -59,11 +69,22 @@ class QueueServiceStub:
 
 class QueueServiceServicer:
     """Manages named queues with flow control. Called by clients and operators.
+
+    A queued workflow starts on a connected worker that serves its queue
+    (RegisterWorker.queues; a worker declaring an unknown queue creates it with
+    no limits) once every budget allows: `concurrency` (globally, or per
+    partition key), `worker_concurrency`, `rate_limit` (starts counted at
+    dequeue), and its `start_at`. Order: priority (when enabled), then FIFO.
+    Claims of a queue with a global budget (concurrency, rate limit, partitions)
+    lock the queue's row for the claim transaction, so replicas claim it one at
+    a time and the budget holds exactly; other queues are claimed with
+    FOR UPDATE SKIP LOCKED, side by side.
     """
 
     def UpsertQueue(self, request, context):
         """Creates a queue or replaces its configuration. INVALID_ARGUMENT for
-        invalid limits (negative, or a rate limit without a period).
+        invalid limits (negative, or a rate limit without a positive period) or a
+        malformed name. New limits apply from the next claim.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -85,7 +106,8 @@ class QueueServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteQueue(self, request, context):
-        """Deletes a queue. FAILED_PRECONDITION while workflows wait on it.
+        """Deletes a queue. FAILED_PRECONDITION (reason QUEUE_NOT_EMPTY) while
+        workflows wait on it or run from it; NOT_FOUND for an unknown queue.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -124,6 +146,16 @@ def add_QueueServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class QueueService:
     """Manages named queues with flow control. Called by clients and operators.
+
+    A queued workflow starts on a connected worker that serves its queue
+    (RegisterWorker.queues; a worker declaring an unknown queue creates it with
+    no limits) once every budget allows: `concurrency` (globally, or per
+    partition key), `worker_concurrency`, `rate_limit` (starts counted at
+    dequeue), and its `start_at`. Order: priority (when enabled), then FIFO.
+    Claims of a queue with a global budget (concurrency, rate limit, partitions)
+    lock the queue's row for the claim transaction, so replicas claim it one at
+    a time and the budget holds exactly; other queues are claimed with
+    FOR UPDATE SKIP LOCKED, side by side.
     """
 
     @staticmethod

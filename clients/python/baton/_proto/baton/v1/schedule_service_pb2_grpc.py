@@ -27,7 +27,15 @@ if _version_not_supported:
 
 class ScheduleServiceStub:
     """Cron schedules that start workflows. Each tick starts one workflow with id
-    `<schedule name>-<tick time>`, so replicas firing the same tick start it once.
+    `<schedule name>-<tick time>` (the tick in ISO-8601 UTC, e.g.
+    `nightly-2024-05-01T02:00:00Z`), so replicas firing the same tick start it
+    once, and a restart never fires a tick twice. Every replica runs the
+    scheduler; the one that fires a tick locks the schedule's row.
+
+    The workflow receives two positional arguments: the tick time as an
+    ISO-8601 UTC string, and the schedule's `context` (JSON; null when unset).
+    A tick more than 60 s overdue (no replica was running) is skipped; use
+    BackfillSchedule to start missed ticks.
     """
 
     def __init__(self, channel):
@@ -80,12 +88,22 @@ class ScheduleServiceStub:
 
 class ScheduleServiceServicer:
     """Cron schedules that start workflows. Each tick starts one workflow with id
-    `<schedule name>-<tick time>`, so replicas firing the same tick start it once.
+    `<schedule name>-<tick time>` (the tick in ISO-8601 UTC, e.g.
+    `nightly-2024-05-01T02:00:00Z`), so replicas firing the same tick start it
+    once, and a restart never fires a tick twice. Every replica runs the
+    scheduler; the one that fires a tick locks the schedule's row.
+
+    The workflow receives two positional arguments: the tick time as an
+    ISO-8601 UTC string, and the schedule's `context` (JSON; null when unset).
+    A tick more than 60 s overdue (no replica was running) is skipped; use
+    BackfillSchedule to start missed ticks.
     """
 
     def CreateSchedule(self, request, context):
         """Creates a schedule. INVALID_ARGUMENT naming the field for an invalid cron
-        expression or time zone; ALREADY_EXISTS for a taken name.
+        expression or time zone, a non-JSON context, or a name over 150
+        characters; NOT_FOUND (QUEUE_NOT_FOUND) for an unknown queue;
+        ALREADY_EXISTS (SCHEDULE_EXISTS) for a taken name.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -106,35 +124,41 @@ class ScheduleServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PauseSchedule(self, request, context):
-        """Stops a schedule from firing until resumed.
+        """Stops a schedule from firing until resumed. NOT_FOUND for an unknown name.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ResumeSchedule(self, request, context):
-        """Lets a paused schedule fire again, from the next tick.
+        """Lets a paused schedule fire again, from the next tick (ticks that passed
+        while paused are not started). NOT_FOUND for an unknown name.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteSchedule(self, request, context):
-        """Deletes a schedule.
+        """Deletes a schedule (workflows it started are kept). NOT_FOUND for an
+        unknown name. A schedule declared by a worker is created again when a
+        worker declaring it connects.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def TriggerSchedule(self, request, context):
-        """Starts the schedule's workflow now, once.
+        """Starts the schedule's workflow now, once, with the current time (to the
+        microsecond) as its scheduled time. Works on a paused schedule too.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def BackfillSchedule(self, request, context):
-        """Starts the workflows of every tick in [start, end) that has not started.
+        """Starts the workflows of every tick in [start, end) that has not started
+        (a tick that fired keeps its workflow). INVALID_ARGUMENT when end is not
+        after start or the window holds more than 10000 ticks.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -193,7 +217,15 @@ def add_ScheduleServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class ScheduleService:
     """Cron schedules that start workflows. Each tick starts one workflow with id
-    `<schedule name>-<tick time>`, so replicas firing the same tick start it once.
+    `<schedule name>-<tick time>` (the tick in ISO-8601 UTC, e.g.
+    `nightly-2024-05-01T02:00:00Z`), so replicas firing the same tick start it
+    once, and a restart never fires a tick twice. Every replica runs the
+    scheduler; the one that fires a tick locks the schedule's row.
+
+    The workflow receives two positional arguments: the tick time as an
+    ISO-8601 UTC string, and the schedule's `context` (JSON; null when unset).
+    A tick more than 60 s overdue (no replica was running) is skipped; use
+    BackfillSchedule to start missed ticks.
     """
 
     @staticmethod

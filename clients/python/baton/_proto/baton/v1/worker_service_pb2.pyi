@@ -22,12 +22,16 @@ class ConnectRequest(_message.Message):
     def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., slots: _Optional[_Union[GrantSlots, _Mapping]] = ...) -> None: ...
 
 class WorkflowRegistration(_message.Message):
-    __slots__ = ("name", "max_attempts")
+    __slots__ = ("name", "max_attempts", "schedule", "schedule_time_zone")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
     name: str
     max_attempts: int
-    def __init__(self, name: _Optional[str] = ..., max_attempts: _Optional[int] = ...) -> None: ...
+    schedule: str
+    schedule_time_zone: str
+    def __init__(self, name: _Optional[str] = ..., max_attempts: _Optional[int] = ..., schedule: _Optional[str] = ..., schedule_time_zone: _Optional[str] = ...) -> None: ...
 
 class StepRegistration(_message.Message):
     __slots__ = ("name",)

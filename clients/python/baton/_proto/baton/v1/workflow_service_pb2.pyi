@@ -22,7 +22,7 @@ SORT_ORDER_NEWEST_FIRST: SortOrder
 SORT_ORDER_OLDEST_FIRST: SortOrder
 
 class StartWorkflowRequest(_message.Message):
-    __slots__ = ("workflow_name", "workflow_id", "input", "queue", "app_version", "timeout", "deduplication_id", "priority", "partition_key", "start_at", "caller", "max_attempts")
+    __slots__ = ("workflow_name", "workflow_id", "input", "queue", "app_version", "timeout", "deduplication_id", "priority", "partition_key", "start_at", "caller", "max_attempts", "queue_timeout", "return_existing_duplicate")
     WORKFLOW_NAME_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +35,8 @@ class StartWorkflowRequest(_message.Message):
     START_AT_FIELD_NUMBER: _ClassVar[int]
     CALLER_FIELD_NUMBER: _ClassVar[int]
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    RETURN_EXISTING_DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     workflow_name: str
     workflow_id: str
     input: _common_pb2.Payload
@@ -47,7 +49,9 @@ class StartWorkflowRequest(_message.Message):
     start_at: _timestamp_pb2.Timestamp
     caller: _common_pb2.WorkflowContext
     max_attempts: int
-    def __init__(self, workflow_name: _Optional[str] = ..., workflow_id: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., queue: _Optional[str] = ..., app_version: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., deduplication_id: _Optional[str] = ..., priority: _Optional[int] = ..., partition_key: _Optional[str] = ..., start_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., caller: _Optional[_Union[_common_pb2.WorkflowContext, _Mapping]] = ..., max_attempts: _Optional[int] = ...) -> None: ...
+    queue_timeout: _duration_pb2.Duration
+    return_existing_duplicate: bool
+    def __init__(self, workflow_name: _Optional[str] = ..., workflow_id: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., queue: _Optional[str] = ..., app_version: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., deduplication_id: _Optional[str] = ..., priority: _Optional[int] = ..., partition_key: _Optional[str] = ..., start_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., caller: _Optional[_Union[_common_pb2.WorkflowContext, _Mapping]] = ..., max_attempts: _Optional[int] = ..., queue_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., return_existing_duplicate: _Optional[bool] = ...) -> None: ...
 
 class StartWorkflowResponse(_message.Message):
     __slots__ = ("workflow", "created")

@@ -127,9 +127,11 @@ class WorkflowServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StartWorkflows(self, request, context):
-        """Starts many workflows in one call (bulk enqueue). Each item is handled
-        like StartWorkflow and gets its own result, in request order; one item's
-        failure does not fail the others.
+        """Starts many workflows in one call (bulk enqueue): the accepted items are
+        inserted in one transaction with one multi-row statement. Each item is
+        handled like StartWorkflow and gets its own result, in request order; one
+        item's failure does not fail the others. More than 1000 items:
+        INVALID_ARGUMENT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

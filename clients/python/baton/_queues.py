@@ -1,0 +1,189 @@
+"""Queues as the SDK shows them, and the requests `Client` and `AsyncClient`
+share for queues and batch starts (free of I/O, like `_client_shared`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import grpc
+
+from baton._client_shared import start_request
+from baton._convert import duration
+from baton._errors import ERROR_BY_CODE, RpcError
+from baton._payload import Serializer
+from baton._proto.baton.v1 import queue_service_pb2, workflow_service_pb2
+
+__all__ = ["QueueInfo", "WorkflowStart", "queue_info_from_proto", "upsert_queue_request"]
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """A queue's configuration, with its depth and running count when read."""
+
+    name: str
+    """The queue's name."""
+    concurrency: int = 0
+    """Most of its workflows running at once across all workers (per partition
+    key on a partitioned queue); 0: no limit."""
+    worker_concurrency: int = 0
+    """Most running at once on one worker; 0: no limit."""
+    rate_limit: tuple[int, float] | None = None
+    """``(limit, period_seconds)``: at most ``limit`` starts in any rolling period."""
+    priority_enabled: bool = False
+    """Whether starts may carry a priority (lower first, FIFO within a priority)."""
+    partitioned: bool = False
+    """Whether ``concurrency`` applies per partition key."""
+    start_to_close_timeout: float | None = None
+    """Seconds a workflow may run, counted from dequeue, before it is cancelled."""
+    depth: int = 0
+    """Workflows waiting to start."""
+    running: int = 0
+    """Workflows running now."""
+
+
+@dataclass(frozen=True)
+class WorkflowStart:
+    """One workflow to start with `Client.start_workflows`; the fields are the
+    keyword arguments of `Client.start_workflow`."""
+
+    workflow: str | Callable[..., Any]
+    """The workflow's name, or a function registered with ``@worker.workflow``."""
+    args: Sequence[Any] = ()
+    """Its arguments (after ``ctx``)."""
+    workflow_id: str | None = None
+    queue: str | None = None
+    app_version: str | None = None
+    deduplication_id: str | None = None
+    priority: int = 0
+    partition_key: str | None = None
+    delay: float | None = None
+    start_at: datetime | None = None
+    queue_timeout: float | None = None
+    return_existing_duplicate: bool = False
+
+
+def add_queue_options(
+    request: workflow_service_pb2.StartWorkflowRequest,
+    *,
+    deduplication_id: str | None,
+    priority: int,
+    partition_key: str | None,
+    delay: float | None,
+    start_at: datetime | None,
+    queue_timeout: float | None,
+    return_existing_duplicate: bool,
+) -> workflow_service_pb2.StartWorkflowRequest:
+    """Sets the queue options of a StartWorkflow request (``delay`` counts from now)."""
+    if delay is not None and start_at is not None:
+        raise ValueError("give delay or start_at, not both")
+    request.deduplication_id = deduplication_id or ""
+    request.priority = priority
+    request.partition_key = partition_key or ""
+    request.return_existing_duplicate = return_existing_duplicate
+    if delay is not None:
+        request.start_at.GetCurrentTime()
+        request.start_at.FromNanoseconds(request.start_at.ToNanoseconds() + int(delay * 1e9))
+    elif start_at is not None:
+        request.start_at.FromDatetime(start_at)
+    if queue_timeout is not None:
+        request.queue_timeout.CopyFrom(_duration_message(queue_timeout))
+    return request
+
+
+def _duration_message(seconds: float) -> Any:
+    from google.protobuf.duration_pb2 import Duration
+
+    message = Duration()
+    message.FromTimedelta(duration(seconds))
+    return message
+
+
+def batch_request(
+    serializer: Serializer, starts: Sequence[WorkflowStart]
+) -> workflow_service_pb2.StartWorkflowsRequest:
+    """Builds a StartWorkflows request (ids chosen here, so a retry is idempotent)."""
+    items = []
+    for start in starts:
+        request = start_request(
+            serializer,
+            start.workflow,
+            start.args,
+            workflow_id=start.workflow_id,
+            queue=start.queue,
+            app_version=start.app_version,
+            timeout=None,
+        )
+        items.append(
+            add_queue_options(
+                request,
+                deduplication_id=start.deduplication_id,
+                priority=start.priority,
+                partition_key=start.partition_key,
+                delay=start.delay,
+                start_at=start.start_at,
+                queue_timeout=start.queue_timeout,
+                return_existing_duplicate=start.return_existing_duplicate,
+            )
+        )
+    return workflow_service_pb2.StartWorkflowsRequest(workflows=items)
+
+
+def item_error(error: workflow_service_pb2.ItemError) -> RpcError:
+    """The exception StartWorkflow would have raised for one item of a batch."""
+    code = next((c for c in grpc.StatusCode if c.value[0] == error.code), grpc.StatusCode.UNKNOWN)
+    cls = ERROR_BY_CODE.get(code, RpcError)
+    return cls(error.message, code=code, reason=error.reason)
+
+
+def upsert_queue_request(
+    name: str,
+    *,
+    concurrency: int,
+    worker_concurrency: int,
+    rate_limit: tuple[int, float] | None,
+    priority_enabled: bool,
+    partitioned: bool,
+    start_to_close_timeout: float | None,
+) -> queue_service_pb2.UpsertQueueRequest:
+    """Builds an UpsertQueue request."""
+    queue = queue_service_pb2.Queue(
+        name=name,
+        concurrency=concurrency,
+        worker_concurrency=worker_concurrency,
+        priority_enabled=priority_enabled,
+        partitioned=partitioned,
+    )
+    if rate_limit is not None:
+        limit, period = rate_limit
+        queue.rate_limit.limit = limit
+        queue.rate_limit.period.CopyFrom(_duration_message(period))
+    if start_to_close_timeout is not None:
+        queue.start_to_close_timeout.CopyFrom(_duration_message(start_to_close_timeout))
+    return queue_service_pb2.UpsertQueueRequest(queue=queue)
+
+
+def queue_info_from_proto(
+    queue: queue_service_pb2.Queue, *, depth: int = 0, running: int = 0
+) -> QueueInfo:
+    """Converts a `Queue` message (and its counts)."""
+    rate_limit = None
+    if queue.HasField("rate_limit"):
+        period = queue.rate_limit.period.ToTimedelta().total_seconds()
+        rate_limit = (queue.rate_limit.limit, period)
+    timeout = None
+    if queue.HasField("start_to_close_timeout"):
+        timeout = queue.start_to_close_timeout.ToTimedelta().total_seconds()
+    return QueueInfo(
+        name=queue.name,
+        concurrency=queue.concurrency,
+        worker_concurrency=queue.worker_concurrency,
+        rate_limit=rate_limit,
+        priority_enabled=queue.priority_enabled,
+        partitioned=queue.partitioned,
+        start_to_close_timeout=timeout,
+        depth=depth,
+        running=running,
+    )

@@ -1,0 +1,169 @@
+"""Starting workflows in bulk, with their queue options (StartWorkflows, and
+StartWorkflow onto a queue).
+
+All accepted items of a call are inserted in one transaction with one
+multi-row statement; an item whose id is taken returns the existing workflow
+(the id is an idempotency key), and an item whose deduplication id is held by
+a workflow in flight is refused with ALREADY_EXISTS naming that workflow (or
+returns it, when the item asks to).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from baton_server.connector import Connector, Tx
+from baton_server.engine.queues import queue_not_found
+from baton_server.errors import AlreadyExists, InvalidArgument, ServiceError
+from baton_server.store import queues, starts, workflows
+from baton_server.store.models import Workflow
+from baton_server.store.queues import QueueConfig
+from baton_server.store.starts import NewStart
+
+# Rounds for items whose conflicting workflow finished between two statements.
+_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class Started:
+    """One item's outcome: the workflow, and whether this call created it."""
+
+    workflow: Workflow
+    created: bool
+
+
+Outcome = Started | ServiceError
+
+
+class Starter:
+    """One per replica."""
+
+    def __init__(self, connector: Connector, wake: Callable[[], None]) -> None:
+        self._connector = connector
+        self._wake = wake
+
+    async def start_one(self, item: NewStart) -> Started:
+        """Starts one workflow; raises its error."""
+        (outcome,) = await self.start_many([item])
+        if isinstance(outcome, ServiceError):
+            raise outcome
+        return outcome
+
+    async def start_many(self, items: list[NewStart]) -> list[Outcome]:
+        """Starts the items; one outcome per item, in order."""
+        outcomes: list[Outcome | None] = [None] * len(items)
+        todo = list(range(len(items)))
+        created_any = False
+        for _ in range(_ROUNDS):
+            if not todo:
+                break
+            async with self._connector.transaction() as tx:
+                todo, created = await self._round(tx, items, todo, outcomes)
+            created_any = created_any or created
+        for index in todo:  # pragma: no cover - needs three races in a row
+            outcomes[index] = AlreadyExists(
+                f"workflow {items[index].workflow_id!r} conflicted repeatedly; try again",
+                reason="START_CONFLICT",
+            )
+        if created_any:
+            self._wake()
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _round(
+        self, tx: Tx, items: list[NewStart], todo: list[int], outcomes: list[Outcome | None]
+    ) -> tuple[list[int], bool]:
+        """Inserts what it can; returns the items to try again and whether any was created."""
+        names = sorted({items[i].queue for i in todo if items[i].queue})
+        configs = await queues.get_many(tx, names) if names else {}
+        insertable: list[int] = []
+        for index in todo:
+            error = _check_queue(items[index], configs)
+            if error is None:
+                insertable.append(index)
+            else:
+                outcomes[index] = error
+        created = await starts.insert_many(tx, [items[i] for i in insertable])
+        taken: set[str] = set()
+        conflicted: list[int] = []
+        for index in insertable:
+            workflow_id = items[index].workflow_id
+            if workflow_id in created and workflow_id not in taken:
+                taken.add(workflow_id)
+                outcomes[index] = Started(created[workflow_id], True)
+            else:
+                conflicted.append(index)
+        retry = await self._conflicts(tx, items, conflicted, outcomes)
+        for name in sorted({w.workflow_name for w in created.values()}):
+            await workflows.notify_enqueued(tx, name)
+        return retry, bool(created)
+
+    async def _conflicts(
+        self, tx: Tx, items: list[NewStart], conflicted: list[int], outcomes: list[Outcome | None]
+    ) -> list[int]:
+        """Resolves skipped items: existing id, or deduplication holder; else retry."""
+        if not conflicted:
+            return []
+        existing = await starts.get_many(tx, [items[i].workflow_id for i in conflicted])
+        pairs = [
+            (items[i].queue, items[i].deduplication_id)
+            for i in conflicted
+            if items[i].workflow_id not in existing and items[i].deduplication_id
+        ]
+        holders = await starts.deduplication_holders(tx, [(q, d) for q, d in pairs if d])
+        holder_workflows = await starts.get_many(tx, sorted(set(holders.values())))
+        retry: list[int] = []
+        for index in conflicted:
+            item = items[index]
+            found = existing.get(item.workflow_id)
+            if found is not None:
+                outcomes[index] = _same_id(item, found)
+                continue
+            holder_id = holders.get((item.queue, item.deduplication_id or ""))
+            holder = holder_workflows.get(holder_id) if holder_id else None
+            if holder is None:
+                retry.append(index)  # the conflicting workflow finished meanwhile
+            elif item.return_existing_duplicate:
+                outcomes[index] = Started(holder, False)
+            else:
+                outcomes[index] = AlreadyExists(
+                    f"queue {item.queue!r} already has workflow {holder.workflow_id!r} in "
+                    f"flight with deduplication id {item.deduplication_id!r}",
+                    reason="DUPLICATE_DEDUPLICATION_ID",
+                    metadata={
+                        "workflow_id": holder.workflow_id,
+                        "queue": item.queue,
+                        "deduplication_id": item.deduplication_id or "",
+                    },
+                )
+        return retry
+
+
+def _same_id(item: NewStart, existing: Workflow) -> Outcome:
+    if existing.workflow_name == item.workflow_name:
+        return Started(existing, False)
+    return AlreadyExists(
+        f"workflow id {item.workflow_id!r} is taken by a workflow named "
+        f"{existing.workflow_name!r}, not {item.workflow_name!r}",
+        reason="WORKFLOW_ID_CONFLICT",
+        metadata={
+            "workflow_id": item.workflow_id,
+            "existing_workflow_name": existing.workflow_name,
+        },
+    )
+
+
+def _check_queue(item: NewStart, configs: dict[str, QueueConfig]) -> ServiceError | None:
+    """The error for queue options the item's queue does not allow, if any."""
+    if not item.queue:
+        return None
+    config = configs.get(item.queue)
+    if config is None:
+        return queue_not_found(item.queue)
+    if item.priority and not config.priority_enabled:
+        return InvalidArgument("priority", f"queue {item.queue!r} does not have priorities enabled")
+    if config.partitioned and not item.partition_key:
+        return InvalidArgument("partition_key", f"is required on partitioned queue {item.queue!r}")
+    if item.partition_key and not config.partitioned:
+        return InvalidArgument("partition_key", f"queue {item.queue!r} is not partitioned")
+    return None

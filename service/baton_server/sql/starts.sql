@@ -1,0 +1,36 @@
+-- insert_workflows --
+-- Creates many ENQUEUED workflows with one statement, in request order (which
+-- is their FIFO order on a queue); an item whose id or in-flight
+-- deduplication id is taken is skipped and returns nothing.
+INSERT INTO workflows (
+    workflow_id, workflow_name, status, input_encoding, input, queue, app_version,
+    max_attempts, deduplication_id, priority, partition_key, start_at, queue_timeout,
+    deadline, parent_workflow_id)
+SELECT i.workflow_id, i.workflow_name, 'ENQUEUED', i.input_encoding, i.input, i.queue,
+       i.app_version, i.max_attempts, i.deduplication_id, i.priority, i.partition_key,
+       i.start_at, i.queue_timeout * interval '1 second', i.deadline, i.parent_workflow_id
+FROM unnest(
+    %(workflow_ids)s::text[], %(workflow_names)s::text[], %(input_encodings)s::text[],
+    %(inputs)s::bytea[], %(queues)s::text[], %(app_versions)s::text[],
+    %(max_attempts)s::integer[], %(deduplication_ids)s::text[], %(priorities)s::integer[],
+    %(partition_keys)s::text[], %(start_ats)s::timestamptz[], %(queue_timeouts)s::float8[],
+    %(deadlines)s::timestamptz[], %(parent_workflow_ids)s::text[]
+) WITH ORDINALITY AS i(
+    workflow_id, workflow_name, input_encoding, input, queue, app_version, max_attempts,
+    deduplication_id, priority, partition_key, start_at, queue_timeout, deadline,
+    parent_workflow_id, ord)
+ORDER BY i.ord
+ON CONFLICT DO NOTHING
+RETURNING *
+
+-- get_workflows --
+-- Several workflows by id.
+SELECT * FROM workflows WHERE workflow_id = ANY(%(workflow_ids)s::text[])
+
+-- deduplication_holders --
+-- The in-flight workflows holding some (queue, deduplication id) pairs.
+SELECT w.queue, w.deduplication_id, w.workflow_id
+FROM workflows w
+JOIN unnest(%(queues)s::text[], %(deduplication_ids)s::text[]) AS d(queue, deduplication_id)
+  ON w.queue = d.queue AND w.deduplication_id = d.deduplication_id
+WHERE w.status IN ('ENQUEUED', 'PENDING')

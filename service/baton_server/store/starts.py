@@ -1,0 +1,82 @@
+"""Bulk inserts of workflows with their queue options (StartWorkflows)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from baton_server.connector import Tx
+from baton_server.store.models import Payload, Workflow
+
+
+@dataclass(frozen=True)
+class NewStart:
+    """One workflow to start, with its queue options."""
+
+    workflow_id: str
+    workflow_name: str
+    input: Payload | None
+    queue: str = ""
+    app_version: str = ""
+    max_attempts: int = 0
+    deduplication_id: str | None = None
+    """At most one ENQUEUED or PENDING workflow per (queue, deduplication id)."""
+    priority: int = 0
+    partition_key: str = ""
+    start_at: datetime | None = None
+    """Not before this time."""
+    queue_timeout: float | None = None
+    """Start-to-close seconds counted from dequeue; None: the queue's."""
+    return_existing_duplicate: bool = False
+    """On a deduplication conflict, return the workflow in flight instead of refusing."""
+    deadline: datetime | None = None
+    """The absolute start-to-close deadline (from ``timeout`` or a parent)."""
+    parent_workflow_id: str | None = None
+    """The workflow that started it, for a child."""
+
+
+async def insert_many(tx: Tx, items: list[NewStart]) -> dict[str, Workflow]:
+    """Inserts the items in one statement, in order; returns those created, by id.
+
+    An item is skipped (absent from the result) when its id is taken or its
+    deduplication id is held by a workflow in flight.
+    """
+    if not items:
+        return {}
+    rows = await tx.fetch(
+        "insert_workflows",
+        {
+            "workflow_ids": [i.workflow_id for i in items],
+            "workflow_names": [i.workflow_name for i in items],
+            "input_encodings": [i.input.encoding if i.input else None for i in items],
+            "inputs": [i.input.data if i.input else None for i in items],
+            "queues": [i.queue for i in items],
+            "app_versions": [i.app_version for i in items],
+            "max_attempts": [i.max_attempts for i in items],
+            "deduplication_ids": [i.deduplication_id for i in items],
+            "priorities": [i.priority for i in items],
+            "partition_keys": [i.partition_key for i in items],
+            "start_ats": [i.start_at for i in items],
+            "queue_timeouts": [i.queue_timeout for i in items],
+            "deadlines": [i.deadline for i in items],
+            "parent_workflow_ids": [i.parent_workflow_id for i in items],
+        },
+    )
+    return {row["workflow_id"]: Workflow.from_row(row) for row in rows}
+
+
+async def get_many(tx: Tx, workflow_ids: list[str]) -> dict[str, Workflow]:
+    """The existing workflows among ``workflow_ids``, by id."""
+    rows = await tx.fetch("get_workflows", {"workflow_ids": workflow_ids})
+    return {row["workflow_id"]: Workflow.from_row(row) for row in rows}
+
+
+async def deduplication_holders(tx: Tx, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """For ``(queue, deduplication id)`` pairs, the id of the workflow in flight holding each."""
+    if not pairs:
+        return {}
+    rows = await tx.fetch(
+        "deduplication_holders",
+        {"queues": [q for q, _ in pairs], "deduplication_ids": [d for _, d in pairs]},
+    )
+    return {(row["queue"], row["deduplication_id"]): row["workflow_id"] for row in rows}
