@@ -42,6 +42,7 @@ from baton._errors import (
     WorkflowCancelled,
     WorkflowFailed,
 )
+from baton._tls import TLSConfig
 from baton._types import StepInfo, WorkflowErrorInfo, WorkflowInfo, WorkflowStatus
 from baton._worker import Worker
 
@@ -66,6 +67,7 @@ __all__ = [
     "SerializationError",
     "StepError",
     "StepInfo",
+    "TLSConfig",
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",

@@ -15,6 +15,7 @@ from typing import Any, TypeVar, overload
 from baton._payload import SerializerName
 from baton._registry import StepDefinition, WorkflowDefinition, attach_step, attach_workflow
 from baton._runner import RunnerConfig, WorkerRunner
+from baton._tls import TLSConfig
 
 __all__ = ["Worker"]
 
@@ -59,6 +60,9 @@ class Worker:
         name: A human-readable name shown to operators. Default: ``host:pid``.
         shutdown_timeout: How long a graceful stop waits for running workflows
             (seconds); the service recovers the ones still unfinished elsewhere.
+        tls: TLS settings: a `TLSConfig`, ``True`` (system CAs) or ``False``
+            (plaintext). Default: ``BATON_TLS_CA``/``BATON_TLS_CERT``/``BATON_TLS_KEY``
+            if set, else plaintext for a target on this machine and TLS otherwise.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class Worker:
         serializer: SerializerName = "json",
         name: str | None = None,
         shutdown_timeout: float = 30.0,
+        tls: TLSConfig | bool | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -85,6 +90,7 @@ class Worker:
             serializer=serializer,
             display_name=name or f"{socket.gethostname()}:{os.getpid()}",
             shutdown_timeout=shutdown_timeout,
+            tls=tls,
         )
         self._workflows: dict[str, WorkflowDefinition] = {}
         self._steps: dict[str, StepDefinition] = {}

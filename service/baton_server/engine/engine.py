@@ -16,7 +16,8 @@ from baton_server.engine.leases import LeaseKeeper
 from baton_server.engine.sessions import Dispatch, Reconnect, Sessions, WorkerSession
 from baton_server.engine.waiters import StatusWaiters, wait_event
 from baton_server.errors import AlreadyExists, stale_attempt, workflow_not_found
-from baton_server.store import steps, workers, workflows
+from baton_server.metrics import Metrics
+from baton_server.store import stats, steps, workers, workflows
 from baton_server.store.models import Failure, Payload, Step, Workflow
 from baton_server.store.steps import NewStep
 from baton_server.store.workers import WorkerRegistration
@@ -26,18 +27,23 @@ log = logging.getLogger("baton.engine")
 
 # A waiter re-reads at least this often, in case a notification was lost.
 _RECHECK_SECONDS = 5.0
+# How often the unfinished-workflows gauge is read from Postgres.
+_STATS_SECONDS = 5.0
 
 
 class Engine:
     """Everything a replica does, independent of gRPC."""
 
-    def __init__(self, connector: Connector, config: Config) -> None:
+    def __init__(
+        self, connector: Connector, config: Config, metrics: Metrics | None = None
+    ) -> None:
         self.config = config
+        self.metrics = metrics or Metrics()
         self.replica_id = f"replica-{uuid.uuid4().hex[:12]}"
         self._connector = connector
         self._sessions = Sessions()
         self._waiters = StatusWaiters()
-        self._dispatcher = Dispatcher(connector, config, self._sessions)
+        self._dispatcher = Dispatcher(connector, config, self._sessions, self.metrics)
         self._leases = LeaseKeeper(
             connector, config, self._sessions, self._dispatcher, self.replica_id
         )
@@ -53,6 +59,7 @@ class Engine:
         self._tasks = [
             asyncio.create_task(self._dispatcher.run(), name="baton-dispatch"),
             asyncio.create_task(self._leases.run(), name="baton-leases"),
+            asyncio.create_task(self._refresh_stats(), name="baton-stats"),
         ]
 
     async def stop(self) -> None:
@@ -66,6 +73,15 @@ class Engine:
         for session in self._sessions.live():
             session.slots = 0
             session.outbox.put_nowait(Reconnect(reason))
+
+    async def _refresh_stats(self) -> None:
+        while True:
+            try:
+                async with self._connector.transaction() as tx:
+                    self.metrics.set_unfinished(await stats.unfinished_counts(tx))
+            except Exception as exc:  # metrics must never take the replica down
+                log.debug("metrics refresh failed: %s", exc)
+            await asyncio.sleep(_STATS_SECONDS)
 
     def _on_notify(self, channel: str, payload: str) -> None:
         if channel == "baton_enqueued":
@@ -92,6 +108,7 @@ class Engine:
             else:
                 existing = await workflows.get(tx, new.workflow_id)
         if created is not None:
+            self.metrics.workflows_started.labels(created.workflow_name).inc()
             self._dispatcher.wake()
             return created, True
         if existing is None:  # deleted between the two statements; try again
@@ -180,6 +197,9 @@ class Engine:
         async with self._connector.transaction() as tx:
             step = await steps.record(tx, new)
             if step is not None:
+                if new.started_at is not None:
+                    seconds = (step.completed_at - new.started_at).total_seconds()
+                    self.metrics.step_duration.labels(new.step_name).observe(max(seconds, 0.0))
                 return step, False
             workflow = await workflows.get(tx, new.workflow_id)
             existing = await steps.get(tx, new.workflow_id, new.function_id)
@@ -201,7 +221,7 @@ class Engine:
         """Finishes the workflow; returns its final status."""
         status = "ERROR" if error is not None else "SUCCESS"
         async with self._connector.transaction() as tx:
-            done = await workflows.complete(
+            name = await workflows.complete(
                 tx,
                 workflow_id=workflow_id,
                 attempt=attempt,
@@ -209,8 +229,9 @@ class Engine:
                 output=output,
                 error=error,
             )
-            if done:
+            if name is not None:
                 await workflows.notify_status(tx, workflow_id)
+                self.metrics.workflows_finished.labels(name, status).inc()
                 return status
             workflow = await workflows.get(tx, workflow_id)
         if workflow is None:
@@ -222,15 +243,35 @@ class Engine:
     # -- worker sessions ---------------------------------------------------
 
     async def open_session(
-        self, registration: WorkerRegistration, max_attempts: dict[str, int], slots: int
+        self,
+        registration: WorkerRegistration,
+        max_attempts: dict[str, int],
+        slots: int,
+        running: list[tuple[str, int]],
     ) -> WorkerSession:
-        """Registers a connected worker and makes it eligible for dispatch."""
+        """Registers a connected worker and makes it eligible for dispatch.
+
+        ``running`` is what the worker says it runs, as ``(workflow id, attempt)``.
+        Anything it owns beyond that was dispatched on a stream that broke before
+        the worker read it: it goes back to waiting at once (a stale run of it, if
+        any, is fenced off by the next attempt number).
+        """
         async with self._connector.transaction() as tx:
             await workers.upsert(
                 tx,
                 registration,
                 replica_id=self.replica_id,
                 lease=timedelta(seconds=self.config.lease_seconds),
+            )
+            lost = await workflows.release_not_running(tx, registration.worker_id, running)
+            for name in {name for _, name in lost}:
+                await workflows.notify_enqueued(tx, name)
+            await workflows.notify_statuses(tx, [workflow_id for workflow_id, _ in lost])
+        if lost:
+            log.warning(
+                "worker %s did not receive %d dispatched workflow(s); enqueued again",
+                registration.worker_id,
+                len(lost),
             )
         session = WorkerSession(
             registration=registration,
@@ -241,6 +282,7 @@ class Engine:
         previous = self._sessions.add(session)
         if previous is not None:
             previous.close()
+        self.metrics.connected_workers.set(len(self._sessions.live()))
         log.info(
             "worker %s (%s) connected: %d workflow(s), %d slot(s)",
             registration.worker_id,
@@ -268,6 +310,7 @@ class Engine:
         """
         session.close()
         self._sessions.remove(session)
+        self.metrics.connected_workers.set(len(self._sessions.live()))
         undelivered: list[Dispatch] = []
         while not session.outbox.empty():
             item = session.outbox.get_nowait()
