@@ -1,5 +1,12 @@
-# The Baton server. Point it at Postgres with BATON_DATABASE_URL; without it
-# the server starts the embedded Postgres under /data (fine for trying it out).
+# The Baton server.
+#
+#   docker run -e BATON_DATABASE_URL=postgresql://... \
+#              -e BATON_TLS_CERT=/certs/tls.crt -e BATON_TLS_KEY=/certs/tls.key -v ...:/certs \
+#              -e BATON_TOKENS_FILE=/secrets/tokens -p 50051:50051 baton
+#
+# Plaintext is refused on a non-loopback address unless asked for
+# (BATON_INSECURE=true, e.g. inside a private network, as compose.yaml does).
+# Without BATON_DATABASE_URL the server starts the embedded Postgres under /data.
 FROM python:3.12-slim
 
 RUN useradd --create-home --uid 10001 baton && mkdir /data && chown baton /data
@@ -10,10 +17,9 @@ COPY clients ./clients
 RUN pip install --no-cache-dir .
 
 USER baton
-ENV BATON_LISTEN=0.0.0.0:50051 \
-    BATON_DATA_DIR=/data
+ENV BATON_LISTEN=0.0.0.0:50051 BATON_DATA_DIR=/data
 EXPOSE 50051
-HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
-  CMD ["python", "-c", "import grpc, sys; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; r = g.HealthStub(grpc.insecure_channel('localhost:50051')).Check(h.HealthCheckRequest(), timeout=2); sys.exit(r.status != h.HealthCheckResponse.SERVING)"]
+# With TLS, set BATON_TLS_CA to a CA that signed the server's certificate (for localhost).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s CMD ["baton", "health", "--target", "localhost:50051"]
 ENTRYPOINT ["baton"]
 CMD ["serve"]

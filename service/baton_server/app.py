@@ -20,15 +20,19 @@ from baton._proto.baton.v1 import (
     workflow_service_pb2,
     workflow_service_pb2_grpc,
 )
+from baton_server.auth.interceptor import AuthInterceptor
+from baton_server.auth.tokens import TokenConfigError, TokenStore
 from baton_server.config import Config
 from baton_server.connector import Connector, start_embedded
 from baton_server.engine.engine import Engine
+from baton_server.metrics import Metrics
 from baton_server.migrate import migrate
 from baton_server.servicers.errors import ErrorInterceptor
 from baton_server.servicers.queue import QueueService
 from baton_server.servicers.unimplemented import add_unbuilt_services
 from baton_server.servicers.worker import WorkerService
 from baton_server.servicers.workflow import WorkflowService
+from baton_server.tls import ListenerConfigError, server_credentials
 
 log = logging.getLogger("baton.server")
 
@@ -43,6 +47,8 @@ class Running:
     connector: Connector
     health: health.aio.HealthServicer
     config: Config
+    metrics: Metrics
+    metrics_port: int | None = None
 
     async def stop(self) -> None:
         """Graceful shutdown: NOT_SERVING, workers told to reconnect, in-flight RPCs finish."""
@@ -51,6 +57,7 @@ class Running:
         await self.server.stop(self.config.shutdown_grace_seconds)
         await self.engine.stop()
         await self.connector.close()
+        self.metrics.stop()
 
 
 async def database_url(config: Config) -> str:
@@ -61,17 +68,42 @@ async def database_url(config: Config) -> str:
     return await asyncio.to_thread(start_embedded, config.data_dir)
 
 
+class StartupError(Exception):
+    """The configuration cannot work; the message says what to change."""
+
+
+def _security(config: Config) -> tuple[TokenStore, grpc.ServerCredentials | None]:
+    """Tokens and listener credentials, checked before anything starts."""
+    try:
+        tokens = TokenStore.load(config.tokens_file, config.tokens)
+        credentials = server_credentials(config)
+    except (TokenConfigError, ListenerConfigError) as exc:
+        raise StartupError(str(exc)) from None
+    if not tokens.enabled:
+        log.warning(
+            "no tokens configured: every caller may do everything "
+            "(set --tokens-file or BATON_TOKENS; see `baton token new`)"
+        )
+    return tokens, credentials
+
+
 async def start(config: Config) -> Running:
     """Migrates the database, starts the engine and the gRPC server."""
+    tokens, credentials = _security(config)
     url = await database_url(config)
     await migrate(url)
     connector = Connector(url, min_size=config.pool_min_size, max_size=config.pool_max_size)
     await connector.open()
-    engine = Engine(connector, config)
+    metrics = Metrics()
+    engine = Engine(connector, config, metrics)
     engine.start()
 
+    # The error interceptor comes first so that it also times and counts refusals.
+    interceptors: list[grpc.aio.ServerInterceptor] = [ErrorInterceptor(metrics.observe_rpc)]
+    if tokens.enabled:
+        interceptors.append(AuthInterceptor(tokens))
     server = grpc.aio.server(
-        interceptors=[ErrorInterceptor()],
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
@@ -98,13 +130,17 @@ async def start(config: Config) -> Running:
     reflection.enable_server_reflection(
         [*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    port = server.add_insecure_port(config.listen)
+    if credentials is None:
+        port = server.add_insecure_port(config.listen)
+    else:
+        port = server.add_secure_port(config.listen, credentials)
     if port == 0:
-        raise SystemExit(f"cannot listen on {config.listen}")
+        raise StartupError(f"cannot listen on {config.listen}")
     await server.start()
     for name in ["", *services]:
         await _set_serving(health_servicer, name)
-    return Running(server, port, engine, connector, health_servicer, config)
+    metrics_port = metrics.serve(config.metrics_listen) if config.metrics_listen else None
+    return Running(server, port, engine, connector, health_servicer, config, metrics, metrics_port)
 
 
 async def _set_serving(servicer: health.aio.HealthServicer, name: str) -> None:
@@ -113,15 +149,15 @@ async def _set_serving(servicer: health.aio.HealthServicer, name: str) -> None:
 
 async def serve(config: Config, on_ready: Callable[[int], None] | None = None) -> None:
     """Runs a replica until SIGTERM or SIGINT, then shuts down gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)  # before "ready": no window to die in
     running = await start(config)
     host = config.listen.rsplit(":", 1)[0]
     log.info("serving on %s:%d (replica %s)", host, running.port, running.engine.replica_id)
     if on_ready is not None:
         on_ready(running.port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     log.info("shutting down")
     await running.stop()

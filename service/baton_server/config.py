@@ -46,6 +46,20 @@ class Config:
     """How often the retention sweep runs."""
     retention_batch: int = 1000
     """Workflows deleted per retention transaction."""
+    tls_cert_file: Path | None = None
+    """PEM certificate (chain) of the listener; with ``tls_key_file``, serve TLS."""
+    tls_key_file: Path | None = None
+    """PEM private key of the listener."""
+    tls_client_ca_file: Path | None = None
+    """PEM CA bundle; when set, clients must present a certificate it signed (mTLS)."""
+    insecure: bool = False
+    """Allow plaintext on a non-loopback address (plaintext on loopback is always allowed)."""
+    tokens_file: Path | None = None
+    """File of ``<role> sha256:<hex> [name]`` lines; no tokens at all: the server runs open."""
+    tokens: str | None = None
+    """The same entries inline, separated by ``;``."""
+    metrics_listen: str | None = None
+    """``HOST:PORT`` of the Prometheus endpoint (``/metrics``); unset: no endpoint."""
 
     def with_overrides(self, **changes: object) -> Config:
         """A copy with some fields changed (``None`` values are ignored)."""
@@ -66,7 +80,30 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         default_max_attempts=_int(env, "BATON_MAX_ATTEMPTS"),
         retention_seconds=_age(env, "BATON_RETENTION"),
         retention_interval_seconds=_float(env, "BATON_RETENTION_INTERVAL_SECONDS"),
+        tls_cert_file=_path(env, "BATON_TLS_CERT"),
+        tls_key_file=_path(env, "BATON_TLS_KEY"),
+        tls_client_ca_file=_path(env, "BATON_TLS_CLIENT_CA"),
+        insecure=_bool(env, "BATON_INSECURE"),
+        tokens_file=_path(env, "BATON_TOKENS_FILE"),
+        tokens=env.get("BATON_TOKENS") or None,
+        metrics_listen=env.get("BATON_METRICS_LISTEN") or None,
     )
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    value = env.get(name)
+    return Path(value) if value else None
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool | None:
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return None
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise SystemExit(f"{name} must be true or false, not {value!r}")
 
 
 def _float(env: Mapping[str, str], name: str) -> float | None:

@@ -103,6 +103,12 @@ class Connector:
             async with self._pool.connection() as conn, conn.transaction():
                 yield Tx(conn)
         except (psycopg.OperationalError, PoolTimeout) as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # Cancelling a task mid-query makes psycopg cancel the query and
+                # raise QueryCanceled (SQLSTATE 57014); it must stay a cancellation,
+                # or a background loop would take it for an outage and carry on.
+                raise asyncio.CancelledError() from exc
             if is_transient(exc):
                 raise DatabaseUnavailable(str(exc).strip() or type(exc).__name__) from exc
             raise

@@ -43,6 +43,7 @@ from baton._errors import (
     WorkflowFailed,
 )
 from baton._queues import QueueInfo, WorkflowStart
+from baton._tls import TLSConfig
 from baton._types import StepInfo, WorkflowErrorInfo, WorkflowInfo, WorkflowStatus
 from baton._worker import Worker
 
@@ -68,6 +69,7 @@ __all__ = [
     "SerializationError",
     "StepError",
     "StepInfo",
+    "TLSConfig",
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",

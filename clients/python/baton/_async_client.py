@@ -24,6 +24,7 @@ from baton._queues import (
     upsert_queue_request,
 )
 from baton._rpc import AsyncRpc
+from baton._tls import TLSConfig
 from baton._types import StepInfo, WorkflowInfo, WorkflowStatus
 
 __all__ = ["AsyncClient", "AsyncWorkflowHandle"]
@@ -49,6 +50,9 @@ class AsyncClient:
             environment variable, else ``"localhost:50051"``.
         token: Bearer token. Default: the ``BATON_TOKEN`` environment variable.
         serializer: ``"json"`` (portable, the default) or ``"pickle"`` (Python-only).
+        tls: TLS settings: a `TLSConfig`, ``True`` (system CAs) or ``False``
+            (plaintext). Default: ``BATON_TLS_CA``/``BATON_TLS_CERT``/``BATON_TLS_KEY``
+            if set, else plaintext for a target on this machine and TLS otherwise.
     """
 
     def __init__(
@@ -57,10 +61,12 @@ class AsyncClient:
         *,
         token: str | None = None,
         serializer: SerializerName = "json",
+        tls: TLSConfig | bool | None = None,
     ) -> None:
         self._serializer = Serializer(serializer)
         self.target = shared.resolve_target(target)
         self._token = shared.resolve_token(token)
+        self._tls = tls
         self._rpc_instance: AsyncRpc | None = None
 
     @property
@@ -68,7 +74,7 @@ class AsyncClient:
         # grpc.aio channels bind to the loop they are created in, so the channel
         # cannot be made in __init__, which may run outside any loop.
         if self._rpc_instance is None:
-            self._rpc_instance = AsyncRpc(self.target, token=self._token)
+            self._rpc_instance = AsyncRpc(self.target, token=self._token, tls=self._tls)
         return self._rpc_instance
 
     async def close(self) -> None:

@@ -24,6 +24,7 @@ from baton._queues import (
     upsert_queue_request,
 )
 from baton._rpc import SyncRpc
+from baton._tls import TLSConfig
 from baton._types import StepInfo, WorkflowInfo, WorkflowStatus
 
 __all__ = ["Client", "WorkflowHandle"]
@@ -49,6 +50,9 @@ class Client:
             environment variable, else ``"localhost:50051"``.
         token: Bearer token. Default: the ``BATON_TOKEN`` environment variable.
         serializer: ``"json"`` (portable, the default) or ``"pickle"`` (Python-only).
+        tls: TLS settings: a `TLSConfig`, ``True`` (system CAs) or ``False``
+            (plaintext). Default: ``BATON_TLS_CA``/``BATON_TLS_CERT``/``BATON_TLS_KEY``
+            if set, else plaintext for a target on this machine and TLS otherwise.
     """
 
     def __init__(
@@ -57,10 +61,11 @@ class Client:
         *,
         token: str | None = None,
         serializer: SerializerName = "json",
+        tls: TLSConfig | bool | None = None,
     ) -> None:
         self._serializer = Serializer(serializer)
         self.target = shared.resolve_target(target)
-        self._rpc = SyncRpc(self.target, token=shared.resolve_token(token))
+        self._rpc = SyncRpc(self.target, token=shared.resolve_token(token), tls=tls)
 
     def close(self) -> None:
         """Closes the connection."""

@@ -31,6 +31,7 @@ from baton._proto.baton.v1 import (
     workflow_service_pb2,
     workflow_service_pb2_grpc,
 )
+from baton._tls import TLSConfig, channel_credentials, channel_target
 
 __all__ = [
     "CHECKPOINT_RETRY",
@@ -92,13 +93,24 @@ CLIENT_RETRY = RetryPolicy(codes=frozenset({grpc.StatusCode.UNAVAILABLE}), max_a
 """Idempotent client calls ride out a few seconds of unavailability, then fail."""
 
 CHECKPOINT_RETRY = RetryPolicy(
-    codes=frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}),
+    codes=frozenset(
+        {
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            # A replica shutting down or dying can end calls in flight with these.
+            grpc.StatusCode.CANCELLED,
+            grpc.StatusCode.ABORTED,
+            grpc.StatusCode.UNKNOWN,
+            grpc.StatusCode.INTERNAL,
+        }
+    ),
     max_attempts=None,
     initial=0.05,
     maximum=2.0,
 )
-"""A workflow's checkpoints retry until they land or are fenced off: a server
-restart must never fail a workflow. Safe because checkpoint RPCs are idempotent."""
+"""A workflow's checkpoints retry until they land or get a definitive answer
+(fenced off, or the request refused): a server restart or a replica shutting
+down must never fail a workflow. Safe because checkpoint RPCs are idempotent."""
 
 
 def _metadata(token: str | None) -> tuple[tuple[str, str], ...]:
@@ -114,8 +126,16 @@ class AsyncRpc:
         token: A bearer token sent with every call, if set.
     """
 
-    def __init__(self, target: str, *, token: str | None = None) -> None:
-        self._channel = grpc.aio.insecure_channel(target, options=channel_options())
+    def __init__(
+        self, target: str, *, token: str | None = None, tls: TLSConfig | bool | None = None
+    ) -> None:
+        credentials, tls_options = channel_credentials(tls, target)
+        options = channel_options() + tls_options
+        self._channel = (
+            grpc.aio.insecure_channel(channel_target(target), options=options)
+            if credentials is None
+            else grpc.aio.secure_channel(channel_target(target), credentials, options=options)
+        )
         self._metadata = _metadata(token)
         # The generated gRPC stubs carry no annotations, hence the ignores.
         self._workflows = workflow_service_pb2_grpc.WorkflowServiceStub(self._channel)  # type: ignore[no-untyped-call]
@@ -328,8 +348,16 @@ class SyncRpc:
         token: A bearer token sent with every call, if set.
     """
 
-    def __init__(self, target: str, *, token: str | None = None) -> None:
-        self._channel = grpc.insecure_channel(target, options=channel_options())
+    def __init__(
+        self, target: str, *, token: str | None = None, tls: TLSConfig | bool | None = None
+    ) -> None:
+        credentials, tls_options = channel_credentials(tls, target)
+        options = channel_options() + tls_options
+        self._channel = (
+            grpc.insecure_channel(channel_target(target), options=options)
+            if credentials is None
+            else grpc.secure_channel(channel_target(target), credentials, options=options)
+        )
         self._metadata = _metadata(token)
         # The generated gRPC stubs carry no annotations, hence the ignores.
         self._workflows = workflow_service_pb2_grpc.WorkflowServiceStub(self._channel)  # type: ignore[no-untyped-call]

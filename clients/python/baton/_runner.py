@@ -40,6 +40,7 @@ from baton._payload import Serializer, SerializerName
 from baton._proto.baton.v1 import worker_service_pb2 as pb
 from baton._registry import StepDefinition, WorkflowDefinition
 from baton._rpc import AsyncRpc
+from baton._tls import TLSConfig
 
 __all__ = ["RunnerConfig", "WorkerRunner"]
 
@@ -85,6 +86,8 @@ class RunnerConfig:
     """Seconds a graceful stop waits for running workflows."""
     queues: tuple[str, ...] = ()
     """The queues it serves."""
+    tls: TLSConfig | bool | None = None
+    """TLS settings (see `baton.TLSConfig`)."""
 
 
 @dataclass(eq=False)
@@ -134,7 +137,7 @@ class WorkerRunner:
     async def serve(self) -> None:
         """Connects, runs dispatched workflows, and returns after `stop` (or raises
         a `BatonError` when the service refuses this worker outright)."""
-        rpc = AsyncRpc(self._config.target, token=self._config.token)
+        rpc = AsyncRpc(self._config.target, token=self._config.token, tls=self._config.tls)
         executor = ThreadPoolExecutor(
             max_workers=self._config.concurrency, thread_name_prefix="baton-workflow"
         )

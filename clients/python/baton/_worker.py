@@ -15,6 +15,7 @@ from typing import Any, TypeVar, overload
 from baton._payload import SerializerName
 from baton._registry import StepDefinition, WorkflowDefinition, attach_step, attach_workflow
 from baton._runner import RunnerConfig, WorkerRunner
+from baton._tls import TLSConfig
 
 __all__ = ["Worker"]
 
@@ -64,6 +65,9 @@ class Worker:
             no queue, and never those of other queues. A queue that does not
             exist is created with no limits (configure it with
             `Client.upsert_queue`).
+        tls: TLS settings: a `TLSConfig`, ``True`` (system CAs) or ``False``
+            (plaintext). Default: ``BATON_TLS_CA``/``BATON_TLS_CERT``/``BATON_TLS_KEY``
+            if set, else plaintext for a target on this machine and TLS otherwise.
     """
 
     def __init__(
@@ -77,6 +81,7 @@ class Worker:
         name: str | None = None,
         shutdown_timeout: float = 30.0,
         queues: Sequence[str] = (),
+        tls: TLSConfig | bool | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -92,6 +97,7 @@ class Worker:
             display_name=name or f"{socket.gethostname()}:{os.getpid()}",
             shutdown_timeout=shutdown_timeout,
             queues=tuple(queues),
+            tls=tls,
         )
         self._workflows: dict[str, WorkflowDefinition] = {}
         self._steps: dict[str, StepDefinition] = {}

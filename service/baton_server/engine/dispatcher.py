@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 
 from baton_server.config import Config
 from baton_server.connector import Connector, DatabaseUnavailable
 from baton_server.engine.queues import Queues
 from baton_server.engine.sessions import Dispatch, Sessions, WorkerSession
-from baton_server.engine.waiters import wait_event
+from baton_server.engine.waiters import pause, wait_event
+from baton_server.metrics import Metrics
 from baton_server.store import steps, workflows
 from baton_server.store.models import Failure, Workflow
 
@@ -31,10 +33,13 @@ _CLAIM_BATCH = 128
 class Dispatcher:
     """One per replica."""
 
-    def __init__(self, connector: Connector, config: Config, sessions: Sessions) -> None:
+    def __init__(
+        self, connector: Connector, config: Config, sessions: Sessions, metrics: Metrics
+    ) -> None:
         self._connector = connector
         self._config = config
         self._sessions = sessions
+        self._metrics = metrics
         self._wake = asyncio.Event()
         self.queues: Queues | None = None
         """Claims of queued workflows (set by the engine)."""
@@ -52,10 +57,10 @@ class Dispatcher:
                 await self._round()
             except DatabaseUnavailable as exc:
                 log.warning("dispatch paused: database unavailable (%s)", exc)
-                await asyncio.sleep(0.5)
+                await pause(0.5)
             except Exception:
                 log.exception("dispatch round failed")
-                await asyncio.sleep(0.5)
+                await pause(0.5)
 
     async def _round(self) -> None:
         for session in self._sessions.live():
@@ -97,6 +102,9 @@ class Dispatcher:
                     await workflows.exceed_max_attempts(
                         tx, workflow.workflow_id, workflow.attempt, _dead_letter(workflow)
                     )
+                    self._metrics.workflows_finished.labels(
+                        workflow.workflow_name, "MAX_RECOVERY_ATTEMPTS_EXCEEDED"
+                    ).inc()
                 else:
                     runnable.append(workflow)
             journals = await steps.journals(tx, [w.workflow_id for w in runnable])
@@ -105,9 +113,13 @@ class Dispatcher:
         if session.closed.is_set():
             await self._give_back(ready)
             return 0
+        now = datetime.now(UTC)
         for dispatch in ready:
             session.slots -= 1
             session.outbox.put_nowait(dispatch)
+            if dispatch.workflow.attempt == 1:
+                latency = (now - dispatch.workflow.created_at).total_seconds()
+                self._metrics.dispatch_latency.observe(max(latency, 0.0))
         return len(claimed)
 
     def _max_attempts(self, session: WorkerSession, workflow: Workflow) -> int:

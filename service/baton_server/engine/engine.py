@@ -19,7 +19,7 @@ from baton_server.engine.queues import Queues
 from baton_server.engine.retention import RetentionKeeper
 from baton_server.engine.sessions import Dispatch, Reconnect, Sessions, WorkerSession
 from baton_server.engine.starts import Starter
-from baton_server.engine.waiters import StatusWaiters, wait_event
+from baton_server.engine.waiters import StatusWaiters, pause, wait_event
 from baton_server.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -27,7 +27,8 @@ from baton_server.errors import (
     workflow_cancelled,
     workflow_not_found,
 )
-from baton_server.store import management, queues, steps, workers, workflows
+from baton_server.metrics import Metrics
+from baton_server.store import management, queues, stats, steps, workers, workflows
 from baton_server.store.models import Failure, Payload, Step, Workflow
 from baton_server.store.steps import NewStep
 from baton_server.store.workers import WorkerRegistration
@@ -37,18 +38,23 @@ log = logging.getLogger("baton.engine")
 
 # A waiter re-reads at least this often, in case a notification was lost.
 _RECHECK_SECONDS = 5.0
+# How often the unfinished-workflows gauge is read from Postgres.
+_STATS_SECONDS = 5.0
 
 
 class Engine:
     """Everything a replica does, independent of gRPC."""
 
-    def __init__(self, connector: Connector, config: Config) -> None:
+    def __init__(
+        self, connector: Connector, config: Config, metrics: Metrics | None = None
+    ) -> None:
         self.config = config
+        self.metrics = metrics or Metrics()
         self.replica_id = f"replica-{uuid.uuid4().hex[:12]}"
         self._connector = connector
         self._sessions = Sessions()
         self._waiters = StatusWaiters()
-        self._dispatcher = Dispatcher(connector, config, self._sessions)
+        self._dispatcher = Dispatcher(connector, config, self._sessions, self.metrics)
         self._leases = LeaseKeeper(
             connector, config, self._sessions, self._dispatcher, self.replica_id
         )
@@ -77,6 +83,7 @@ class Engine:
             asyncio.create_task(self._deadlines.run(), name="baton-deadlines"),
             asyncio.create_task(self._retention.run(), name="baton-retention"),
             asyncio.create_task(self.queues.run_timeouts(), name="baton-queue-timeouts"),
+            asyncio.create_task(self._refresh_stats(), name="baton-stats"),
         ]
 
     async def stop(self) -> None:
@@ -91,6 +98,15 @@ class Engine:
         for session in self._sessions.live():
             session.slots = 0
             session.outbox.put_nowait(Reconnect(reason))
+
+    async def _refresh_stats(self) -> None:
+        while True:
+            try:
+                async with self._connector.transaction() as tx:
+                    self.metrics.set_unfinished(await stats.unfinished_counts(tx))
+            except Exception as exc:  # metrics must never take the replica down
+                log.debug("metrics refresh failed: %s", exc)
+            await pause(_STATS_SECONDS)
 
     def _on_notify(self, channel: str, payload: str) -> None:
         if channel == "baton_enqueued":
@@ -119,6 +135,7 @@ class Engine:
             else:
                 existing = await workflows.get(tx, new.workflow_id)
         if created is not None:
+            self.metrics.workflows_started.labels(created.workflow_name).inc()
             self._dispatcher.wake()
             if created.deadline is not None:
                 self._deadlines.wake()
@@ -213,6 +230,9 @@ class Engine:
         async with self._connector.transaction() as tx:
             step = await steps.record(tx, new)
             if step is not None:
+                if new.started_at is not None:
+                    seconds = (step.completed_at - new.started_at).total_seconds()
+                    self.metrics.step_duration.labels(new.step_name).observe(max(seconds, 0.0))
                 return step, False
             workflow = await workflows.get(tx, new.workflow_id)
             existing = await steps.get(tx, new.workflow_id, new.function_id)
@@ -234,7 +254,7 @@ class Engine:
         """Finishes the workflow; returns its final status."""
         status = "ERROR" if error is not None else "SUCCESS"
         async with self._connector.transaction() as tx:
-            done = await workflows.complete(
+            name = await workflows.complete(
                 tx,
                 workflow_id=workflow_id,
                 attempt=attempt,
@@ -242,9 +262,10 @@ class Engine:
                 output=output,
                 error=error,
             )
-            if done:
+            if name is not None:
                 await workflows.notify_status(tx, workflow_id)
                 await queues.notify_freed(tx, workflow_id)
+                self.metrics.workflows_finished.labels(name, status).inc()
                 return status
             workflow = await workflows.get(tx, workflow_id)
         if workflow is None:
@@ -256,9 +277,19 @@ class Engine:
     # -- worker sessions ---------------------------------------------------
 
     async def open_session(
-        self, registration: WorkerRegistration, max_attempts: dict[str, int], slots: int
+        self,
+        registration: WorkerRegistration,
+        max_attempts: dict[str, int],
+        slots: int,
+        running: list[tuple[str, int]],
     ) -> WorkerSession:
-        """Registers a connected worker and makes it eligible for dispatch."""
+        """Registers a connected worker and makes it eligible for dispatch.
+
+        ``running`` is what the worker says it runs, as ``(workflow id, attempt)``.
+        Anything it owns beyond that was dispatched on a stream that broke before
+        the worker read it: it goes back to waiting at once (a stale run of it, if
+        any, is fenced off by the next attempt number).
+        """
         async with self._connector.transaction() as tx:
             await workers.upsert(
                 tx,
@@ -267,6 +298,16 @@ class Engine:
                 lease=timedelta(seconds=self.config.lease_seconds),
             )
             await self.queues.declare(tx, registration.queues)
+            lost = await workflows.release_not_running(tx, registration.worker_id, running)
+            for name in {name for _, name in lost}:
+                await workflows.notify_enqueued(tx, name)
+            await workflows.notify_statuses(tx, [workflow_id for workflow_id, _ in lost])
+        if lost:
+            log.warning(
+                "worker %s did not receive %d dispatched workflow(s); enqueued again",
+                registration.worker_id,
+                len(lost),
+            )
         session = WorkerSession(
             registration=registration,
             max_attempts=max_attempts,
@@ -276,6 +317,7 @@ class Engine:
         previous = self._sessions.add(session)
         if previous is not None:
             previous.close()
+        self.metrics.connected_workers.set(len(self._sessions.live()))
         log.info(
             "worker %s (%s) connected: %d workflow(s), %d slot(s)",
             registration.worker_id,
@@ -303,6 +345,7 @@ class Engine:
         """
         session.close()
         self._sessions.remove(session)
+        self.metrics.connected_workers.set(len(self._sessions.live()))
         undelivered: list[Dispatch] = []
         while not session.outbox.empty():
             item = session.outbox.get_nowait()

@@ -16,6 +16,7 @@ from baton_server.config import Config
 from baton_server.connector import Connector, DatabaseUnavailable
 from baton_server.engine.dispatcher import Dispatcher
 from baton_server.engine.sessions import Sessions
+from baton_server.engine.waiters import pause
 from baton_server.store import workers, workflows
 
 log = logging.getLogger("baton.leases")
@@ -47,7 +48,7 @@ class LeaseKeeper:
         loop = asyncio.get_running_loop()
         rounds = 0
         while True:
-            await asyncio.sleep(self._config.heartbeat_seconds)
+            await pause(self._config.heartbeat_seconds)
             rounds += 1
             try:
                 self._drop_silent(loop.time())

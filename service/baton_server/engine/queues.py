@@ -29,6 +29,7 @@ from collections.abc import Callable
 from baton_server.config import Config
 from baton_server.connector import Connector, DatabaseUnavailable, Tx
 from baton_server.engine.sessions import WorkerSession
+from baton_server.engine.waiters import pause
 from baton_server.errors import FailedPrecondition, NotFound
 from baton_server.store import queues, workflows
 from baton_server.store.models import Workflow
@@ -151,7 +152,7 @@ class Queues:
     async def run_timeouts(self) -> None:
         """Cancels queue workflows past their deadline, every heartbeat, until cancelled."""
         while True:
-            await asyncio.sleep(self._config.heartbeat_seconds)
+            await pause(self._config.heartbeat_seconds)
             try:
                 await self.sweep_timeouts()
             except DatabaseUnavailable as exc:

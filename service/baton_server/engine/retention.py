@@ -9,12 +9,12 @@ values, wait deadlines) goes with it through ``ON DELETE CASCADE``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 
 from baton_server.config import Config
 from baton_server.connector import Connector, DatabaseUnavailable
+from baton_server.engine.waiters import pause
 from baton_server.store import management
 
 log = logging.getLogger("baton.retention")
@@ -40,7 +40,7 @@ class RetentionKeeper:
                 log.warning("retention paused: database unavailable (%s)", exc)
             except Exception:
                 log.exception("retention sweep failed")
-            await asyncio.sleep(self._config.retention_interval_seconds)
+            await pause(self._config.retention_interval_seconds)
 
     async def sweep(self) -> int:
         """One round: deletes batches until none is full; returns how many went."""

@@ -43,13 +43,32 @@ class StatusWaiters:
                 event.set()
 
 
+def _stop_if_cancelling() -> None:
+    """Raises CancelledError when this task has been asked to stop.
+
+    A cancellation that lands inside a database call can be consumed below us
+    (psycopg cancels the query and the pool cleans up) without reaching the
+    loop; every pause of a background loop checks, so the loop still ends.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError()
+
+
+async def pause(seconds: float) -> None:
+    """``asyncio.sleep`` for background loops: ends at once when cancelling."""
+    _stop_if_cancelling()
+    await asyncio.sleep(seconds)
+
+
 async def wait_event(event: asyncio.Event, timeout: float) -> bool:
     """Waits for ``event`` up to ``timeout`` seconds; returns whether it was set.
 
     ``asyncio.timeout`` rather than ``asyncio.wait_for``: on Python 3.11,
     ``wait_for`` can swallow a cancellation that races with the event being
-    set, leaving a task that never stops.
+    set, leaving a task that never stops. Ends at once when cancelling.
     """
+    _stop_if_cancelling()
     try:
         async with asyncio.timeout(timeout):
             await event.wait()

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -76,8 +78,23 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], status: status_pb2
     await context.abort_with_status(rpc_status.to_status(status))
 
 
+# Called with (method, status code name, seconds) when an RPC ends.
+Observer = Callable[[str, str, float], None]
+
+
+def _ignore(method: str, code: str, seconds: float) -> None:
+    pass
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Turns exceptions escaping a servicer into statuses, for every RPC kind."""
+    """Turns exceptions escaping a servicer into statuses, for every RPC kind, and
+    reports each RPC's status code and duration to ``observe``.
+
+    Placed first, it also sees the refusals of the interceptors after it.
+    """
+
+    def __init__(self, observe: Observer = _ignore) -> None:
+        self._observe = observe
 
     async def intercept_service(
         self,
@@ -88,60 +105,81 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None:
             return None
         method = details.method
+        observe = self._observe
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary, method),
+                _wrap_unary(handler.unary_unary, method, observe),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary(handler.stream_unary, method),
+                _wrap_unary(handler.stream_unary, method, observe),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream, method),
+                _wrap_stream(handler.unary_stream, method, observe),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_stream:
             return grpc.stream_stream_rpc_method_handler(
-                _wrap_stream(handler.stream_stream, method),
+                _wrap_stream(handler.stream_stream, method, observe),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler
 
 
-def _wrap_unary(behaviour: Callable[..., Any], method: str) -> Callable[..., Any]:
-    async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+def _final_code(context: Any, failed: BaseException | None) -> str:
+    """The status code an RPC ended with, by name."""
+    code = context.code()
+    if code is not None:
+        return str(code.name)
+    if failed is None:
+        return "OK"
+    return "CANCELLED" if isinstance(failed, asyncio.CancelledError) else "UNKNOWN"
+
+
+def _wrap_unary(
+    behaviour: Callable[..., Any], method: str, observe: Observer
+) -> Callable[..., Any]:
+    async def wrapped(request: Any, context: Any) -> Any:
+        began, failed = time.perf_counter(), None
         try:
             return await behaviour(request, context)
-        except Exception as exc:
-            status = _classify(exc, method)
+        except BaseException as exc:
+            failed = exc
+            status = _classify(exc, method) if isinstance(exc, Exception) else None
             if status is None:
                 raise
             await _abort(context, status)
+        finally:
+            observe(method, _final_code(context, failed), time.perf_counter() - began)
 
     return wrapped
 
 
-def _wrap_stream(behaviour: Callable[..., Any], method: str) -> Callable[..., Any]:
+def _wrap_stream(
+    behaviour: Callable[..., Any], method: str, observe: Observer
+) -> Callable[..., Any]:
     if not inspect.isasyncgenfunction(behaviour):
-        return _wrap_unary(behaviour, method)
+        return _wrap_unary(behaviour, method, observe)
 
-    async def wrapped(
-        request: Any, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> AsyncIterator[Any]:
+    async def wrapped(request: Any, context: Any) -> AsyncIterator[Any]:
+        began, failed = time.perf_counter(), None
         try:
             async for response in behaviour(request, context):
                 yield response
-        except Exception as exc:
-            status = _classify(exc, method)
+        except BaseException as exc:
+            failed = exc
+            status = _classify(exc, method) if isinstance(exc, Exception) else None
             if status is None:
                 raise
             await _abort(context, status)
+        finally:
+            observe(method, _final_code(context, failed), time.perf_counter() - began)
 
     return wrapped

@@ -50,7 +50,8 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 "register", "the first message on Connect must be `register`"
             ) from None
         registration, max_attempts, slots = self._registration(first.register)
-        session = await self._engine.open_session(registration, max_attempts, slots)
+        running = [(r.workflow_id, r.attempt) for r in first.register.running]
+        session = await self._engine.open_session(registration, max_attempts, slots, running)
         reader = asyncio.create_task(self._read(incoming, session))
         try:
             yield pb.ConnectResponse(

@@ -64,7 +64,7 @@ UPDATE workflows
 SET status = %(status)s, output_encoding = %(output_encoding)s, output = %(output)s,
     error = %(error)s, owner_worker_id = NULL, completed_at = now(), updated_at = now()
 WHERE workflow_id = %(workflow_id)s AND status = 'PENDING' AND attempt = %(attempt)s
-RETURNING status
+RETURNING status, workflow_name
 
 -- release_expired_leases --
 -- Enqueues again every PENDING workflow whose owner's lease has expired (or
@@ -132,3 +132,14 @@ LIMIT %(limit)s
 -- notify_statuses --
 -- Wakes the awaiters of several workflows at once.
 SELECT pg_notify('baton_status', workflow_id) FROM unnest(%(workflow_ids)s::text[]) AS workflow_id
+
+-- release_not_running --
+-- Enqueues again the PENDING workflows owned by a (re)registering worker that it
+-- does not report running under that attempt: their dispatch never reached it.
+UPDATE workflows
+SET status = 'ENQUEUED', owner_worker_id = NULL, updated_at = now()
+WHERE status = 'PENDING'
+  AND owner_worker_id = %(worker_id)s
+  AND (workflow_id, attempt) NOT IN (
+      SELECT * FROM unnest(%(running_ids)s::text[], %(running_attempts)s::integer[]))
+RETURNING workflow_id, workflow_name

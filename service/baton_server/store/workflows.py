@@ -106,8 +106,11 @@ async def complete(
     status: str,
     output: Payload | None,
     error: Failure | None,
-) -> bool:
-    """Finishes a PENDING workflow. False: the attempt is stale or it is not PENDING."""
+) -> str | None:
+    """Finishes a PENDING workflow and returns its name.
+
+    ``None``: nothing changed, the attempt is stale or the workflow not PENDING.
+    """
     row = await tx.fetch_one(
         "complete_workflow",
         {
@@ -119,12 +122,27 @@ async def complete(
             "error": Jsonb(error.to_json()) if error else None,
         },
     )
-    return row is not None
+    return str(row["workflow_name"]) if row else None
 
 
 async def release_expired_leases(tx: Tx) -> list[tuple[str, str]]:
     """Enqueues again the PENDING workflows of lost workers: ``(id, name)`` pairs."""
     rows = await tx.fetch("release_expired_leases")
+    return [(row["workflow_id"], row["workflow_name"]) for row in rows]
+
+
+async def release_not_running(
+    tx: Tx, worker_id: str, running: list[tuple[str, int]]
+) -> list[tuple[str, str]]:
+    """Enqueues again what ``worker_id`` owns but does not run: ``(id, name)`` pairs."""
+    rows = await tx.fetch(
+        "release_not_running",
+        {
+            "worker_id": worker_id,
+            "running_ids": [workflow_id for workflow_id, _ in running],
+            "running_attempts": [attempt for _, attempt in running],
+        },
+    )
     return [(row["workflow_id"], row["workflow_name"]) for row in rows]
 
 

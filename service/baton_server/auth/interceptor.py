@@ -1,0 +1,88 @@
+"""Checks the bearer token and role of every call before it reaches a servicer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.rpc import code_pb2, status_pb2
+from grpc_status import rpc_status
+
+from baton_server.auth import policy
+from baton_server.auth.tokens import TokenStore
+
+log = logging.getLogger("baton.auth")
+
+_BEARER = "bearer "
+
+
+def _refusal(code: int, message: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """A handler of the same kind that fails the call with ``code``."""
+    status = rpc_status.to_status(status_pb2.Status(code=code, message=message))
+
+    async def refuse_unary(request: Any, context: Any) -> Any:
+        await context.abort_with_status(status)
+
+    async def refuse_stream(request: Any, context: Any) -> Any:
+        await context.abort_with_status(status)
+        yield  # pragma: no cover - makes this an async generator
+
+    kwargs = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(refuse_unary, **kwargs)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(refuse_stream, **kwargs)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(refuse_unary, **kwargs)
+    return grpc.stream_stream_rpc_method_handler(refuse_stream, **kwargs)
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """UNAUTHENTICATED without a known token, PERMISSION_DENIED for the wrong role."""
+
+    def __init__(self, tokens: TokenStore) -> None:
+        self._tokens = tokens
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        method: str = details.method
+        if handler is None or policy.is_open(method):
+            return handler
+        token = _bearer(details.invocation_metadata)
+        if token is None:
+            return _refusal(
+                code_pb2.UNAUTHENTICATED,
+                "missing bearer token: send metadata 'authorization: Bearer <token>'",
+                handler,
+            )
+        principal = self._tokens.resolve(token)
+        if principal is None:
+            return _refusal(code_pb2.UNAUTHENTICATED, "unknown or revoked bearer token", handler)
+        allowed = policy.allowed_roles(method)
+        if principal.role not in allowed:
+            log.info("%s (%s) refused %s", principal.name, principal.role, method)
+            roles = " or ".join(sorted(allowed))
+            return _refusal(
+                code_pb2.PERMISSION_DENIED,
+                f"{method.lstrip('/')} needs the {roles} role; this token has {principal.role}",
+                handler,
+            )
+        return handler
+
+
+def _bearer(metadata: Any) -> str | None:
+    for key, value in metadata or ():
+        if key == "authorization" and isinstance(value, str):
+            if value[: len(_BEARER)].lower() == _BEARER:
+                return value[len(_BEARER) :].strip() or None
+            return None
+    return None
