@@ -20,6 +20,7 @@ from baton._proto.baton.v1 import (
     workflow_service_pb2,
     workflow_service_pb2_grpc,
 )
+from baton_server import tracing
 from baton_server.auth.interceptor import AuthInterceptor
 from baton_server.auth.tokens import TokenConfigError, TokenStore
 from baton_server.config import Config
@@ -28,6 +29,7 @@ from baton_server.engine.engine import Engine
 from baton_server.metrics import Metrics
 from baton_server.migrate import migrate
 from baton_server.servicers.errors import ErrorInterceptor
+from baton_server.servicers.limits import StreamLimits
 from baton_server.servicers.queue import QueueService
 from baton_server.servicers.unimplemented import add_unbuilt_services
 from baton_server.servicers.worker import WorkerService
@@ -102,6 +104,11 @@ async def start(config: Config) -> Running:
     interceptors: list[grpc.aio.ServerInterceptor] = [ErrorInterceptor(metrics.observe_rpc)]
     if tokens.enabled:
         interceptors.append(AuthInterceptor(tokens))
+    interceptors.append(
+        StreamLimits(config.max_streams_per_connection, config.max_readers_per_workflow)
+    )
+    if tracing.available():
+        interceptors.append(tracing.TracingInterceptor())
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[

@@ -60,6 +60,10 @@ class Config:
     """The same entries inline, separated by ``;``."""
     metrics_listen: str | None = None
     """``HOST:PORT`` of the Prometheus endpoint (``/metrics``); unset: no endpoint."""
+    max_streams_per_connection: int = 100
+    """Server-streaming and bidirectional calls open at once on one client connection."""
+    max_readers_per_workflow: int = 100
+    """Streaming reads (WatchWorkflow, ReadStream) open at once on one workflow."""
 
     def with_overrides(self, **changes: object) -> Config:
         """A copy with some fields changed (``None`` values are ignored)."""
@@ -87,6 +91,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         tokens_file=_path(env, "BATON_TOKENS_FILE"),
         tokens=env.get("BATON_TOKENS") or None,
         metrics_listen=env.get("BATON_METRICS_LISTEN") or None,
+        max_streams_per_connection=_int(env, "BATON_MAX_STREAMS_PER_CONNECTION"),
+        max_readers_per_workflow=_int(env, "BATON_MAX_READERS_PER_WORKFLOW"),
     )
 
 

@@ -216,3 +216,9 @@ CREATE INDEX workflows_deadline_idx ON workflows (deadline)
 -- Retention deletes finished workflows by completion time; listing filters by it.
 CREATE INDEX workflows_completed_idx ON workflows (completed_at)
     WHERE completed_at IS NOT NULL;
+
+-- ---- 0007_tracing ----
+
+-- The trace context a workflow was started in (W3C traceparent/tracestate),
+-- handed to its worker so the workflow's spans join the caller's trace.
+ALTER TABLE workflows ADD COLUMN trace_carrier jsonb;

@@ -144,3 +144,30 @@ def test_sigterm_of_one_replica_under_load_loses_nothing_and_workers_move_within
     for workflow_id in ids:
         ran = [step for step, _ in effects(effects_url, workflow_id)]
         assert ran == ["step_one", "step_two", "step_three"], (workflow_id, ran)
+
+
+def test_json_log_lines_about_a_workflow_carry_its_id(database_url: str, tmp_path: Path) -> None:
+    log_file = tmp_path / "server.log"
+    with open(log_file, "wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "baton_server", "serve", "--listen", "127.0.0.1:0",
+             "--database-url", database_url, "--log-format", "json"],
+            stdout=subprocess.PIPE, stderr=stderr, text=True,
+        )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline().rsplit(" ", 1)[1])
+        with Client(f"127.0.0.1:{port}") as client:
+            client.start_workflow("three_steps", 1, workflow_id="logged-1", timeout=0.5)
+            wait_until(
+                lambda: client.get_workflow("logged-1").status == WorkflowStatus.CANCELLED,
+                30,
+                "the deadline to cancel it",
+            )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    about = [line for line in lines if "logged-1" in line["message"]]
+    assert about, "nothing was logged about the workflow"
+    assert all(line.get("workflow_id") == "logged-1" for line in about)

@@ -8,6 +8,7 @@ leases (that is `_runner.py`).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from concurrent.futures import Executor
 from typing import Any
@@ -19,6 +20,7 @@ from baton._proto.baton.v1 import common_pb2, worker_service_pb2
 from baton._registry import StepDefinition, WorkflowDefinition
 from baton._rpc import AsyncRpc
 from baton._steps import run_step_from_loop
+from baton._tracing import workflow_span
 
 __all__ = ["execute_remote_step", "execute_workflow"]
 
@@ -76,7 +78,10 @@ async def execute_workflow(
     )
     try:
         args = serializer.decode_args(dispatch.input)
-        output = await _call_workflow(definition, core, args, executor)
+        with workflow_span(
+            definition.name, dispatch.workflow_id, dispatch.attempt, dispatch.trace_carrier
+        ):
+            output = await _call_workflow(definition, core, args, executor)
         if core.nondeterminism is not None:
             raise core.nondeterminism
         # Completing is a checkpoint too: a run that went stale or was cancelled
@@ -95,7 +100,9 @@ async def _call_workflow(
     if definition.is_async:
         return await definition.fn(AsyncWorkflowContext(core), *args)
     call = functools.partial(definition.fn, WorkflowContext(core), *args)
-    return await asyncio.get_running_loop().run_in_executor(executor, call)
+    # The thread runs in a copy of this context, so it sees the workflow's span.
+    in_context = functools.partial(contextvars.copy_context().run, call)
+    return await asyncio.get_running_loop().run_in_executor(executor, in_context)
 
 
 async def execute_remote_step(

@@ -32,6 +32,7 @@ from baton._proto.baton.v1 import (
     workflow_service_pb2_grpc,
 )
 from baton._tls import TLSConfig, channel_credentials, channel_target
+from baton._tracing import outgoing_metadata
 
 __all__ = [
     "CHECKPOINT_RETRY",
@@ -158,7 +159,9 @@ class AsyncRpc:
         while True:
             attempt += 1
             try:
-                return await method(request, timeout=timeout, metadata=self._metadata)
+                return await method(
+                    request, timeout=timeout, metadata=self._metadata + outgoing_metadata()
+                )
             except grpc.aio.AioRpcError as exc:
                 if retry is None or not retry.should_retry(exc.code(), attempt):
                     raise map_rpc_error(exc) from exc
@@ -379,7 +382,9 @@ class SyncRpc:
         while True:
             attempt += 1
             try:
-                return method(request, timeout=timeout, metadata=self._metadata)
+                return method(
+                    request, timeout=timeout, metadata=self._metadata + outgoing_metadata()
+                )
             except grpc.RpcError as exc:
                 if retry is None or not retry.should_retry(exc.code(), attempt):
                     raise map_rpc_error(exc) from exc

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from baton._registry import StepDefinition
+from baton._tracing import step_span
 
 __all__ = ["run_step_async", "run_step_from_loop", "run_step_sync"]
 
@@ -60,16 +61,17 @@ def run_step_sync(
     Raises:
         Exception: The last execution's exception, once retries are exhausted.
     """
-    for execution in range(_attempts(definition)):
-        try:
-            return definition.fn(*args, **kwargs)
-        except Exception as exc:
-            if execution + 1 >= _attempts(definition):
-                raise
-            delay = definition.retry_delay(execution)
-            _log_retry(definition, execution + 1, exc, delay)
-            time.sleep(delay)
-            check()
+    with step_span(definition.name):
+        for execution in range(_attempts(definition)):
+            try:
+                return definition.fn(*args, **kwargs)
+            except Exception as exc:
+                if execution + 1 >= _attempts(definition):
+                    raise
+                delay = definition.retry_delay(execution)
+                _log_retry(definition, execution + 1, exc, delay)
+                time.sleep(delay)
+                check()
     raise AssertionError("unreachable: the last execution returns or raises")
 
 
@@ -80,16 +82,17 @@ async def run_step_async(
     check: Callable[[], None],
 ) -> Any:
     """Runs an ``async def`` step on the running loop, with retries (see `run_step_sync`)."""
-    for execution in range(_attempts(definition)):
-        try:
-            return await definition.fn(*args, **kwargs)
-        except Exception as exc:
-            if execution + 1 >= _attempts(definition):
-                raise
-            delay = definition.retry_delay(execution)
-            _log_retry(definition, execution + 1, exc, delay)
-            await asyncio.sleep(delay)
-            check()
+    with step_span(definition.name):
+        for execution in range(_attempts(definition)):
+            try:
+                return await definition.fn(*args, **kwargs)
+            except Exception as exc:
+                if execution + 1 >= _attempts(definition):
+                    raise
+                delay = definition.retry_delay(execution)
+                _log_retry(definition, execution + 1, exc, delay)
+                await asyncio.sleep(delay)
+                check()
     raise AssertionError("unreachable: the last execution returns or raises")
 
 

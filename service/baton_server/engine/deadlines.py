@@ -45,10 +45,16 @@ class DeadlineKeeper:
             self._wake.clear()
             pause = self._config.deadline_poll_seconds
             try:
-                while len(expired := await cancel_expired(self._connector, _BATCH)) == _BATCH:
-                    pass
-                if expired:
-                    log.info("cancelled %d workflow(s) past their deadline", len(expired))
+                while True:
+                    expired = await cancel_expired(self._connector, _BATCH)
+                    for workflow_id in expired:
+                        log.info(
+                            "workflow %s cancelled: past its deadline",
+                            workflow_id,
+                            extra={"workflow_id": workflow_id},
+                        )
+                    if len(expired) < _BATCH:
+                        break
                 async with self._connector.transaction() as tx:
                     nearest = await management.seconds_to_next_deadline(tx)
                 if nearest is not None:

@@ -105,6 +105,13 @@ class Dispatcher:
                     self._metrics.workflows_finished.labels(
                         workflow.workflow_name, "MAX_RECOVERY_ATTEMPTS_EXCEEDED"
                     ).inc()
+                    log.warning(
+                        "workflow %s stopped after %d dispatches (max attempts %d)",
+                        workflow.workflow_id,
+                        workflow.attempt - workflow.attempts_base - 1,
+                        budget,
+                        extra={"workflow_id": workflow.workflow_id},
+                    )
                 else:
                     runnable.append(workflow)
             journals = await steps.journals(tx, [w.workflow_id for w in runnable])

@@ -302,11 +302,12 @@ class Engine:
             for name in {name for _, name in lost}:
                 await workflows.notify_enqueued(tx, name)
             await workflows.notify_statuses(tx, [workflow_id for workflow_id, _ in lost])
-        if lost:
+        for workflow_id, _ in lost:
             log.warning(
-                "worker %s did not receive %d dispatched workflow(s); enqueued again",
+                "workflow %s: worker %s never received its dispatch; enqueued again",
+                workflow_id,
                 registration.worker_id,
-                len(lost),
+                extra={"workflow_id": workflow_id, "worker_id": registration.worker_id},
             )
         session = WorkerSession(
             registration=registration,

@@ -88,6 +88,11 @@ class LeaseKeeper:
                 await workflows.notify_enqueued(tx, name)
             if released:
                 await workflows.notify_statuses(tx, [wid for wid, _ in released])
+        for workflow_id, _ in released:
+            log.info(
+                "workflow %s: its worker's lease expired; dispatching it again",
+                workflow_id,
+                extra={"workflow_id": workflow_id},
+            )
         if released:
-            log.info("recovering %d workflow(s) of lost workers", len(released))
             self._dispatcher.wake()

@@ -62,8 +62,8 @@ class Management:
         if workflow is None:
             raise workflow_not_found(workflow_id)
         ids = sorted((c.workflow_id for c in changed), key=lambda i: i != workflow_id)
-        if ids:
-            log.info("cancelled %d workflow(s): %s", len(ids), ", ".join(ids[:10]))
+        for cancelled_id in ids:
+            log.info("workflow %s cancelled", cancelled_id, extra={"workflow_id": cancelled_id})
         return CancelOutcome(workflow, ids)
 
     async def resume(self, workflow_id: str, app_version: str | None) -> Workflow:

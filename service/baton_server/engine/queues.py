@@ -172,8 +172,14 @@ class Queues:
                 await workflows.notify_statuses(tx, [wid for wid, _ in cancelled])
                 for queue in {queue for _, queue in cancelled}:
                     await workflows.notify_enqueued(tx, queue)
+        for workflow_id, queue in cancelled:
+            log.info(
+                "workflow %s cancelled: past its timeout on queue %s",
+                workflow_id,
+                queue,
+                extra={"workflow_id": workflow_id},
+            )
         if cancelled:
-            log.info("cancelled %d queue workflow(s) past their timeout", len(cancelled))
             self._wake()
         return len(cancelled)
 

@@ -72,4 +72,5 @@ def new_start(request: pb.StartWorkflowRequest, base: NewWorkflow) -> NewStart:
         return_existing_duplicate=request.return_existing_duplicate,
         deadline=base.deadline,
         parent_workflow_id=base.parent_workflow_id,
+        trace_carrier=base.trace_carrier,
     )

@@ -206,4 +206,5 @@ def _dispatch_out(dispatch: Dispatch) -> pb.DispatchWorkflow:
         deadline=convert.timestamp(workflow.deadline),
         app_version=workflow.app_version,
         parent_workflow_id=workflow.parent_workflow_id or "",
+        trace_carrier=workflow.trace_carrier or {},
     )

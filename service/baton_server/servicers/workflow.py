@@ -11,6 +11,7 @@ from typing import Any
 
 from baton._proto.baton.v1 import workflow_service_pb2 as pb
 from baton._proto.baton.v1 import workflow_service_pb2_grpc as pb_grpc
+from baton_server import tracing
 from baton_server.config import Config
 from baton_server.engine.engine import Engine
 from baton_server.engine.starts import Started
@@ -63,6 +64,7 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             app_version=request.app_version,
             max_attempts=request.max_attempts,
             deadline=deadline,
+            trace_carrier=tracing.current_carrier(),
         )
 
     async def StartWorkflow(

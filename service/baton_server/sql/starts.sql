@@ -5,20 +5,21 @@
 INSERT INTO workflows (
     workflow_id, workflow_name, status, input_encoding, input, queue, app_version,
     max_attempts, deduplication_id, priority, partition_key, start_at, queue_timeout,
-    deadline, parent_workflow_id)
+    deadline, parent_workflow_id, trace_carrier)
 SELECT i.workflow_id, i.workflow_name, 'ENQUEUED', i.input_encoding, i.input, i.queue,
        i.app_version, i.max_attempts, i.deduplication_id, i.priority, i.partition_key,
-       i.start_at, i.queue_timeout * interval '1 second', i.deadline, i.parent_workflow_id
+       i.start_at, i.queue_timeout * interval '1 second', i.deadline, i.parent_workflow_id,
+       i.trace_carrier
 FROM unnest(
     %(workflow_ids)s::text[], %(workflow_names)s::text[], %(input_encodings)s::text[],
     %(inputs)s::bytea[], %(queues)s::text[], %(app_versions)s::text[],
     %(max_attempts)s::integer[], %(deduplication_ids)s::text[], %(priorities)s::integer[],
     %(partition_keys)s::text[], %(start_ats)s::timestamptz[], %(queue_timeouts)s::float8[],
-    %(deadlines)s::timestamptz[], %(parent_workflow_ids)s::text[]
+    %(deadlines)s::timestamptz[], %(parent_workflow_ids)s::text[], %(trace_carriers)s::jsonb[]
 ) WITH ORDINALITY AS i(
     workflow_id, workflow_name, input_encoding, input, queue, app_version, max_attempts,
     deduplication_id, priority, partition_key, start_at, queue_timeout, deadline,
-    parent_workflow_id, ord)
+    parent_workflow_id, trace_carrier, ord)
 ORDER BY i.ord
 ON CONFLICT DO NOTHING
 RETURNING *

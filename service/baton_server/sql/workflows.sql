@@ -2,10 +2,10 @@
 -- Creates an ENQUEUED workflow unless the id is taken; returns nothing when it is.
 INSERT INTO workflows (
     workflow_id, workflow_name, status, input_encoding, input, queue, app_version,
-    max_attempts, parent_workflow_id, deadline)
+    max_attempts, parent_workflow_id, deadline, trace_carrier)
 VALUES (
     %(workflow_id)s, %(workflow_name)s, 'ENQUEUED', %(input_encoding)s, %(input)s, %(queue)s,
-    %(app_version)s, %(max_attempts)s, %(parent_workflow_id)s, %(deadline)s)
+    %(app_version)s, %(max_attempts)s, %(parent_workflow_id)s, %(deadline)s, %(trace_carrier)s)
 ON CONFLICT (workflow_id) DO NOTHING
 RETURNING *
 

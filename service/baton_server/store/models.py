@@ -92,6 +92,8 @@ class Workflow:
     completed_at: datetime | None
     attempts_base: int = 0
     """The attempt at the last resume: the dispatch budget counts from it."""
+    trace_carrier: dict[str, str] | None = None
+    """The W3C trace context it was started in, if the caller sent one."""
 
     @property
     def finished(self) -> bool:
@@ -121,6 +123,7 @@ class Workflow:
             started_at=row["started_at"],
             completed_at=row["completed_at"],
             attempts_base=row.get("attempts_base", 0),
+            trace_carrier=row.get("trace_carrier"),
         )
 
 

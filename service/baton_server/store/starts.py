@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from psycopg.types.json import Jsonb
+
 from baton_server.connector import Tx
 from baton_server.store.models import Payload, Workflow
 
@@ -33,6 +35,8 @@ class NewStart:
     """The absolute start-to-close deadline (from ``timeout`` or a parent)."""
     parent_workflow_id: str | None = None
     """The workflow that started it, for a child."""
+    trace_carrier: dict[str, str] | None = None
+    """The W3C trace context it was started in."""
 
 
 async def insert_many(tx: Tx, items: list[NewStart]) -> dict[str, Workflow]:
@@ -60,6 +64,7 @@ async def insert_many(tx: Tx, items: list[NewStart]) -> dict[str, Workflow]:
             "queue_timeouts": [i.queue_timeout for i in items],
             "deadlines": [i.deadline for i in items],
             "parent_workflow_ids": [i.parent_workflow_id for i in items],
+            "trace_carriers": [Jsonb(i.trace_carrier) if i.trace_carrier else None for i in items],
         },
     )
     return {row["workflow_id"]: Workflow.from_row(row) for row in rows}

@@ -23,6 +23,7 @@ class NewWorkflow:
     max_attempts: int = 0
     parent_workflow_id: str | None = None
     deadline: datetime | None = None
+    trace_carrier: dict[str, str] | None = None
 
 
 async def insert(tx: Tx, new: NewWorkflow) -> Workflow | None:
@@ -39,6 +40,7 @@ async def insert(tx: Tx, new: NewWorkflow) -> Workflow | None:
             "max_attempts": new.max_attempts,
             "parent_workflow_id": new.parent_workflow_id,
             "deadline": new.deadline,
+            "trace_carrier": Jsonb(new.trace_carrier) if new.trace_carrier else None,
         },
     )
     return Workflow.from_row(row) if row else None

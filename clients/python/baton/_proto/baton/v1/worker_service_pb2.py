@@ -27,13 +27,15 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x62\x61ton/v1/worker_service.proto\x12\x08\x62\x61ton.v1\x1a\x15\x62\x61ton/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x01\n\x0e\x43onnectRequest\x12,\n\x08register\x18\x01 \x01(\x0b\x32\x18.baton.v1.RegisterWorkerH\x00\x12(\n\theartbeat\x18\x02 \x01(\x0b\x32\x13.baton.v1.HeartbeatH\x00\x12%\n\x05slots\x18\x03 \x01(\x0b\x32\x14.baton.v1.GrantSlotsH\x00\x42\t\n\x07message\"h\n\x14WorkflowRegistration\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0cmax_attempts\x18\x02 \x01(\x05\x12\x10\n\x08schedule\x18\x03 \x01(\t\x12\x1a\n\x12schedule_time_zone\x18\x04 \x01(\t\" \n\x10StepRegistration\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x8d\x02\n\x0eRegisterWorker\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61pp_version\x18\x02 \x01(\t\x12\x31\n\tworkflows\x18\x03 \x03(\x0b\x32\x1e.baton.v1.WorkflowRegistration\x12)\n\x05steps\x18\x04 \x03(\x0b\x32\x1a.baton.v1.StepRegistration\x12\x0e\n\x06queues\x18\x05 \x03(\t\x12\x16\n\x0eworkflow_slots\x18\x06 \x01(\x05\x12*\n\x07running\x18\x07 \x03(\x0b\x32\x19.baton.v1.RunningWorkflow\x12\x0b\n\x03sdk\x18\x08 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\t \x01(\t\"7\n\x0fRunningWorkflow\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\"\x0b\n\tHeartbeat\"$\n\nGrantSlots\x12\x16\n\x0eworkflow_slots\x18\x01 \x01(\x05\"\xfc\x01\n\x0f\x43onnectResponse\x12*\n\nregistered\x18\x01 \x01(\x0b\x32\x14.baton.v1.RegisteredH\x00\x12.\n\x08\x64ispatch\x18\x02 \x01(\x0b\x32\x1a.baton.v1.DispatchWorkflowH\x00\x12\x31\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x1f.baton.v1.CancelWorkflowCommandH\x00\x12(\n\treconnect\x18\x04 \x01(\x0b\x32\x13.baton.v1.ReconnectH\x00\x12%\n\x08run_step\x18\x05 \x01(\x0b\x32\x11.baton.v1.RunStepH\x00\x42\t\n\x07message\"\x9d\x01\n\nRegistered\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x12\n\nreplica_id\x18\x02 \x01(\t\x12\x35\n\x12heartbeat_interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x0elease_duration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xf1\x01\n\x10\x44ispatchWorkflow\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12 \n\x05input\x18\x03 \x01(\x0b\x32\x11.baton.v1.Payload\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\x1f\n\x07journal\x18\x05 \x03(\x0b\x32\x0e.baton.v1.Step\x12,\n\x08\x64\x65\x61\x64line\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61pp_version\x18\x07 \x01(\t\x12\x1a\n\x12parent_workflow_id\x18\x08 \x01(\t\",\n\x15\x43\x61ncelWorkflowCommand\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\"\x1b\n\tReconnect\x12\x0e\n\x06reason\x18\x01 \x01(\t\"{\n\x07RunStep\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12*\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x19.baton.v1.WorkflowContext\x12\x11\n\tstep_name\x18\x03 \x01(\t\x12 \n\x05input\x18\x04 \x01(\x0b\x32\x11.baton.v1.Payload\"\xdb\x01\n\x11RecordStepRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.baton.v1.WorkflowContext\x12\x11\n\tstep_name\x18\x02 \x01(\t\x12#\n\x06output\x18\x03 \x01(\x0b\x32\x11.baton.v1.PayloadH\x00\x12(\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x17.baton.v1.WorkflowErrorH\x00\x12.\n\nstarted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x08\n\x06result\"L\n\x12RecordStepResponse\x12\x1c\n\x04step\x18\x01 \x01(\x0b\x32\x0e.baton.v1.Step\x12\x18\n\x10\x61lready_recorded\x18\x02 \x01(\x08\"\x98\x01\n\x17\x43ompleteWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12#\n\x06output\x18\x03 \x01(\x0b\x32\x11.baton.v1.PayloadH\x00\x12(\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x17.baton.v1.WorkflowErrorH\x00\x42\x08\n\x06result\"D\n\x18\x43ompleteWorkflowResponse\x12(\n\x06status\x18\x01 \x01(\x0e\x32\x18.baton.v1.WorkflowStatus\"g\n\x0cSleepRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.baton.v1.WorkflowContext\x12+\n\x08\x64uration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"<\n\rSleepResponse\x12+\n\x07wake_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"t\n\x0bRecvRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.baton.v1.WorkflowContext\x12\r\n\x05topic\x18\x02 \x01(\t\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"A\n\x0cRecvResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\"\n\x07message\x18\x02 \x01(\x0b\x32\x11.baton.v1.Payload\"r\n\x0f\x43\x61llStepRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.baton.v1.WorkflowContext\x12\x11\n\tstep_name\x18\x02 \x01(\t\x12 \n\x05input\x18\x03 \x01(\x0b\x32\x11.baton.v1.Payload\"0\n\x10\x43\x61llStepResponse\x12\x1c\n\x04step\x18\x01 \x01(\x0b\x32\x0e.baton.v1.Step\"\x7f\n\x13\x43ompleteStepRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12#\n\x06output\x18\x02 \x01(\x0b\x32\x11.baton.v1.PayloadH\x00\x12(\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x17.baton.v1.WorkflowErrorH\x00\x42\x08\n\x06result\"\x16\n\x14\x43ompleteStepResponse2\xfa\x03\n\rWorkerService\x12\x42\n\x07\x43onnect\x12\x18.baton.v1.ConnectRequest\x1a\x19.baton.v1.ConnectResponse(\x01\x30\x01\x12G\n\nRecordStep\x12\x1b.baton.v1.RecordStepRequest\x1a\x1c.baton.v1.RecordStepResponse\x12Y\n\x10\x43ompleteWorkflow\x12!.baton.v1.CompleteWorkflowRequest\x1a\".baton.v1.CompleteWorkflowResponse\x12\x38\n\x05Sleep\x12\x16.baton.v1.SleepRequest\x1a\x17.baton.v1.SleepResponse\x12\x35\n\x04Recv\x12\x15.baton.v1.RecvRequest\x1a\x16.baton.v1.RecvResponse\x12\x41\n\x08\x43\x61llStep\x12\x19.baton.v1.CallStepRequest\x1a\x1a.baton.v1.CallStepResponse\x12M\n\x0c\x43ompleteStep\x12\x1d.baton.v1.CompleteStepRequest\x1a\x1e.baton.v1.CompleteStepResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x62\x61ton/v1/worker_service.proto\x12\x08\x62\x61ton.v1\x1a\x15\x62\x61ton/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x01\n\x0e\x43onnectRequest\x12,\n\x08register\x18\x01 \x01(\x0b\x32\x18.baton.v1.RegisterWorkerH\x00\x12(\n\theartbeat\x18\x02 \x01(\x0b\x32\x13.baton.v1.HeartbeatH\x00\x12%\n\x05slots\x18\x03 \x01(\x0b\x32\x14.baton.v1.GrantSlotsH\x00\x42\t\n\x07message\"h\n\x14WorkflowRegistration\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0cmax_attempts\x18\x02 \x01(\x05\x12\x10\n\x08schedule\x18\x03 \x01(\t\x12\x1a\n\x12schedule_time_zone\x18\x04 \x01(\t\" \n\x10StepRegistration\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x8d\x02\n\x0eRegisterWorker\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61pp_version\x18\x02 \x01(\t\x12\x31\n\tworkflows\x18\x03 \x03(\x0b\x32\x1e.baton.v1.WorkflowRegistration\x12)\n\x05steps\x18\x04 \x03(\x0b\x32\x1a.baton.v1.StepRegistration\x12\x0e\n\x06queues\x18\x05 \x03(\t\x12\x16\n\x0eworkflow_slots\x18\x06 \x01(\x05\x12*\n\x07running\x18\x07 \x03(\x0b\x32\x19.baton.v1.RunningWorkflow\x12\x0b\n\x03sdk\x18\x08 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\t \x01(\t\"7\n\x0fRunningWorkflow\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\"\x0b\n\tHeartbeat\"$\n\nGrantSlots\x12\x16\n\x0eworkflow_slots\x18\x01 \x01(\x05\"\xfc\x01\n\x0f\x43onnectResponse\x12*\n\nregistered\x18\x01 \x01(\x0b\x32\x14.baton.v1.RegisteredH\x00\x12.\n\x08\x64ispatch\x18\x02 \x01(\x0b\x32\x1a.baton.v1.DispatchWorkflowH\x00\x12\x31\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x1f.baton.v1.CancelWorkflowCommandH\x00\x12(\n\treconnect\x18\x04 \x01(\x0b\x32\x13.baton.v1.ReconnectH\x00\x12%\n\x08run_step\x18\x05 \x01(\x0b\x32\x11.baton.v1.RunStepH\x00\x42\t\n\x07message\"\x9d\x01\n\nRegistered\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x12\n\nreplica_id\x18\x02 \x01(\t\x12\x35\n\x12heartbeat_interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x0elease_duration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xeb\x02\n\x10\x44ispatchWorkflow\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12 \n\x05input\x18\x03 \x01(\x0b\x32\x11.baton.v1.Payload\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\x1f\n\x07journal\x18\x05 \x03(\x0b\x32\x0e.baton.v1.Step\x12,\n\x08\x64\x65\x61\x64line\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x61pp_version\x18\x07 \x01(\t\x12\x1a\n\x12parent_workflow_id\x18\x08 \x01(\t\x12\x43\n\rtrace_carrier\x18\x0f \x03(\x0b\x32,.baton.v1.DispatchWorkflow.TraceCarrierEntry\x1a\x33\n\x11TraceCarrierEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\",\n\x15\x43\x61ncelWorkflowCommand\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\"\x1b\n\tReconnect\x12\x0e\n\x06reason\x18\x01 \x01(\t\"{\n\x07RunStep\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12*\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x19.baton.v1.WorkflowContext\x12\x11\n\tstep_name\x18\x03 \x01(\t\x12 \n\x05input\x18\x04 \x01(\x0b\x32\x11.baton.v1.Payload\"\xdb\x01\n\x11RecordStepRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.baton.v1.WorkflowContext\x12\x11\n\tstep_name\x18\x02 \x01(\t\x12#\n\x06output\x18\x03 \x01(\x0b\x32\x11.baton.v1.PayloadH\x00\x12(\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x17.baton.v1.WorkflowErrorH\x00\x12.\n\nstarted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x08\n\x06result\"L\n\x12RecordStepResponse\x12\x1c\n\x04step\x18\x01 \x01(\x0b\x32\x0e.baton.v1.Step\x12\x18\n\x10\x61lready_recorded\x18\x02 \x01(\x08\"\x98\x01\n\x17\x43ompleteWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12#\n\x06output\x18\x03 \x01(\x0b\x32\x11.baton.v1.PayloadH\x00\x12(\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x17.baton.v1.WorkflowErrorH\x00\x42\x08\n\x06result\"D\n\x18\x43ompleteWorkflowResponse\x12(\n\x06status\x18\x01 \x01(\x0e\x32\x18.baton.v1.WorkflowStatus\"g\n\x0cSleepRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.baton.v1.WorkflowContext\x12+\n\x08\x64uration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"<\n\rSleepResponse\x12+\n\x07wake_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"t\n\x0bRecvRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.baton.v1.WorkflowContext\x12\r\n\x05topic\x18\x02 \x01(\t\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"A\n\x0cRecvResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12\"\n\x07message\x18\x02 \x01(\x0b\x32\x11.baton.v1.Payload\"r\n\x0f\x43\x61llStepRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.baton.v1.WorkflowContext\x12\x11\n\tstep_name\x18\x02 \x01(\t\x12 \n\x05input\x18\x03 \x01(\x0b\x32\x11.baton.v1.Payload\"0\n\x10\x43\x61llStepResponse\x12\x1c\n\x04step\x18\x01 \x01(\x0b\x32\x0e.baton.v1.Step\"\x7f\n\x13\x43ompleteStepRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12#\n\x06output\x18\x02 \x01(\x0b\x32\x11.baton.v1.PayloadH\x00\x12(\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x17.baton.v1.WorkflowErrorH\x00\x42\x08\n\x06result\"\x16\n\x14\x43ompleteStepResponse2\xfa\x03\n\rWorkerService\x12\x42\n\x07\x43onnect\x12\x18.baton.v1.ConnectRequest\x1a\x19.baton.v1.ConnectResponse(\x01\x30\x01\x12G\n\nRecordStep\x12\x1b.baton.v1.RecordStepRequest\x1a\x1c.baton.v1.RecordStepResponse\x12Y\n\x10\x43ompleteWorkflow\x12!.baton.v1.CompleteWorkflowRequest\x1a\".baton.v1.CompleteWorkflowResponse\x12\x38\n\x05Sleep\x12\x16.baton.v1.SleepRequest\x1a\x17.baton.v1.SleepResponse\x12\x35\n\x04Recv\x12\x15.baton.v1.RecvRequest\x1a\x16.baton.v1.RecvResponse\x12\x41\n\x08\x43\x61llStep\x12\x19.baton.v1.CallStepRequest\x1a\x1a.baton.v1.CallStepResponse\x12M\n\x0c\x43ompleteStep\x12\x1d.baton.v1.CompleteStepRequest\x1a\x1e.baton.v1.CompleteStepResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'baton.v1.worker_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_DISPATCHWORKFLOW_TRACECARRIERENTRY']._loaded_options = None
+  _globals['_DISPATCHWORKFLOW_TRACECARRIERENTRY']._serialized_options = b'8\001'
   _globals['_CONNECTREQUEST']._serialized_start=132
   _globals['_CONNECTREQUEST']._serialized_end=286
   _globals['_WORKFLOWREGISTRATION']._serialized_start=288
@@ -53,37 +55,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REGISTERED']._serialized_start=1064
   _globals['_REGISTERED']._serialized_end=1221
   _globals['_DISPATCHWORKFLOW']._serialized_start=1224
-  _globals['_DISPATCHWORKFLOW']._serialized_end=1465
-  _globals['_CANCELWORKFLOWCOMMAND']._serialized_start=1467
-  _globals['_CANCELWORKFLOWCOMMAND']._serialized_end=1511
-  _globals['_RECONNECT']._serialized_start=1513
-  _globals['_RECONNECT']._serialized_end=1540
-  _globals['_RUNSTEP']._serialized_start=1542
-  _globals['_RUNSTEP']._serialized_end=1665
-  _globals['_RECORDSTEPREQUEST']._serialized_start=1668
-  _globals['_RECORDSTEPREQUEST']._serialized_end=1887
-  _globals['_RECORDSTEPRESPONSE']._serialized_start=1889
-  _globals['_RECORDSTEPRESPONSE']._serialized_end=1965
-  _globals['_COMPLETEWORKFLOWREQUEST']._serialized_start=1968
-  _globals['_COMPLETEWORKFLOWREQUEST']._serialized_end=2120
-  _globals['_COMPLETEWORKFLOWRESPONSE']._serialized_start=2122
-  _globals['_COMPLETEWORKFLOWRESPONSE']._serialized_end=2190
-  _globals['_SLEEPREQUEST']._serialized_start=2192
-  _globals['_SLEEPREQUEST']._serialized_end=2295
-  _globals['_SLEEPRESPONSE']._serialized_start=2297
-  _globals['_SLEEPRESPONSE']._serialized_end=2357
-  _globals['_RECVREQUEST']._serialized_start=2359
-  _globals['_RECVREQUEST']._serialized_end=2475
-  _globals['_RECVRESPONSE']._serialized_start=2477
-  _globals['_RECVRESPONSE']._serialized_end=2542
-  _globals['_CALLSTEPREQUEST']._serialized_start=2544
-  _globals['_CALLSTEPREQUEST']._serialized_end=2658
-  _globals['_CALLSTEPRESPONSE']._serialized_start=2660
-  _globals['_CALLSTEPRESPONSE']._serialized_end=2708
-  _globals['_COMPLETESTEPREQUEST']._serialized_start=2710
-  _globals['_COMPLETESTEPREQUEST']._serialized_end=2837
-  _globals['_COMPLETESTEPRESPONSE']._serialized_start=2839
-  _globals['_COMPLETESTEPRESPONSE']._serialized_end=2861
-  _globals['_WORKERSERVICE']._serialized_start=2864
-  _globals['_WORKERSERVICE']._serialized_end=3370
+  _globals['_DISPATCHWORKFLOW']._serialized_end=1587
+  _globals['_DISPATCHWORKFLOW_TRACECARRIERENTRY']._serialized_start=1536
+  _globals['_DISPATCHWORKFLOW_TRACECARRIERENTRY']._serialized_end=1587
+  _globals['_CANCELWORKFLOWCOMMAND']._serialized_start=1589
+  _globals['_CANCELWORKFLOWCOMMAND']._serialized_end=1633
+  _globals['_RECONNECT']._serialized_start=1635
+  _globals['_RECONNECT']._serialized_end=1662
+  _globals['_RUNSTEP']._serialized_start=1664
+  _globals['_RUNSTEP']._serialized_end=1787
+  _globals['_RECORDSTEPREQUEST']._serialized_start=1790
+  _globals['_RECORDSTEPREQUEST']._serialized_end=2009
+  _globals['_RECORDSTEPRESPONSE']._serialized_start=2011
+  _globals['_RECORDSTEPRESPONSE']._serialized_end=2087
+  _globals['_COMPLETEWORKFLOWREQUEST']._serialized_start=2090
+  _globals['_COMPLETEWORKFLOWREQUEST']._serialized_end=2242
+  _globals['_COMPLETEWORKFLOWRESPONSE']._serialized_start=2244
+  _globals['_COMPLETEWORKFLOWRESPONSE']._serialized_end=2312
+  _globals['_SLEEPREQUEST']._serialized_start=2314
+  _globals['_SLEEPREQUEST']._serialized_end=2417
+  _globals['_SLEEPRESPONSE']._serialized_start=2419
+  _globals['_SLEEPRESPONSE']._serialized_end=2479
+  _globals['_RECVREQUEST']._serialized_start=2481
+  _globals['_RECVREQUEST']._serialized_end=2597
+  _globals['_RECVRESPONSE']._serialized_start=2599
+  _globals['_RECVRESPONSE']._serialized_end=2664
+  _globals['_CALLSTEPREQUEST']._serialized_start=2666
+  _globals['_CALLSTEPREQUEST']._serialized_end=2780
+  _globals['_CALLSTEPRESPONSE']._serialized_start=2782
+  _globals['_CALLSTEPRESPONSE']._serialized_end=2830
+  _globals['_COMPLETESTEPREQUEST']._serialized_start=2832
+  _globals['_COMPLETESTEPREQUEST']._serialized_end=2959
+  _globals['_COMPLETESTEPRESPONSE']._serialized_start=2961
+  _globals['_COMPLETESTEPRESPONSE']._serialized_end=2983
+  _globals['_WORKERSERVICE']._serialized_start=2986
+  _globals['_WORKERSERVICE']._serialized_end=3492
 # @@protoc_insertion_point(module_scope)

@@ -106,7 +106,14 @@ class Registered(_message.Message):
     def __init__(self, worker_id: _Optional[str] = ..., replica_id: _Optional[str] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lease_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class DispatchWorkflow(_message.Message):
-    __slots__ = ("workflow_id", "workflow_name", "input", "attempt", "journal", "deadline", "app_version", "parent_workflow_id")
+    __slots__ = ("workflow_id", "workflow_name", "input", "attempt", "journal", "deadline", "app_version", "parent_workflow_id", "trace_carrier")
+    class TraceCarrierEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_NAME_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +122,7 @@ class DispatchWorkflow(_message.Message):
     DEADLINE_FIELD_NUMBER: _ClassVar[int]
     APP_VERSION_FIELD_NUMBER: _ClassVar[int]
     PARENT_WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    TRACE_CARRIER_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     workflow_name: str
     input: _common_pb2.Payload
@@ -123,7 +131,8 @@ class DispatchWorkflow(_message.Message):
     deadline: _timestamp_pb2.Timestamp
     app_version: str
     parent_workflow_id: str
-    def __init__(self, workflow_id: _Optional[str] = ..., workflow_name: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., attempt: _Optional[int] = ..., journal: _Optional[_Iterable[_Union[_common_pb2.Step, _Mapping]]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., app_version: _Optional[str] = ..., parent_workflow_id: _Optional[str] = ...) -> None: ...
+    trace_carrier: _containers.ScalarMap[str, str]
+    def __init__(self, workflow_id: _Optional[str] = ..., workflow_name: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., attempt: _Optional[int] = ..., journal: _Optional[_Iterable[_Union[_common_pb2.Step, _Mapping]]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., app_version: _Optional[str] = ..., parent_workflow_id: _Optional[str] = ..., trace_carrier: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class CancelWorkflowCommand(_message.Message):
     __slots__ = ("workflow_id",)

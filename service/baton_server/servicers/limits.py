@@ -1,0 +1,96 @@
+"""Limits on long-lived calls, checked before a call reaches its servicer.
+
+- Streams per connection: server-streaming and bidirectional calls (Connect,
+  WatchWorkflow, ReadStream) open at once on one client connection.
+- Readers per workflow: server-streaming calls whose request names a
+  ``workflow_id`` (WatchWorkflow, ReadStream) open at once on one workflow.
+
+Over a limit the call fails with RESOURCE_EXHAUSTED naming the limit and its
+setting; nothing is written and other calls go on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.rpc import code_pb2, status_pb2
+from grpc_status import rpc_status
+
+
+class StreamLimits(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Counts open streaming calls per connection and per workflow."""
+
+    def __init__(self, per_connection: int, per_workflow: int) -> None:
+        self._per_connection = per_connection
+        self._per_workflow = per_workflow
+        self._by_peer: Counter[str] = Counter()
+        self._by_workflow: Counter[str] = Counter()
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        kwargs = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._guard(handler.unary_stream, reads_workflow=True), **kwargs
+            )
+        if handler.stream_stream:
+            return grpc.stream_stream_rpc_method_handler(
+                self._guard(handler.stream_stream, reads_workflow=False), **kwargs
+            )
+        return handler
+
+    def _guard(self, behaviour: Callable[..., Any], *, reads_workflow: bool) -> Callable[..., Any]:
+        async def guarded(request: Any, context: Any) -> AsyncIterator[Any]:
+            peer = context.peer()
+            workflow_id = getattr(request, "workflow_id", "") if reads_workflow else ""
+            if self._by_peer[peer] >= self._per_connection:
+                await _refuse(
+                    context,
+                    f"this connection has {self._by_peer[peer]} streams open; the limit is "
+                    f"{self._per_connection} (max_streams_per_connection)",
+                )
+            if workflow_id and self._by_workflow[workflow_id] >= self._per_workflow:
+                await _refuse(
+                    context,
+                    f"workflow {workflow_id!r} has {self._by_workflow[workflow_id]} readers; "
+                    f"the limit is {self._per_workflow} (max_readers_per_workflow)",
+                )
+            self._by_peer[peer] += 1
+            if workflow_id:
+                self._by_workflow[workflow_id] += 1
+            try:
+                result = behaviour(request, context)
+                if hasattr(result, "__aiter__"):
+                    async for response in result:
+                        yield response
+                else:  # a handler that writes through the context
+                    await result
+            finally:
+                _release(self._by_peer, peer)
+                if workflow_id:
+                    _release(self._by_workflow, workflow_id)
+
+        return guarded
+
+
+def _release(counter: Counter[str], key: str) -> None:
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]
+
+
+async def _refuse(context: Any, message: str) -> None:
+    status = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=message)
+    await context.abort_with_status(rpc_status.to_status(status))

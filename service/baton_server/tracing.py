@@ -1,0 +1,111 @@
+"""OpenTelemetry spans for RPCs, when the ``opentelemetry`` packages are
+installed (the ``tracing`` extra); without them everything here does nothing.
+
+Each RPC gets a SERVER span whose parent is the caller's trace context (W3C
+``traceparent`` in the call's metadata). A started workflow remembers the
+context of its StartWorkflow span (``current_carrier``), and its dispatch hands
+it to the worker, whose workflow and step spans then join the caller's trace.
+Configure the exporter the usual OpenTelemetry way (a TracerProvider set up by
+the program, e.g. with ``opentelemetry-instrument`` or the OTEL_* variables).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+try:
+    from opentelemetry import context as otel_context
+    from opentelemetry import propagate, trace
+except ImportError:  # pragma: no cover - exercised where the extra is absent
+    trace = None  # type: ignore[assignment]
+
+
+def available() -> bool:
+    """Whether the OpenTelemetry API is installed."""
+    return trace is not None
+
+
+def current_carrier() -> dict[str, str] | None:
+    """The current trace context as W3C headers, or ``None`` when there is none."""
+    if trace is None or not trace.get_current_span().get_span_context().is_valid:
+        return None
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier or None
+
+
+class TracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Wraps every RPC in a SERVER span parented by the caller's context."""
+
+    def __init__(self) -> None:
+        self._tracer = trace.get_tracer("baton.server") if trace is not None else None
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or self._tracer is None:
+            return handler
+        method = details.method.lstrip("/")
+        carrier = {
+            key: value for key, value in details.invocation_metadata or () if isinstance(value, str)
+        }
+        kwargs = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        tracer = self._tracer
+
+        def attach() -> tuple[Any, Any]:
+            parent = propagate.extract(carrier)
+            span = tracer.start_span(method, context=parent, kind=trace.SpanKind.SERVER)
+            span.set_attribute("rpc.system", "grpc")
+            span.set_attribute("rpc.method", method)
+            token = otel_context.attach(trace.set_span_in_context(span, parent))
+            return span, token
+
+        def detach(span: Any, token: Any, context: Any) -> None:
+            code = context.code()
+            if code is not None and code != grpc.StatusCode.OK:
+                span.set_attribute("rpc.grpc.status_code", code.value[0])
+                span.set_status(trace.Status(trace.StatusCode.ERROR, code.name))
+            otel_context.detach(token)
+            span.end()
+
+        def unary(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+            async def traced(request: Any, context: Any) -> Any:
+                span, token = attach()
+                try:
+                    return await behaviour(request, context)
+                finally:
+                    detach(span, token, context)
+
+            return traced
+
+        def streaming(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+            async def traced(request: Any, context: Any) -> AsyncIterator[Any]:
+                span, token = attach()
+                try:
+                    result = behaviour(request, context)
+                    if hasattr(result, "__aiter__"):
+                        async for response in result:
+                            yield response
+                    else:
+                        await result
+                finally:
+                    detach(span, token, context)
+
+            return traced
+
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **kwargs)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **kwargs)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **kwargs)
+        return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **kwargs)
