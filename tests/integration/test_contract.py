@@ -25,7 +25,10 @@ IMPLEMENTED = {
         "StartWorkflow", "StartWorkflows", "GetWorkflow", "AwaitWorkflow", "WatchWorkflow",
         "ListWorkflows", "ListWorkflowSteps",
     },
-    "baton.v1.WorkerService": {"Connect", "RecordStep", "CompleteWorkflow"},
+    "baton.v1.WorkerService": {"Connect", "RecordStep", "CompleteWorkflow", "Sleep", "Recv"},
+    "baton.v1.MessageService": {"Send"},
+    "baton.v1.EventService": {"SetEvent", "GetEvent", "ListEvents"},
+    "baton.v1.StreamService": {"WriteStream", "CloseStream", "ReadStream"},
 }  # fmt: skip
 SERVICES = [
     "baton.v1.WorkflowService", "baton.v1.WorkerService", "baton.v1.QueueService",

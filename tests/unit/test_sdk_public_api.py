@@ -9,10 +9,12 @@ def test_the_public_names_are_exactly_these() -> None:
     assert sorted(baton.__all__) == sorted(
         [
             "AlreadyExists",
+            "AsyncChildHandle",
             "AsyncClient",
             "AsyncWorkflowContext",
             "AsyncWorkflowHandle",
             "BatonError",
+            "ChildHandle",
             "Client",
             "DeadlineExceeded",
             "FailedPrecondition",
@@ -38,6 +40,8 @@ def test_the_public_names_are_exactly_these() -> None:
             "WorkflowInfo",
             "WorkflowStatus",
             "__version__",
+            "write_stream",
+            "write_stream_async",
         ]
     )
     for name in baton.__all__:

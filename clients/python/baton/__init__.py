@@ -42,17 +42,21 @@ from baton._errors import (
     WorkflowCancelled,
     WorkflowFailed,
 )
+from baton._step_api import write_stream, write_stream_async
 from baton._types import StepInfo, WorkflowErrorInfo, WorkflowInfo, WorkflowStatus
 from baton._worker import Worker
+from baton._workflow_ops import AsyncChildHandle, ChildHandle
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExists",
+    "AsyncChildHandle",
     "AsyncClient",
     "AsyncWorkflowContext",
     "AsyncWorkflowHandle",
     "BatonError",
+    "ChildHandle",
     "Client",
     "DeadlineExceeded",
     "FailedPrecondition",
@@ -78,4 +82,6 @@ __all__ = [
     "WorkflowInfo",
     "WorkflowStatus",
     "__version__",
+    "write_stream",
+    "write_stream_async",
 ]

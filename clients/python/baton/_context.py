@@ -22,13 +22,15 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
 
+from baton._comms import in_step, with_step
 from baton._convert import error_to_proto
 from baton._errors import FailedPrecondition, NonDeterministicError, StepError
 from baton._payload import Serializer
 from baton._proto.baton.v1 import common_pb2, worker_service_pb2
-from baton._registry import step_definition_of
+from baton._registry import StepDefinition, step_definition_of
 from baton._rpc import AsyncRpc
 from baton._steps import run_step_async, run_step_from_loop, run_step_sync
+from baton._workflow_ops import AsyncOps, SyncOps
 
 __all__ = ["AsyncWorkflowContext", "ContextCore", "RunState", "WorkflowContext", "WorkflowStop"]
 
@@ -108,6 +110,11 @@ class ContextCore:
         self._loop = loop
         self._next_function_id = 1
         self._lock = threading.Lock()
+
+    @property
+    def rpc(self) -> AsyncRpc | None:
+        """The worker's RPC tier (lives on `loop`)."""
+        return self._rpc
 
     def check_alive(self) -> None:
         """Raises a `WorkflowStop` if the run must stop at this checkpoint."""
@@ -228,8 +235,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class WorkflowContext:
+class WorkflowContext(SyncOps):
     """The context of a plain ``def`` workflow, passed as its first argument.
+
+    Besides `run`, it offers messages (`send`, `recv`), events (`set_event`,
+    `get_event`), streams (`write_stream`, `close_stream`), durable `sleep`,
+    recorded `now` and `random`, child workflows (`start_workflow`) and
+    concurrent steps (`go`, `gather`, `select`).
 
     Example:
         ```python
@@ -286,6 +298,18 @@ class WorkflowContext:
         definition = step_definition_of(step)
         core.check_alive()
         function_id, recorded = core.claim(definition.name)
+        return self._run_claimed(definition, function_id, recorded, args, kwargs)
+
+    def _run_claimed(
+        self,
+        definition: StepDefinition,
+        function_id: int,
+        recorded: common_pb2.Step | None,
+        args: Any,
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """Runs (or replays) a step whose number is already taken."""
+        core = self._core
         if recorded is not None:
             return core.settle(recorded)
         started_at = _now()
@@ -294,10 +318,11 @@ class WorkflowContext:
         try:
             if definition.is_async:
                 output = core.call_from_thread(
-                    run_step_async(definition, args, kwargs, core.check_alive)
+                    with_step(core, run_step_async(definition, args, kwargs, core.check_alive))
                 )
             else:
-                output = run_step_sync(definition, args, kwargs, core.check_alive)
+                with in_step(core):
+                    output = run_step_sync(definition, args, kwargs, core.check_alive)
         except Exception as exc:
             failure = exc
         request = core.record_request(
@@ -306,8 +331,11 @@ class WorkflowContext:
         return core.settle(core.call_from_thread(core.record(request)), failure)
 
 
-class AsyncWorkflowContext:
+class AsyncWorkflowContext(AsyncOps):
     """The context of an ``async def`` workflow, passed as its first argument.
+
+    It offers the same operations as `WorkflowContext`, awaited (``go``
+    returns a task; ``gather`` and ``select`` are awaited).
 
     Example:
         ```python
@@ -349,13 +377,27 @@ class AsyncWorkflowContext:
         definition = step_definition_of(step)
         core.check_alive()
         function_id, recorded = core.claim(definition.name)
+        return await self._run_claimed(definition, function_id, recorded, args, kwargs)
+
+    async def _run_claimed(
+        self,
+        definition: StepDefinition,
+        function_id: int,
+        recorded: common_pb2.Step | None,
+        args: Any,
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """Runs (or replays) a step whose number is already taken."""
+        core = self._core
         if recorded is not None:
             return core.settle(recorded)
         started_at = _now()
         failure: Exception | None = None
         output: Any = None
         try:
-            output = await run_step_from_loop(definition, args, kwargs, core.check_alive)
+            output = await with_step(
+                core, run_step_from_loop(definition, args, kwargs, core.check_alive)
+            )
         except Exception as exc:
             failure = exc
         request = core.record_request(

@@ -11,10 +11,15 @@ from datetime import datetime, timedelta
 
 from baton_server.config import Config
 from baton_server.connector import Connector
+from baton_server.engine.children import Children
 from baton_server.engine.dispatcher import Dispatcher
+from baton_server.engine.events import Events
 from baton_server.engine.leases import LeaseKeeper
+from baton_server.engine.messages import Messages
 from baton_server.engine.sessions import Dispatch, Reconnect, Sessions, WorkerSession
+from baton_server.engine.streams import Streams
 from baton_server.engine.waiters import StatusWaiters, wait_event
+from baton_server.engine.waits import Sleeps
 from baton_server.errors import AlreadyExists, stale_attempt, workflow_not_found
 from baton_server.store import steps, workers, workflows
 from baton_server.store.models import Failure, Payload, Step, Workflow
@@ -42,13 +47,23 @@ class Engine:
             connector, config, self._sessions, self._dispatcher, self.replica_id
         )
         self._tasks: list[asyncio.Task[None]] = []
+        # Communication (messages, events, streams, sleep, children): waiters
+        # keyed by workflow id, woken by `baton_comms` and `baton_status`.
+        self._comms = StatusWaiters()
+        self.messages = Messages(connector, self._comms)
+        self.events = Events(connector, self._comms)
+        self.streams = Streams(connector, self._comms)
+        self.sleeps = Sleeps(connector)
+        self.children = Children(connector, self._dispatcher.wake)
 
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> None:
         """Starts listening, dispatching and keeping leases."""
         self._connector.listen(
-            ["baton_enqueued", "baton_status"], self._on_notify, self._on_listen_reconnect
+            ["baton_enqueued", "baton_status", "baton_comms"],
+            self._on_notify,
+            self._on_listen_reconnect,
         )
         self._tasks = [
             asyncio.create_task(self._dispatcher.run(), name="baton-dispatch"),
@@ -72,10 +87,14 @@ class Engine:
             self._dispatcher.wake()
         elif channel == "baton_status":
             self._waiters.changed(payload)
+            self._comms.changed(payload)  # stream readers end with their workflow
+        elif channel == "baton_comms":
+            self._comms.changed(payload)
 
     def _on_listen_reconnect(self) -> None:
         self._dispatcher.wake()
         self._waiters.wake_all()
+        self._comms.wake_all()
 
     # -- workflows ---------------------------------------------------------
 

@@ -16,6 +16,8 @@ from baton_server.engine.engine import Engine
 from baton_server.engine.sessions import Dispatch, Reconnect, WorkerSession
 from baton_server.errors import InvalidArgument, Unimplemented
 from baton_server.servicers import convert, validate
+from baton_server.servicers.caller import caller_in
+from baton_server.servicers.message import topic
 from baton_server.store.steps import NewStep
 from baton_server.store.workers import WorkerRegistration
 
@@ -25,6 +27,7 @@ log = logging.getLogger("baton.workers")
 Context = Any
 
 _MAX_SLOTS = 100_000
+_MAX_SLEEP_SECONDS = 7 * 24 * 3600.0
 
 
 class WorkerService(pb_grpc.WorkerServiceServicer):
@@ -168,11 +171,24 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         )
         return pb.CompleteWorkflowResponse(status=convert.STATUS_TO_PROTO[status])
 
-    async def Sleep(self, request: Any, context: Context) -> Any:
-        raise Unimplemented("Sleep: durable sleep is not implemented yet")
+    async def Sleep(self, request: pb.SleepRequest, context: Context) -> pb.SleepResponse:
+        caller = caller_in(request.context, "context")
+        duration = validate.seconds(
+            request.duration, "duration", default=0.0, maximum=_MAX_SLEEP_SECONDS
+        )
+        wake_at = await self._engine.sleeps.sleep(caller, duration)
+        return pb.SleepResponse(wake_at=convert.timestamp(wake_at))
 
-    async def Recv(self, request: Any, context: Context) -> Any:
-        raise Unimplemented("Recv: workflow messages are not implemented yet")
+    async def Recv(self, request: pb.RecvRequest, context: Context) -> pb.RecvResponse:
+        caller = caller_in(request.context, "context")
+        topic(request.topic)
+        timeout = validate.seconds(
+            request.timeout, "timeout", default=0.0, maximum=_MAX_SLEEP_SECONDS
+        )
+        step = await self._engine.messages.recv(caller, request.topic, timeout)
+        return pb.RecvResponse(
+            found=step.output is not None, message=convert.payload_out(step.output)
+        )
 
     async def CallStep(self, request: Any, context: Context) -> Any:
         raise Unimplemented("CallStep: remote steps are not implemented yet")

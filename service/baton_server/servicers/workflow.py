@@ -12,9 +12,11 @@ from typing import Any
 from baton._proto.baton.v1 import workflow_service_pb2 as pb
 from baton._proto.baton.v1 import workflow_service_pb2_grpc as pb_grpc
 from baton_server.config import Config
+from baton_server.engine.children import child_id
 from baton_server.engine.engine import Engine
 from baton_server.errors import InvalidArgument, ServiceError, Unimplemented
 from baton_server.servicers import convert, validate
+from baton_server.servicers.caller import caller_in
 from baton_server.servicers.errors import to_status
 from baton_server.store.workflows import ListFilter, NewWorkflow
 
@@ -54,7 +56,15 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
     async def StartWorkflow(
         self, request: pb.StartWorkflowRequest, context: Context
     ) -> pb.StartWorkflowResponse:
-        workflow, created = await self._engine.start_workflow(self._new_workflow(request))
+        if request.HasField("caller"):
+            caller = caller_in(request.caller, "caller")
+            child = pb.StartWorkflowRequest()
+            child.CopyFrom(request)
+            if not child.workflow_id:
+                child.workflow_id = child_id(caller)
+            workflow, created = await self._engine.children.start(caller, self._new_workflow(child))
+        else:
+            workflow, created = await self._engine.start_workflow(self._new_workflow(request))
         return pb.StartWorkflowResponse(workflow=convert.workflow_out(workflow), created=created)
 
     async def StartWorkflows(
@@ -100,7 +110,15 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         timeout = validate.seconds(
             request.timeout, "timeout", default=_AWAIT_DEFAULT_SECONDS, maximum=_AWAIT_MAX_SECONDS
         )
-        workflow = await self._engine.await_workflow(request.workflow_id, timeout)
+        if request.HasField("caller"):
+            workflow = await self._engine.children.await_recorded(
+                caller_in(request.caller, "caller"),
+                request.workflow_id,
+                timeout,
+                self._engine.await_workflow,
+            )
+        else:
+            workflow = await self._engine.await_workflow(request.workflow_id, timeout)
         return pb.AwaitWorkflowResponse(
             workflow=convert.workflow_out(workflow), done=workflow.finished
         )
@@ -187,7 +205,6 @@ def _refuse_unbuilt(request: pb.StartWorkflowRequest) -> None:
         (request.priority, "priority", "queue priorities"),
         (request.partition_key, "partition_key", "queue partitions"),
         (request.HasField("start_at"), "start_at", "delayed start"),
-        (request.HasField("caller"), "caller", "child workflows"),
         (request.HasField("timeout"), "timeout", "workflow timeouts"),
     ]
     for present, field, capability in unbuilt:

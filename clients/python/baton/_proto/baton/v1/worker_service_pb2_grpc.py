@@ -135,7 +135,9 @@ class WorkerServiceServicer:
     def Sleep(self, request, context):
         """A durable sleep: records the wake-up time the first time it is called for
         this step, then waits until then (or returns at once when it has passed),
-        so a recovered workflow only sleeps what remains.
+        so a recovered workflow only sleeps what remains; then records the step
+        (`baton.sleep`). The call's gRPC deadline must exceed the sleep. At most
+        7 days (INVALID_ARGUMENT).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -144,7 +146,11 @@ class WorkerServiceServicer:
     def Recv(self, request, context):
         """Receives the next message sent to the calling workflow on a topic, waiting
         up to a timeout whose deadline is recorded the first time. The consumed
-        message (or its absence) is recorded as the step, so replay gets the same.
+        message (or its absence) is recorded as the step (`baton.recv`) in the
+        transaction that consumes it, so each message is received exactly once
+        and replay gets the same. The server holds the call while it waits
+        (woken by LISTEN/NOTIFY); the call's gRPC deadline must exceed the
+        timeout. A retried call for a recorded step returns the recorded result.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -27,15 +27,15 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x62\x61ton/v1/workflow_service.proto\x12\x08\x62\x61ton.v1\x1a\x15\x62\x61ton/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe6\x02\n\x14StartWorkflowRequest\x12\x15\n\rworkflow_name\x18\x01 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x02 \x01(\t\x12 \n\x05input\x18\x03 \x01(\x0b\x32\x11.baton.v1.Payload\x12\r\n\x05queue\x18\x04 \x01(\t\x12\x13\n\x0b\x61pp_version\x18\x05 \x01(\t\x12*\n\x07timeout\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x18\n\x10\x64\x65\x64uplication_id\x18\x07 \x01(\t\x12\x10\n\x08priority\x18\x08 \x01(\x05\x12\x15\n\rpartition_key\x18\t \x01(\t\x12,\n\x08start_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06\x63\x61ller\x18\x0b \x01(\x0b\x32\x19.baton.v1.WorkflowContext\x12\x14\n\x0cmax_attempts\x18\x0c \x01(\x05\"N\n\x15StartWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"J\n\x15StartWorkflowsRequest\x12\x31\n\tworkflows\x18\x01 \x03(\x0b\x32\x1e.baton.v1.StartWorkflowRequest\"z\n\x14StartWorkflowsResult\x12\x32\n\x07started\x18\x01 \x01(\x0b\x32\x1f.baton.v1.StartWorkflowResponseH\x00\x12$\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x13.baton.v1.ItemErrorH\x00\x42\x08\n\x06result\":\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"I\n\x16StartWorkflowsResponse\x12/\n\x07results\x18\x01 \x03(\x0b\x32\x1e.baton.v1.StartWorkflowsResult\"@\n\x12GetWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x15\n\romit_payloads\x18\x02 \x01(\x08\";\n\x13GetWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\"W\n\x14\x41waitWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12*\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"K\n\x15\x41waitWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\"+\n\x14WatchWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\"=\n\x15WatchWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\"\xfe\x02\n\x14ListWorkflowsRequest\x12*\n\x08statuses\x18\x01 \x03(\x0e\x32\x18.baton.v1.WorkflowStatus\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\r\n\x05queue\x18\x05 \x01(\t\x12\x13\n\x0b\x61pp_version\x18\x06 \x01(\t\x12\x1a\n\x12parent_workflow_id\x18\x07 \x01(\t\x12\x1a\n\x12workflow_id_prefix\x18\x08 \x01(\t\x12\x31\n\rcreated_after\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x05order\x18\x0b \x01(\x0e\x32\x13.baton.v1.SortOrder\x12\x15\n\romit_payloads\x18\x0c \x01(\x08\"W\n\x15ListWorkflowsResponse\x12%\n\tworkflows\x18\x01 \x03(\x0b\x32\x12.baton.v1.Workflow\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"V\n\x18ListWorkflowStepsRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"S\n\x19ListWorkflowStepsResponse\x12\x1d\n\x05steps\x18\x01 \x03(\x0b\x32\x0e.baton.v1.Step\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"F\n\x15\x43\x61ncelWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x18\n\x10include_children\x18\x02 \x01(\x08\"Q\n\x16\x43\x61ncelWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\x12\x11\n\tcancelled\x18\x02 \x01(\x08\"A\n\x15ResumeWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61pp_version\x18\x02 \x01(\t\">\n\x16ResumeWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\"l\n\x13\x46orkWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x12\n\nstart_step\x18\x02 \x01(\x05\x12\x17\n\x0fnew_workflow_id\x18\x03 \x01(\t\x12\x13\n\x0b\x61pp_version\x18\x04 \x01(\t\"<\n\x14\x46orkWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\"F\n\x15\x44\x65leteWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x18\n\x10include_children\x18\x02 \x01(\x08\"/\n\x16\x44\x65leteWorkflowResponse\x12\x15\n\rdeleted_count\x18\x01 \x01(\x05*a\n\tSortOrder\x12\x1a\n\x16SORT_ORDER_UNSPECIFIED\x10\x00\x12\x1b\n\x17SORT_ORDER_NEWEST_FIRST\x10\x01\x12\x1b\n\x17SORT_ORDER_OLDEST_FIRST\x10\x02\x32\xa8\x07\n\x0fWorkflowService\x12P\n\rStartWorkflow\x12\x1e.baton.v1.StartWorkflowRequest\x1a\x1f.baton.v1.StartWorkflowResponse\x12S\n\x0eStartWorkflows\x12\x1f.baton.v1.StartWorkflowsRequest\x1a .baton.v1.StartWorkflowsResponse\x12J\n\x0bGetWorkflow\x12\x1c.baton.v1.GetWorkflowRequest\x1a\x1d.baton.v1.GetWorkflowResponse\x12P\n\rAwaitWorkflow\x12\x1e.baton.v1.AwaitWorkflowRequest\x1a\x1f.baton.v1.AwaitWorkflowResponse\x12R\n\rWatchWorkflow\x12\x1e.baton.v1.WatchWorkflowRequest\x1a\x1f.baton.v1.WatchWorkflowResponse0\x01\x12P\n\rListWorkflows\x12\x1e.baton.v1.ListWorkflowsRequest\x1a\x1f.baton.v1.ListWorkflowsResponse\x12\\\n\x11ListWorkflowSteps\x12\".baton.v1.ListWorkflowStepsRequest\x1a#.baton.v1.ListWorkflowStepsResponse\x12S\n\x0e\x43\x61ncelWorkflow\x12\x1f.baton.v1.CancelWorkflowRequest\x1a .baton.v1.CancelWorkflowResponse\x12S\n\x0eResumeWorkflow\x12\x1f.baton.v1.ResumeWorkflowRequest\x1a .baton.v1.ResumeWorkflowResponse\x12M\n\x0c\x46orkWorkflow\x12\x1d.baton.v1.ForkWorkflowRequest\x1a\x1e.baton.v1.ForkWorkflowResponse\x12S\n\x0e\x44\x65leteWorkflow\x12\x1f.baton.v1.DeleteWorkflowRequest\x1a .baton.v1.DeleteWorkflowResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x62\x61ton/v1/workflow_service.proto\x12\x08\x62\x61ton.v1\x1a\x15\x62\x61ton/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe6\x02\n\x14StartWorkflowRequest\x12\x15\n\rworkflow_name\x18\x01 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x02 \x01(\t\x12 \n\x05input\x18\x03 \x01(\x0b\x32\x11.baton.v1.Payload\x12\r\n\x05queue\x18\x04 \x01(\t\x12\x13\n\x0b\x61pp_version\x18\x05 \x01(\t\x12*\n\x07timeout\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x18\n\x10\x64\x65\x64uplication_id\x18\x07 \x01(\t\x12\x10\n\x08priority\x18\x08 \x01(\x05\x12\x15\n\rpartition_key\x18\t \x01(\t\x12,\n\x08start_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06\x63\x61ller\x18\x0b \x01(\x0b\x32\x19.baton.v1.WorkflowContext\x12\x14\n\x0cmax_attempts\x18\x0c \x01(\x05\"N\n\x15StartWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"J\n\x15StartWorkflowsRequest\x12\x31\n\tworkflows\x18\x01 \x03(\x0b\x32\x1e.baton.v1.StartWorkflowRequest\"z\n\x14StartWorkflowsResult\x12\x32\n\x07started\x18\x01 \x01(\x0b\x32\x1f.baton.v1.StartWorkflowResponseH\x00\x12$\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x13.baton.v1.ItemErrorH\x00\x42\x08\n\x06result\":\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"I\n\x16StartWorkflowsResponse\x12/\n\x07results\x18\x01 \x03(\x0b\x32\x1e.baton.v1.StartWorkflowsResult\"@\n\x12GetWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x15\n\romit_payloads\x18\x02 \x01(\x08\";\n\x13GetWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\"\x82\x01\n\x14\x41waitWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12*\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\x06\x63\x61ller\x18\x03 \x01(\x0b\x32\x19.baton.v1.WorkflowContext\"K\n\x15\x41waitWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\"+\n\x14WatchWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\"=\n\x15WatchWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\"\xfe\x02\n\x14ListWorkflowsRequest\x12*\n\x08statuses\x18\x01 \x03(\x0e\x32\x18.baton.v1.WorkflowStatus\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\r\n\x05queue\x18\x05 \x01(\t\x12\x13\n\x0b\x61pp_version\x18\x06 \x01(\t\x12\x1a\n\x12parent_workflow_id\x18\x07 \x01(\t\x12\x1a\n\x12workflow_id_prefix\x18\x08 \x01(\t\x12\x31\n\rcreated_after\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x05order\x18\x0b \x01(\x0e\x32\x13.baton.v1.SortOrder\x12\x15\n\romit_payloads\x18\x0c \x01(\x08\"W\n\x15ListWorkflowsResponse\x12%\n\tworkflows\x18\x01 \x03(\x0b\x32\x12.baton.v1.Workflow\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"V\n\x18ListWorkflowStepsRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"S\n\x19ListWorkflowStepsResponse\x12\x1d\n\x05steps\x18\x01 \x03(\x0b\x32\x0e.baton.v1.Step\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"F\n\x15\x43\x61ncelWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x18\n\x10include_children\x18\x02 \x01(\x08\"Q\n\x16\x43\x61ncelWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\x12\x11\n\tcancelled\x18\x02 \x01(\x08\"A\n\x15ResumeWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61pp_version\x18\x02 \x01(\t\">\n\x16ResumeWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\"l\n\x13\x46orkWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x12\n\nstart_step\x18\x02 \x01(\x05\x12\x17\n\x0fnew_workflow_id\x18\x03 \x01(\t\x12\x13\n\x0b\x61pp_version\x18\x04 \x01(\t\"<\n\x14\x46orkWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\"F\n\x15\x44\x65leteWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x18\n\x10include_children\x18\x02 \x01(\x08\"/\n\x16\x44\x65leteWorkflowResponse\x12\x15\n\rdeleted_count\x18\x01 \x01(\x05*a\n\tSortOrder\x12\x1a\n\x16SORT_ORDER_UNSPECIFIED\x10\x00\x12\x1b\n\x17SORT_ORDER_NEWEST_FIRST\x10\x01\x12\x1b\n\x17SORT_ORDER_OLDEST_FIRST\x10\x02\x32\xa8\x07\n\x0fWorkflowService\x12P\n\rStartWorkflow\x12\x1e.baton.v1.StartWorkflowRequest\x1a\x1f.baton.v1.StartWorkflowResponse\x12S\n\x0eStartWorkflows\x12\x1f.baton.v1.StartWorkflowsRequest\x1a .baton.v1.StartWorkflowsResponse\x12J\n\x0bGetWorkflow\x12\x1c.baton.v1.GetWorkflowRequest\x1a\x1d.baton.v1.GetWorkflowResponse\x12P\n\rAwaitWorkflow\x12\x1e.baton.v1.AwaitWorkflowRequest\x1a\x1f.baton.v1.AwaitWorkflowResponse\x12R\n\rWatchWorkflow\x12\x1e.baton.v1.WatchWorkflowRequest\x1a\x1f.baton.v1.WatchWorkflowResponse0\x01\x12P\n\rListWorkflows\x12\x1e.baton.v1.ListWorkflowsRequest\x1a\x1f.baton.v1.ListWorkflowsResponse\x12\\\n\x11ListWorkflowSteps\x12\".baton.v1.ListWorkflowStepsRequest\x1a#.baton.v1.ListWorkflowStepsResponse\x12S\n\x0e\x43\x61ncelWorkflow\x12\x1f.baton.v1.CancelWorkflowRequest\x1a .baton.v1.CancelWorkflowResponse\x12S\n\x0eResumeWorkflow\x12\x1f.baton.v1.ResumeWorkflowRequest\x1a .baton.v1.ResumeWorkflowResponse\x12M\n\x0c\x46orkWorkflow\x12\x1d.baton.v1.ForkWorkflowRequest\x1a\x1e.baton.v1.ForkWorkflowResponse\x12S\n\x0e\x44\x65leteWorkflow\x12\x1f.baton.v1.DeleteWorkflowRequest\x1a .baton.v1.DeleteWorkflowResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'baton.v1.workflow_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SORTORDER']._serialized_start=2536
-  _globals['_SORTORDER']._serialized_end=2633
+  _globals['_SORTORDER']._serialized_start=2580
+  _globals['_SORTORDER']._serialized_end=2677
   _globals['_STARTWORKFLOWREQUEST']._serialized_start=134
   _globals['_STARTWORKFLOWREQUEST']._serialized_end=492
   _globals['_STARTWORKFLOWRESPONSE']._serialized_start=494
@@ -52,38 +52,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETWORKFLOWREQUEST']._serialized_end=973
   _globals['_GETWORKFLOWRESPONSE']._serialized_start=975
   _globals['_GETWORKFLOWRESPONSE']._serialized_end=1034
-  _globals['_AWAITWORKFLOWREQUEST']._serialized_start=1036
-  _globals['_AWAITWORKFLOWREQUEST']._serialized_end=1123
-  _globals['_AWAITWORKFLOWRESPONSE']._serialized_start=1125
-  _globals['_AWAITWORKFLOWRESPONSE']._serialized_end=1200
-  _globals['_WATCHWORKFLOWREQUEST']._serialized_start=1202
-  _globals['_WATCHWORKFLOWREQUEST']._serialized_end=1245
-  _globals['_WATCHWORKFLOWRESPONSE']._serialized_start=1247
-  _globals['_WATCHWORKFLOWRESPONSE']._serialized_end=1308
-  _globals['_LISTWORKFLOWSREQUEST']._serialized_start=1311
-  _globals['_LISTWORKFLOWSREQUEST']._serialized_end=1693
-  _globals['_LISTWORKFLOWSRESPONSE']._serialized_start=1695
-  _globals['_LISTWORKFLOWSRESPONSE']._serialized_end=1782
-  _globals['_LISTWORKFLOWSTEPSREQUEST']._serialized_start=1784
-  _globals['_LISTWORKFLOWSTEPSREQUEST']._serialized_end=1870
-  _globals['_LISTWORKFLOWSTEPSRESPONSE']._serialized_start=1872
-  _globals['_LISTWORKFLOWSTEPSRESPONSE']._serialized_end=1955
-  _globals['_CANCELWORKFLOWREQUEST']._serialized_start=1957
-  _globals['_CANCELWORKFLOWREQUEST']._serialized_end=2027
-  _globals['_CANCELWORKFLOWRESPONSE']._serialized_start=2029
-  _globals['_CANCELWORKFLOWRESPONSE']._serialized_end=2110
-  _globals['_RESUMEWORKFLOWREQUEST']._serialized_start=2112
-  _globals['_RESUMEWORKFLOWREQUEST']._serialized_end=2177
-  _globals['_RESUMEWORKFLOWRESPONSE']._serialized_start=2179
-  _globals['_RESUMEWORKFLOWRESPONSE']._serialized_end=2241
-  _globals['_FORKWORKFLOWREQUEST']._serialized_start=2243
-  _globals['_FORKWORKFLOWREQUEST']._serialized_end=2351
-  _globals['_FORKWORKFLOWRESPONSE']._serialized_start=2353
-  _globals['_FORKWORKFLOWRESPONSE']._serialized_end=2413
-  _globals['_DELETEWORKFLOWREQUEST']._serialized_start=2415
-  _globals['_DELETEWORKFLOWREQUEST']._serialized_end=2485
-  _globals['_DELETEWORKFLOWRESPONSE']._serialized_start=2487
-  _globals['_DELETEWORKFLOWRESPONSE']._serialized_end=2534
-  _globals['_WORKFLOWSERVICE']._serialized_start=2636
-  _globals['_WORKFLOWSERVICE']._serialized_end=3572
+  _globals['_AWAITWORKFLOWREQUEST']._serialized_start=1037
+  _globals['_AWAITWORKFLOWREQUEST']._serialized_end=1167
+  _globals['_AWAITWORKFLOWRESPONSE']._serialized_start=1169
+  _globals['_AWAITWORKFLOWRESPONSE']._serialized_end=1244
+  _globals['_WATCHWORKFLOWREQUEST']._serialized_start=1246
+  _globals['_WATCHWORKFLOWREQUEST']._serialized_end=1289
+  _globals['_WATCHWORKFLOWRESPONSE']._serialized_start=1291
+  _globals['_WATCHWORKFLOWRESPONSE']._serialized_end=1352
+  _globals['_LISTWORKFLOWSREQUEST']._serialized_start=1355
+  _globals['_LISTWORKFLOWSREQUEST']._serialized_end=1737
+  _globals['_LISTWORKFLOWSRESPONSE']._serialized_start=1739
+  _globals['_LISTWORKFLOWSRESPONSE']._serialized_end=1826
+  _globals['_LISTWORKFLOWSTEPSREQUEST']._serialized_start=1828
+  _globals['_LISTWORKFLOWSTEPSREQUEST']._serialized_end=1914
+  _globals['_LISTWORKFLOWSTEPSRESPONSE']._serialized_start=1916
+  _globals['_LISTWORKFLOWSTEPSRESPONSE']._serialized_end=1999
+  _globals['_CANCELWORKFLOWREQUEST']._serialized_start=2001
+  _globals['_CANCELWORKFLOWREQUEST']._serialized_end=2071
+  _globals['_CANCELWORKFLOWRESPONSE']._serialized_start=2073
+  _globals['_CANCELWORKFLOWRESPONSE']._serialized_end=2154
+  _globals['_RESUMEWORKFLOWREQUEST']._serialized_start=2156
+  _globals['_RESUMEWORKFLOWREQUEST']._serialized_end=2221
+  _globals['_RESUMEWORKFLOWRESPONSE']._serialized_start=2223
+  _globals['_RESUMEWORKFLOWRESPONSE']._serialized_end=2285
+  _globals['_FORKWORKFLOWREQUEST']._serialized_start=2287
+  _globals['_FORKWORKFLOWREQUEST']._serialized_end=2395
+  _globals['_FORKWORKFLOWRESPONSE']._serialized_start=2397
+  _globals['_FORKWORKFLOWRESPONSE']._serialized_end=2457
+  _globals['_DELETEWORKFLOWREQUEST']._serialized_start=2459
+  _globals['_DELETEWORKFLOWREQUEST']._serialized_end=2529
+  _globals['_DELETEWORKFLOWRESPONSE']._serialized_start=2531
+  _globals['_DELETEWORKFLOWRESPONSE']._serialized_end=2578
+  _globals['_WORKFLOWSERVICE']._serialized_start=2680
+  _globals['_WORKFLOWSERVICE']._serialized_end=3616
 # @@protoc_insertion_point(module_scope)
