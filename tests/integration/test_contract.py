@@ -25,7 +25,9 @@ IMPLEMENTED = {
         "StartWorkflow", "StartWorkflows", "GetWorkflow", "AwaitWorkflow", "WatchWorkflow",
         "ListWorkflows", "ListWorkflowSteps",
     },
-    "baton.v1.WorkerService": {"Connect", "RecordStep", "CompleteWorkflow", "Sleep", "Recv"},
+    "baton.v1.WorkerService": {
+        "Connect", "RecordStep", "CompleteWorkflow", "Sleep", "Recv", "CallStep", "CompleteStep",
+    },
     "baton.v1.MessageService": {"Send"},
     "baton.v1.EventService": {"SetEvent", "GetEvent", "ListEvents"},
     "baton.v1.StreamService": {"WriteStream", "CloseStream", "ReadStream"},

@@ -217,6 +217,23 @@ def random_value() -> float:
     return random.random()
 
 
+async def call_remote(
+    core: ContextCore, function_id: int, step_name: str, args: tuple[Any, ...]
+) -> common_pb2.Step:
+    """Runs a step by name on whichever worker hosts it; returns the recorded step."""
+    assert core.rpc is not None
+    request = worker_service_pb2.CallStepRequest(
+        context=_context(core, function_id),
+        step_name=step_name,
+        input=core.serializer.encode_args(args),
+    )
+    while True:
+        core.check_alive()
+        response = await _fenced(core, core.rpc.call_step(request))
+        if response.done:
+            return response.step
+
+
 async def start_child(
     core: ContextCore,
     function_id: int,

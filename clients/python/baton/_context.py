@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
 
-from baton._comms import in_step, with_step
+from baton._comms import call_remote, in_step, with_step
 from baton._convert import error_to_proto
 from baton._errors import FailedPrecondition, NonDeterministicError, StepError
 from baton._payload import Serializer
@@ -265,10 +265,12 @@ class WorkflowContext(SyncOps):
         return self._core.attempt
 
     @overload
+    def run(self, step: str, /, *args: Any) -> Any: ...
+    @overload
     def run(self, step: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T: ...
     @overload
     def run(self, step: Callable[..., T], /, *args: Any, **kwargs: Any) -> T: ...
-    def run(self, step: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    def run(self, step: Callable[..., Any] | str, /, *args: Any, **kwargs: Any) -> Any:
         """Runs a step durably: at most once to completion per workflow.
 
         The first time, the step runs (retrying per its ``@worker.step`` policy)
@@ -278,8 +280,12 @@ class WorkflowContext(SyncOps):
         run and a replay see the same thing. An ``async def`` step runs on the
         worker's event loop.
 
+        Given a step's *name* instead of a function, the step is a remote step:
+        the service runs it on a worker that hosts it (in any language), and
+        records its result; only positional arguments are passed.
+
         Args:
-            step: A function registered with ``@worker.step``.
+            step: A function registered with ``@worker.step``, or a step name.
             *args: Its positional arguments.
             **kwargs: Its keyword arguments.
 
@@ -295,6 +301,12 @@ class WorkflowContext(SyncOps):
             SerializationError: The step's return value cannot be encoded.
         """
         core = self._core
+        if isinstance(step, str):
+            core.check_alive()
+            function_id, recorded = core.claim(step)
+            if recorded is None:
+                recorded = core.call_from_thread(call_remote(core, function_id, step, args))
+            return core.settle(recorded)
         definition = step_definition_of(step)
         core.check_alive()
         function_id, recorded = core.claim(definition.name)
@@ -359,10 +371,12 @@ class AsyncWorkflowContext(AsyncOps):
         return self._core.attempt
 
     @overload
+    async def run(self, step: str, /, *args: Any) -> Any: ...
+    @overload
     async def run(self, step: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T: ...
     @overload
     async def run(self, step: Callable[..., T], /, *args: Any, **kwargs: Any) -> T: ...
-    async def run(self, step: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    async def run(self, step: Callable[..., Any] | str, /, *args: Any, **kwargs: Any) -> Any:
         """Runs a step durably; see `WorkflowContext.run` for the full contract.
 
         A plain ``def`` step runs in a thread (``asyncio.to_thread``) so it cannot
@@ -374,6 +388,12 @@ class AsyncWorkflowContext(AsyncOps):
             SerializationError: The step's return value cannot be encoded.
         """
         core = self._core
+        if isinstance(step, str):  # a remote step, by name
+            core.check_alive()
+            function_id, recorded = core.claim(step)
+            if recorded is None:
+                recorded = await call_remote(core, function_id, step, args)
+            return core.settle(recorded)
         definition = step_definition_of(step)
         core.check_alive()
         function_id, recorded = core.claim(definition.name)

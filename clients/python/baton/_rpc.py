@@ -264,6 +264,16 @@ class AsyncRpc:
         )
         return response
 
+    async def call_step(
+        self, request: worker_service_pb2.CallStepRequest
+    ) -> worker_service_pb2.CallStepResponse:
+        """CallStep (a remote step), retried like a checkpoint; the server holds
+        it up to ~50 s, so the deadline allows a minute and more."""
+        response: worker_service_pb2.CallStepResponse = await self._rpc_call(
+            self._workers.CallStep, request, timeout=60.0 + WAIT_MARGIN, retry=CHECKPOINT_RETRY
+        )
+        return response
+
     # -- MessageService, EventService, StreamService -------------------------------------
 
     async def send(

@@ -16,7 +16,14 @@ from baton_server.engine.dispatcher import Dispatcher
 from baton_server.engine.events import Events
 from baton_server.engine.leases import LeaseKeeper
 from baton_server.engine.messages import Messages
-from baton_server.engine.sessions import Dispatch, Reconnect, Sessions, WorkerSession
+from baton_server.engine.remote_steps import RemoteSteps
+from baton_server.engine.sessions import (
+    Dispatch,
+    Reconnect,
+    RunRemoteStep,
+    Sessions,
+    WorkerSession,
+)
 from baton_server.engine.streams import Streams
 from baton_server.engine.waiters import StatusWaiters, wait_event
 from baton_server.engine.waits import Sleeps
@@ -55,19 +62,21 @@ class Engine:
         self.streams = Streams(connector, self._comms)
         self.sleeps = Sleeps(connector)
         self.children = Children(connector, self._dispatcher.wake)
+        self.remote_steps = RemoteSteps(connector, config, self._sessions, self._comms)
 
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> None:
         """Starts listening, dispatching and keeping leases."""
         self._connector.listen(
-            ["baton_enqueued", "baton_status", "baton_comms"],
+            ["baton_enqueued", "baton_status", "baton_comms", "baton_steps"],
             self._on_notify,
             self._on_listen_reconnect,
         )
         self._tasks = [
             asyncio.create_task(self._dispatcher.run(), name="baton-dispatch"),
             asyncio.create_task(self._leases.run(), name="baton-leases"),
+            asyncio.create_task(self.remote_steps.run(), name="baton-remote-steps"),
         ]
 
     async def stop(self) -> None:
@@ -90,11 +99,14 @@ class Engine:
             self._comms.changed(payload)  # stream readers end with their workflow
         elif channel == "baton_comms":
             self._comms.changed(payload)
+        elif channel == "baton_steps":
+            self.remote_steps.wake()
 
     def _on_listen_reconnect(self) -> None:
         self._dispatcher.wake()
         self._waiters.wake_all()
         self._comms.wake_all()
+        self.remote_steps.wake()
 
     # -- workflows ---------------------------------------------------------
 
@@ -268,6 +280,7 @@ class Engine:
             slots,
         )
         self._dispatcher.wake()
+        self.remote_steps.wake()
         return session
 
     def seen(self, session: WorkerSession) -> None:
@@ -288,11 +301,15 @@ class Engine:
         session.close()
         self._sessions.remove(session)
         undelivered: list[Dispatch] = []
+        steps_undelivered: list[RunRemoteStep] = []
         while not session.outbox.empty():
             item = session.outbox.get_nowait()
             if isinstance(item, Dispatch):
                 undelivered.append(item)
+            elif isinstance(item, RunRemoteStep):
+                steps_undelivered.append(item)
         await self._dispatcher.give_back(undelivered)
+        await self.remote_steps.give_back(steps_undelivered)
         log.info("worker %s disconnected", session.worker_id)
 
 

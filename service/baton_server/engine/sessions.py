@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from baton_server.store.models import Step, Workflow
+from baton_server.store.remote_steps import RemoteTask
 from baton_server.store.workers import WorkerRegistration
 
 
@@ -24,7 +25,14 @@ class Reconnect:
     reason: str
 
 
-Outgoing = Dispatch | Reconnect
+@dataclass(frozen=True)
+class RunRemoteStep:
+    """Run a step this worker hosts for a workflow running elsewhere."""
+
+    task: RemoteTask
+
+
+Outgoing = Dispatch | Reconnect | RunRemoteStep
 
 
 @dataclass(eq=False)

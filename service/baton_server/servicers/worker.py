@@ -9,12 +9,13 @@ from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
 
+from baton._proto.baton.v1 import common_pb2
 from baton._proto.baton.v1 import worker_service_pb2 as pb
 from baton._proto.baton.v1 import worker_service_pb2_grpc as pb_grpc
 from baton_server.config import Config
 from baton_server.engine.engine import Engine
-from baton_server.engine.sessions import Dispatch, Reconnect, WorkerSession
-from baton_server.errors import InvalidArgument, Unimplemented
+from baton_server.engine.sessions import Dispatch, Reconnect, RunRemoteStep, WorkerSession
+from baton_server.errors import InvalidArgument
 from baton_server.servicers import convert, validate
 from baton_server.servicers.caller import caller_in
 from baton_server.servicers.message import topic
@@ -28,6 +29,9 @@ Context = Any
 
 _MAX_SLOTS = 100_000
 _MAX_SLEEP_SECONDS = 7 * 24 * 3600.0
+# How long CallStep holds the call waiting for the step's result before
+# answering `done = false` (the caller calls again).
+_CALL_STEP_HOLD_SECONDS = 50.0
 
 
 class WorkerService(pb_grpc.WorkerServiceServicer):
@@ -71,6 +75,9 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 if isinstance(item, Reconnect):
                     yield pb.ConnectResponse(reconnect=pb.Reconnect(reason=item.reason))
                     break
+                if isinstance(item, RunRemoteStep):
+                    yield pb.ConnectResponse(run_step=_run_step_out(item))
+                    continue
                 yield pb.ConnectResponse(dispatch=_dispatch_out(item))
         finally:
             reader.cancel()
@@ -190,11 +197,35 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             found=step.output is not None, message=convert.payload_out(step.output)
         )
 
-    async def CallStep(self, request: Any, context: Context) -> Any:
-        raise Unimplemented("CallStep: remote steps are not implemented yet")
+    async def CallStep(self, request: pb.CallStepRequest, context: Context) -> pb.CallStepResponse:
+        caller = caller_in(request.context, "context")
+        validate.name(request.step_name, "step_name")
+        validate.payload(request.input, "input", self._config.max_payload_bytes)
+        step = await self._engine.remote_steps.call(
+            caller, request.step_name, convert.payload_in(request.input), _CALL_STEP_HOLD_SECONDS
+        )
+        if step is None:
+            return pb.CallStepResponse(done=False)
+        return pb.CallStepResponse(step=convert.step_out(step), done=True)
 
-    async def CompleteStep(self, request: Any, context: Context) -> Any:
-        raise Unimplemented("CompleteStep: remote steps are not implemented yet")
+    async def CompleteStep(
+        self, request: pb.CompleteStepRequest, context: Context
+    ) -> pb.CompleteStepResponse:
+        if not request.task_id:
+            raise InvalidArgument("task_id", "is required")
+        kind = request.WhichOneof("result")
+        if kind is None:
+            raise InvalidArgument("result", "one of output or error is required")
+        if kind == "output":
+            validate.payload(request.output, "output", self._config.max_payload_bytes)
+        else:
+            validate.payload(request.error, "error", self._config.max_payload_bytes)
+        await self._engine.remote_steps.complete(
+            request.task_id,
+            convert.payload_in(request.output) if kind == "output" else None,
+            convert.failure_in(request.error) if kind == "error" else None,
+        )
+        return pb.CompleteStepResponse()
 
 
 def _duration(seconds: float) -> Duration:
@@ -214,4 +245,16 @@ def _dispatch_out(dispatch: Dispatch) -> pb.DispatchWorkflow:
         deadline=convert.timestamp(workflow.deadline),
         app_version=workflow.app_version,
         parent_workflow_id=workflow.parent_workflow_id or "",
+    )
+
+
+def _run_step_out(item: RunRemoteStep) -> pb.RunStep:
+    task = item.task
+    return pb.RunStep(
+        task_id=task.task_id,
+        context=common_pb2.WorkflowContext(
+            workflow_id=task.workflow_id, function_id=task.function_id, attempt=task.attempt
+        ),
+        step_name=task.step_name,
+        input=convert.payload_out(task.input),
     )

@@ -193,5 +193,12 @@ async def async_comms(ctx: AsyncWorkflowContext, peer: str) -> dict[str, Any]:
     }
 
 
+@worker.workflow()
+def uses_remote_step(ctx: WorkflowContext, width: int) -> dict[str, Any]:
+    resized = ctx.run("resize_image", ctx.workflow_id, width)  # hosted by another worker
+    ctx.run(mark, ctx.workflow_id, "after_remote")
+    return {"resized": resized, "runs_here": os.getpid()}
+
+
 if __name__ == "__main__":
     worker.run()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 APP = Path(__file__).parents[1] / "apps" / "comms_app.py"
+STEPS_APP = Path(__file__).parents[1] / "apps" / "remote_steps_app.py"
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -24,10 +25,10 @@ def spawn_comms(
     """Starts worker processes of the comms app; kills them at the end."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def spawn(target: str, **env: str) -> subprocess.Popen[bytes]:
+    def spawn(target: str, app: Path = APP, **env: str) -> subprocess.Popen[bytes]:
         log = open(tmp_path / f"comms-worker-{len(started)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
-            [sys.executable, str(APP)],
+            [sys.executable, str(app)],
             env={
                 **os.environ,
                 "BATON_TARGET": target,

@@ -158,8 +158,16 @@ class WorkerServiceServicer:
 
     def CallStep(self, request, context):
         """Runs a step registered by another worker (a remote step): the service
-        routes it to a connected worker hosting `step_name`, waits for its
-        result, records it under the caller's step number and returns it.
+        routes it to a connected worker hosting `step_name` (pushed as
+        ConnectResponse.run_step), waits for its result, records it under the
+        caller's step number and returns it. The pending call is stored in
+        Postgres, so neither a replica crash nor the loss of the step's worker
+        loses it: a step whose worker is lost (lease expired) is routed again to
+        another worker hosting it (at least once, like any step). The call is
+        held up to about 50 s; then it answers `done = false` and the caller
+        calls again with the same context (the step is not run again for that).
+        A retried call for a recorded step returns the recorded step.
+        FAILED_PRECONDITION (STALE_ATTEMPT) for a stale attempt.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -167,7 +175,8 @@ class WorkerServiceServicer:
 
     def CompleteStep(self, request, context):
         """Returns the result of a step pushed to this worker with
-        ConnectResponse.run_step.
+        ConnectResponse.run_step; the service records it in the calling
+        workflow's journal. Idempotent: a task already completed is ignored.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
