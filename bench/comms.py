@@ -1,6 +1,6 @@
 """Communication benchmarks, run by hand (not part of the test suite).
 
-    .venv/bin/python -m bench.comms [--database-url URL] [--values 1000] [--rounds 300]
+    .venv/bin/python bench/comms.py [--database-url URL] [--values 1000] [--rounds 300]
 
 S1: stream write->read latency: a workflow writes N wall-clock stamps; a client
 reading the stream (started first) measures now - stamp for each (p50/p99).
@@ -20,8 +20,9 @@ import subprocess
 import sys
 import time
 
+from run import HERE, _database, _drop, _percentile  # bench/run.py, beside this file
+
 from baton import Client
-from bench.run import HERE, _database, _drop, _percentile
 
 
 def main() -> None:
