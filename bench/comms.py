@@ -46,6 +46,7 @@ def main() -> None:
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     rows: list[tuple[str, str]] = []
+    worker: subprocess.Popen[bytes] | None = None
     try:
         assert server.stdout is not None
         port = int(re.search(r"port (\d+)", server.stdout.readline()).group(1))  # type: ignore[union-attr]
@@ -66,8 +67,9 @@ def main() -> None:
             rows.append(("S1 write->read p99 (ms)", f"{_percentile(latencies, 0.99):.2f}"))
 
             began = time.perf_counter()
-            a = client.start_workflow("ping", "m1-pong", args.rounds, workflow_id="m1-ping")
+            # pong first: a message to a workflow that does not exist yet is NOT_FOUND.
             b = client.start_workflow("pong", "m1-ping", args.rounds, workflow_id="m1-pong")
+            a = client.start_workflow("ping", "m1-pong", args.rounds, workflow_id="m1-ping")
             a.result(timeout=600)
             b.result(timeout=600)
             elapsed = time.perf_counter() - began
@@ -75,8 +77,10 @@ def main() -> None:
                 (f"M1 {2 * args.rounds} messages, round trips (msg/s)",
                  f"{2 * args.rounds / elapsed:.0f}")
             )  # fmt: skip
-        worker.kill()
     finally:
+        if worker is not None:
+            worker.kill()
+            worker.wait(timeout=10)
         server.terminate()
         server.wait(timeout=30)
         _drop(args.database_url, url)
