@@ -157,3 +157,25 @@ def test_bad_input_names_its_field(stubs: Stubs) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         list(stubs.streams.ReadStream(st.ReadStreamRequest(workflow_id="nope", key="k")))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_recv_whose_attempt_loses_the_workflow_stops_waiting_and_is_refused(
+    server: ThreadServer, stubs: Stubs, database_url: str
+) -> None:
+    from baton._proto.baton.v1 import worker_service_pb2 as wk
+    from baton._proto.baton.v1 import worker_service_pb2_grpc as wk_grpc
+
+    _running(stubs, database_url, "zombie")
+    with grpc.insecure_channel(server.target) as channel:
+        recv = wk_grpc.WorkerServiceStub(channel).Recv.future(
+            wk.RecvRequest(context=_ctx("zombie", 1), timeout={"seconds": 600}), timeout=60
+        )
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(  # what a lease sweep does to a lost worker's workflow
+                "UPDATE workflows SET status = 'ENQUEUED' WHERE workflow_id = 'zombie';"
+                " SELECT pg_notify('baton_status', 'zombie')"
+            )
+        with pytest.raises(grpc.RpcError) as caught:
+            recv.result(timeout=30)
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert details(caught.value)[0] == "STALE_ATTEMPT"

@@ -18,7 +18,7 @@ from baton_server.engine import journal
 from baton_server.engine.journal import Caller, Replayed
 from baton_server.engine.waiters import StatusWaiters, wait_event
 from baton_server.errors import workflow_not_found
-from baton_server.store import messages, waits, workflows
+from baton_server.store import messages, streams, waits, workflows
 from baton_server.store.models import Payload, Step
 
 # A waiter re-reads at least this often, in case a notification was lost.
@@ -101,6 +101,10 @@ class Messages:
             async with self._connector.transaction() as tx:
                 message = await messages.take(tx, caller.workflow_id, topic)
                 if message is None:
+                    # A caller that lost the workflow (re-dispatched, cancelled,
+                    # finished) stops waiting: woken by baton_status, it is refused.
+                    if not await streams.running(tx, caller.workflow_id, caller.attempt):
+                        await journal.refuse(tx, caller)
                     return None
                 step = await journal.record(
                     tx, caller, journal.RECV, output=message.payload or journal.JSON_NULL

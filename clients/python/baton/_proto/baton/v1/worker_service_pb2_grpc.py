@@ -151,6 +151,8 @@ class WorkerServiceServicer:
         and replay gets the same. The server holds the call while it waits
         (woken by LISTEN/NOTIFY); the call's gRPC deadline must exceed the
         timeout. A retried call for a recorded step returns the recorded result.
+        FAILED_PRECONDITION (STALE_ATTEMPT), also while waiting, as soon as the
+        caller's attempt no longer owns the workflow.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
