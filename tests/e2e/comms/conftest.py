@@ -47,3 +47,15 @@ def spawn_comms(
         if process.poll() is None:
             os.kill(process.pid, 9)
         process.wait(timeout=10)
+
+
+def wait_recorded(database_url: str, workflow_id: str) -> bool:
+    """Whether a durable wait (sleep, recv, get_event) of the workflow has recorded
+    its deadline, i.e. the wait has begun on the server."""
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT 1 FROM wait_deadlines WHERE workflow_id = %s", (workflow_id,)
+        ).fetchone()
+    return row is not None

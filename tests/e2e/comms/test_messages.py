@@ -12,6 +12,7 @@ import pytest
 
 from baton import Client, NotFound, WorkflowStatus
 from tests.conftest import ThreadServer
+from tests.e2e.comms.conftest import wait_recorded
 from tests.e2e.conftest import effects, wait_until
 
 
@@ -100,8 +101,7 @@ def test_a_worker_killed_while_waiting_in_recv_keeps_the_message_and_its_deadlin
     first = spawn_comms(server.target)
     with Client(server.target) as client:
         handle = client.start_workflow("waits_then_receives", 8.0, workflow_id="recv-crash")
-        wait_until(lambda: effects(effects_url, "recv-crash"), 30, "the step before recv")
-        time.sleep(0.5)  # let recv start waiting (its deadline is recorded on the server)
+        wait_until(lambda: wait_recorded(effects_url, "recv-crash"), 30, "recv to wait")
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
         client.send("recv-crash", "sent while down", topic="late")
@@ -113,8 +113,7 @@ def test_a_worker_killed_while_waiting_in_recv_keeps_the_message_and_its_deadlin
         # not a full timeout after its recovery.
         second = spawn_comms(server.target)
         timed = client.start_workflow("waits_then_receives", 6.0, workflow_id="recv-deadline")
-        wait_until(lambda: effects(effects_url, "recv-deadline"), 30, "the step before recv")
-        time.sleep(0.5)
+        wait_until(lambda: wait_recorded(effects_url, "recv-deadline"), 30, "recv to wait")
         os.kill(second.pid, signal.SIGKILL)
         second.wait(timeout=10)
         time.sleep(3)  # the lease (2 s) expires; the deadline keeps running
