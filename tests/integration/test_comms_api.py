@@ -179,3 +179,35 @@ def test_a_recv_whose_attempt_loses_the_workflow_stops_waiting_and_is_refused(
             recv.result(timeout=30)
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert details(caught.value)[0] == "STALE_ATTEMPT"
+
+
+def test_a_child_start_is_recorded_once_and_the_child_inherits_from_its_parent(
+    stubs: Stubs, database_url: str
+) -> None:
+    _running(stubs, database_url, "mom")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE workflows SET app_version = 'v7', deadline = now() + interval '1 hour'"
+            " WHERE workflow_id = 'mom'"
+        )
+    start = wf.StartWorkflowRequest(workflow_name="kid", caller=_ctx("mom", 1))
+    first = stubs.workflows.StartWorkflow(start, timeout=10)
+    again = stubs.workflows.StartWorkflow(start, timeout=10)  # a retry or a replay
+    batch = stubs.workflows.StartWorkflows(wf.StartWorkflowsRequest(workflows=[start]), timeout=10)
+    child = first.workflow
+    assert first.created and not again.created
+    assert not batch.results[0].started.created
+    assert child.workflow_id == "mom-1" == again.workflow.workflow_id
+    assert child.parent_workflow_id == "mom"
+    assert child.app_version == "v7"
+    assert child.HasField("deadline")
+    steps = stubs.workflows.ListWorkflowSteps(
+        wf.ListWorkflowStepsRequest(workflow_id="mom"), timeout=10
+    ).steps
+    assert [(s.step_name, s.child_workflow_id) for s in steps] == [
+        ("baton.start_workflow", "mom-1")
+    ]
+    stale = wf.StartWorkflowRequest(workflow_name="kid", caller=_ctx("mom", 2, attempt=9))
+    with pytest.raises(grpc.RpcError) as caught:
+        stubs.workflows.StartWorkflow(stale, timeout=10)
+    assert details(caught.value)[0] == "STALE_ATTEMPT"

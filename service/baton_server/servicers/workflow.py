@@ -18,6 +18,7 @@ from baton_server.errors import InvalidArgument, ServiceError, Unimplemented
 from baton_server.servicers import convert, validate
 from baton_server.servicers.caller import caller_in
 from baton_server.servicers.errors import to_status
+from baton_server.store.models import Workflow
 from baton_server.store.workflows import ListFilter, NewWorkflow
 
 # grpc ships no type information; its servicer context is untyped here.
@@ -53,18 +54,21 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             max_attempts=request.max_attempts,
         )
 
+    async def _start(self, request: pb.StartWorkflowRequest) -> tuple[Workflow, bool]:
+        """Starts a workflow, or a child recorded in its parent's journal (``caller``)."""
+        if not request.HasField("caller"):
+            return await self._engine.start_workflow(self._new_workflow(request))
+        caller = caller_in(request.caller, "caller")
+        child = pb.StartWorkflowRequest()
+        child.CopyFrom(request)
+        if not child.workflow_id:
+            child.workflow_id = child_id(caller)
+        return await self._engine.children.start(caller, self._new_workflow(child))
+
     async def StartWorkflow(
         self, request: pb.StartWorkflowRequest, context: Context
     ) -> pb.StartWorkflowResponse:
-        if request.HasField("caller"):
-            caller = caller_in(request.caller, "caller")
-            child = pb.StartWorkflowRequest()
-            child.CopyFrom(request)
-            if not child.workflow_id:
-                child.workflow_id = child_id(caller)
-            workflow, created = await self._engine.children.start(caller, self._new_workflow(child))
-        else:
-            workflow, created = await self._engine.start_workflow(self._new_workflow(request))
+        workflow, created = await self._start(request)
         return pb.StartWorkflowResponse(workflow=convert.workflow_out(workflow), created=created)
 
     async def StartWorkflows(
@@ -77,7 +81,7 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         results = []
         for index, item in enumerate(request.workflows):
             try:
-                workflow, created = await self._engine.start_workflow(self._new_workflow(item))
+                workflow, created = await self._start(item)
                 started = pb.StartWorkflowResponse(
                     workflow=convert.workflow_out(workflow), created=created
                 )
