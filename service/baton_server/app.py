@@ -13,8 +13,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from baton._proto.baton.v1 import (
+    event_service_pb2,
+    event_service_pb2_grpc,
+    message_service_pb2,
+    message_service_pb2_grpc,
     queue_service_pb2,
     queue_service_pb2_grpc,
+    stream_service_pb2,
+    stream_service_pb2_grpc,
     worker_service_pb2,
     worker_service_pb2_grpc,
     workflow_service_pb2,
@@ -29,8 +35,11 @@ from baton_server.engine.engine import Engine
 from baton_server.metrics import Metrics
 from baton_server.migrate import migrate
 from baton_server.servicers.errors import ErrorInterceptor
+from baton_server.servicers.event import EventService
 from baton_server.servicers.limits import StreamLimits
+from baton_server.servicers.message import MessageService
 from baton_server.servicers.queue import QueueService
+from baton_server.servicers.stream import StreamService
 from baton_server.servicers.unimplemented import add_unbuilt_services
 from baton_server.servicers.worker import WorkerService
 from baton_server.servicers.workflow import WorkflowService
@@ -126,10 +135,22 @@ async def start(config: Config) -> Running:
     queue_service_pb2_grpc.add_QueueServiceServicer_to_server(  # type: ignore[no-untyped-call]
         QueueService(engine), server
     )
+    message_service_pb2_grpc.add_MessageServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        MessageService(engine, config), server
+    )
+    event_service_pb2_grpc.add_EventServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        EventService(engine, config), server
+    )
+    stream_service_pb2_grpc.add_StreamServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        StreamService(engine, config), server
+    )
     services = [
         workflow_service_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name,
         worker_service_pb2.DESCRIPTOR.services_by_name["WorkerService"].full_name,
         queue_service_pb2.DESCRIPTOR.services_by_name["QueueService"].full_name,
+        message_service_pb2.DESCRIPTOR.services_by_name["MessageService"].full_name,
+        event_service_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
+        stream_service_pb2.DESCRIPTOR.services_by_name["StreamService"].full_name,
         *add_unbuilt_services(server),
     ]
     health_servicer = health.aio.HealthServicer()

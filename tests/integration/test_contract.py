@@ -26,7 +26,12 @@ IMPLEMENTED = {
         "ListWorkflows", "ListWorkflowSteps", "CancelWorkflow", "ResumeWorkflow", "ForkWorkflow",
         "DeleteWorkflow",
     },
-    "baton.v1.WorkerService": {"Connect", "RecordStep", "CompleteWorkflow"},
+    "baton.v1.WorkerService": {
+        "Connect", "RecordStep", "CompleteWorkflow", "Sleep", "Recv", "CallStep", "CompleteStep",
+    },
+    "baton.v1.MessageService": {"Send"},
+    "baton.v1.EventService": {"SetEvent", "GetEvent", "ListEvents"},
+    "baton.v1.StreamService": {"WriteStream", "CloseStream", "ReadStream"},
     "baton.v1.QueueService": {"UpsertQueue", "GetQueue", "ListQueues", "DeleteQueue"},
 }  # fmt: skip
 SERVICES = [

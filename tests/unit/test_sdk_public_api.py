@@ -9,10 +9,12 @@ def test_the_public_names_are_exactly_these() -> None:
     assert sorted(baton.__all__) == sorted(
         [
             "AlreadyExists",
+            "AsyncChildHandle",
             "AsyncClient",
             "AsyncWorkflowContext",
             "AsyncWorkflowHandle",
             "BatonError",
+            "ChildHandle",
             "Client",
             "DeadlineExceeded",
             "FailedPrecondition",
@@ -41,6 +43,8 @@ def test_the_public_names_are_exactly_these() -> None:
             "WorkflowStart",
             "WorkflowStatus",
             "__version__",
+            "write_stream",
+            "write_stream_async",
         ]
     )
     for name in baton.__all__:

@@ -43,18 +43,22 @@ from baton._errors import (
     WorkflowFailed,
 )
 from baton._queues import QueueInfo, WorkflowStart
+from baton._step_api import write_stream, write_stream_async
 from baton._tls import TLSConfig
 from baton._types import StepInfo, WorkflowErrorInfo, WorkflowInfo, WorkflowStatus
 from baton._worker import Worker
+from baton._workflow_ops import AsyncChildHandle, ChildHandle
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExists",
+    "AsyncChildHandle",
     "AsyncClient",
     "AsyncWorkflowContext",
     "AsyncWorkflowHandle",
     "BatonError",
+    "ChildHandle",
     "Client",
     "DeadlineExceeded",
     "FailedPrecondition",
@@ -83,4 +87,6 @@ __all__ = [
     "WorkflowStart",
     "WorkflowStatus",
     "__version__",
+    "write_stream",
+    "write_stream_async",
 ]

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+import grpc
+
 from baton import _client_shared as shared
 from baton._convert import status_from_proto, step_info_from_proto, workflow_info_from_proto
-from baton._errors import DeadlineExceeded, RpcError, Unavailable
+from baton._errors import DeadlineExceeded, RpcError, Unavailable, map_rpc_error
 from baton._payload import Serializer, SerializerName
-from baton._proto.baton.v1 import common_pb2, queue_service_pb2, workflow_service_pb2
+from baton._proto.baton.v1 import (
+    common_pb2,
+    event_service_pb2,
+    message_service_pb2,
+    queue_service_pb2,
+    stream_service_pb2,
+    workflow_service_pb2,
+)
 from baton._queues import (
     QueueInfo,
     WorkflowStart,
@@ -369,6 +378,86 @@ class AsyncClient:
             workflow_id=workflow_id, include_children=include_children
         )
         return (await self._rpc.delete_workflow(request)).deleted_count
+
+    async def send(
+        self,
+        destination_id: str,
+        message: Any,
+        topic: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> None:
+        """Sends a message to a workflow; see `Client.send`."""
+        await self._rpc.send(
+            message_service_pb2.SendRequest(
+                destination_id=destination_id,
+                message=self._serializer.encode(message),
+                topic=topic or "",
+                idempotency_key=idempotency_key or "",
+            )
+        )
+
+    async def get_event(self, workflow_id: str, key: str, timeout: float = 60.0) -> Any:
+        """A workflow's event, waiting up to ``timeout``; see `Client.get_event`."""
+        response = await self._rpc.get_event(
+            shared.get_event_request(workflow_id, key, timeout), wait=timeout
+        )
+        return self._serializer.decode(response.value) if response.found else None
+
+    async def list_events(self, workflow_id: str) -> dict[str, Any]:
+        """A workflow's events and their latest values, by key."""
+        response = await self._rpc.list_events(
+            event_service_pb2.ListEventsRequest(workflow_id=workflow_id)
+        )
+        return {event.key: self._serializer.decode(event.value) for event in response.events}
+
+    async def read_stream(
+        self, workflow_id: str, key: str, from_offset: int = 0
+    ) -> AsyncIterator[Any]:
+        """Yields a stream's values as they are written; see `Client.read_stream`."""
+        async for _, value in self.read_stream_entries(workflow_id, key, from_offset):
+            yield value
+
+    async def read_stream_entries(
+        self, workflow_id: str, key: str, from_offset: int = 0
+    ) -> AsyncIterator[tuple[int, Any]]:
+        """Like `read_stream`, yielding ``(offset, value)`` pairs."""
+        offset = from_offset
+        failures = 0
+        while True:
+            call = self._rpc.read_stream(
+                stream_service_pb2.ReadStreamRequest(
+                    workflow_id=workflow_id, key=key, from_offset=offset
+                )
+            )
+            try:
+                async for response in call:
+                    failures = 0
+                    offset = response.offset + 1
+                    yield response.offset, self._serializer.decode(response.value)
+                return
+            except grpc.RpcError as exc:
+                error = map_rpc_error(exc)
+                failures += 1
+                if not isinstance(error, Unavailable) or failures > shared.STREAM_RETRIES:
+                    raise error from exc
+                await asyncio.sleep(shared.UNAVAILABLE_PAUSE)
+            finally:
+                call.cancel()
+
+    async def watch_workflow(self, workflow_id: str) -> AsyncIterator[WorkflowInfo]:
+        """Yields the workflow's state now and after each status change; see
+        `Client.watch_workflow`."""
+        call = self._rpc.watch_workflow(
+            workflow_service_pb2.WatchWorkflowRequest(workflow_id=workflow_id)
+        )
+        try:
+            async for response in call:
+                yield workflow_info_from_proto(response.workflow, self._serializer)
+        except grpc.RpcError as exc:
+            raise map_rpc_error(exc) from exc
+        finally:
+            call.cancel()
 
     async def _get(self, workflow_id: str, *, omit_payloads: bool) -> common_pb2.Workflow:
         request = workflow_service_pb2.GetWorkflowRequest(

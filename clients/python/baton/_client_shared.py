@@ -15,7 +15,7 @@ from typing import Any
 from baton._convert import duration, error_info_from_proto, status_from_proto, status_to_proto
 from baton._errors import MaxRecoveryAttemptsExceeded, WorkflowCancelled, WorkflowFailed
 from baton._payload import Serializer
-from baton._proto.baton.v1 import common_pb2, workflow_service_pb2
+from baton._proto.baton.v1 import common_pb2, event_service_pb2, workflow_service_pb2
 from baton._registry import workflow_name_of
 from baton._types import WorkflowErrorInfo, WorkflowStatus
 
@@ -32,6 +32,9 @@ AWAIT_MARGIN = 10.0
 
 UNAVAILABLE_PAUSE = 1.0
 """How long `result` pauses before asking again after the service was unreachable."""
+
+STREAM_RETRIES = 5
+"""How many times in a row `read_stream` reopens a stream that broke (UNAVAILABLE)."""
 
 StatusFilter = WorkflowStatus | str | Iterable[WorkflowStatus | str] | None
 
@@ -177,3 +180,12 @@ def outcome(workflow: common_pb2.Workflow, serializer: Serializer) -> Any:
 def timeout_error(workflow_id: str, timeout: float | None) -> TimeoutError:
     """The error `result` raises when the caller's timeout passes first."""
     return TimeoutError(f"workflow {workflow_id!r} did not finish within {timeout}s")
+
+
+def get_event_request(
+    workflow_id: str, key: str, timeout: float
+) -> event_service_pb2.GetEventRequest:
+    """Builds a GetEvent request waiting ``timeout`` seconds (0: do not wait)."""
+    return event_service_pb2.GetEventRequest(
+        workflow_id=workflow_id, key=key, timeout=duration(timeout) if timeout > 0 else None
+    )

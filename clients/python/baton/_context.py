@@ -22,13 +22,15 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
 
+from baton._comms import call_remote, in_step, with_step
 from baton._convert import error_to_proto
 from baton._errors import FailedPrecondition, NonDeterministicError, StepError
 from baton._payload import Serializer
 from baton._proto.baton.v1 import common_pb2, worker_service_pb2
-from baton._registry import step_definition_of
+from baton._registry import StepDefinition, step_definition_of
 from baton._rpc import AsyncRpc
 from baton._steps import run_step_async, run_step_from_loop, run_step_sync
+from baton._workflow_ops import AsyncOps, SyncOps
 
 __all__ = ["AsyncWorkflowContext", "ContextCore", "RunState", "WorkflowContext", "WorkflowStop"]
 
@@ -117,6 +119,11 @@ class ContextCore:
         self._loop = loop
         self._next_function_id = 1
         self._lock = threading.Lock()
+
+    @property
+    def rpc(self) -> AsyncRpc | None:
+        """The worker's RPC tier (lives on `loop`)."""
+        return self._rpc
 
     def check_alive(self) -> None:
         """Raises a `WorkflowStop` if the run must stop at this checkpoint."""
@@ -271,8 +278,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class WorkflowContext:
+class WorkflowContext(SyncOps):
     """The context of a plain ``def`` workflow, passed as its first argument.
+
+    Besides `run`, it offers messages (`send`, `recv`), events (`set_event`,
+    `get_event`), streams (`write_stream`, `close_stream`), durable `sleep`,
+    recorded `now` and `random`, child workflows (`start_workflow`) and
+    concurrent steps (`go`, `gather`, `select`).
 
     Example:
         ```python
@@ -296,10 +308,12 @@ class WorkflowContext:
         return self._core.attempt
 
     @overload
+    def run(self, step: str, /, *args: Any) -> Any: ...
+    @overload
     def run(self, step: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T: ...
     @overload
     def run(self, step: Callable[..., T], /, *args: Any, **kwargs: Any) -> T: ...
-    def run(self, step: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    def run(self, step: Callable[..., Any] | str, /, *args: Any, **kwargs: Any) -> Any:
         """Runs a step durably: at most once to completion per workflow.
 
         The first time, the step runs (retrying per its ``@worker.step`` policy)
@@ -309,8 +323,12 @@ class WorkflowContext:
         run and a replay see the same thing. An ``async def`` step runs on the
         worker's event loop.
 
+        Given a step's *name* instead of a function, the step is a remote step:
+        the service runs it on a worker that hosts it (in any language), and
+        records its result; only positional arguments are passed.
+
         Args:
-            step: A function registered with ``@worker.step``.
+            step: A function registered with ``@worker.step``, or a step name.
             *args: Its positional arguments.
             **kwargs: Its keyword arguments.
 
@@ -326,9 +344,27 @@ class WorkflowContext:
             SerializationError: The step's return value cannot be encoded.
         """
         core = self._core
+        if isinstance(step, str):
+            core.check_alive()
+            function_id, recorded = core.claim(step)
+            if recorded is None:
+                recorded = core.call_from_thread(call_remote(core, function_id, step, args))
+            return core.settle(recorded)
         definition = step_definition_of(step)
         core.check_alive()
         function_id, recorded = core.claim(definition.name)
+        return self._run_claimed(definition, function_id, recorded, args, kwargs)
+
+    def _run_claimed(
+        self,
+        definition: StepDefinition,
+        function_id: int,
+        recorded: common_pb2.Step | None,
+        args: Any,
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """Runs (or replays) a step whose number is already taken."""
+        core = self._core
         if recorded is not None:
             return core.settle(recorded)
         started_at = _now()
@@ -337,10 +373,11 @@ class WorkflowContext:
         try:
             if definition.is_async:
                 output = core.call_from_thread(
-                    run_step_async(definition, args, kwargs, core.check_alive)
+                    with_step(core, run_step_async(definition, args, kwargs, core.check_alive))
                 )
             else:
-                output = run_step_sync(definition, args, kwargs, core.check_alive)
+                with in_step(core):
+                    output = run_step_sync(definition, args, kwargs, core.check_alive)
         except Exception as exc:
             failure = exc
         request = core.record_request(
@@ -389,8 +426,11 @@ class WorkflowContext:
         return True
 
 
-class AsyncWorkflowContext:
+class AsyncWorkflowContext(AsyncOps):
     """The context of an ``async def`` workflow, passed as its first argument.
+
+    It offers the same operations as `WorkflowContext`, awaited (``go``
+    returns a task; ``gather`` and ``select`` are awaited).
 
     Example:
         ```python
@@ -414,10 +454,12 @@ class AsyncWorkflowContext:
         return self._core.attempt
 
     @overload
+    async def run(self, step: str, /, *args: Any) -> Any: ...
+    @overload
     async def run(self, step: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T: ...
     @overload
     async def run(self, step: Callable[..., T], /, *args: Any, **kwargs: Any) -> T: ...
-    async def run(self, step: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    async def run(self, step: Callable[..., Any] | str, /, *args: Any, **kwargs: Any) -> Any:
         """Runs a step durably; see `WorkflowContext.run` for the full contract.
 
         A plain ``def`` step runs in a thread (``asyncio.to_thread``) so it cannot
@@ -429,16 +471,36 @@ class AsyncWorkflowContext:
             SerializationError: The step's return value cannot be encoded.
         """
         core = self._core
+        if isinstance(step, str):  # a remote step, by name
+            core.check_alive()
+            function_id, recorded = core.claim(step)
+            if recorded is None:
+                recorded = await call_remote(core, function_id, step, args)
+            return core.settle(recorded)
         definition = step_definition_of(step)
         core.check_alive()
         function_id, recorded = core.claim(definition.name)
+        return await self._run_claimed(definition, function_id, recorded, args, kwargs)
+
+    async def _run_claimed(
+        self,
+        definition: StepDefinition,
+        function_id: int,
+        recorded: common_pb2.Step | None,
+        args: Any,
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """Runs (or replays) a step whose number is already taken."""
+        core = self._core
         if recorded is not None:
             return core.settle(recorded)
         started_at = _now()
         failure: Exception | None = None
         output: Any = None
         try:
-            output = await run_step_from_loop(definition, args, kwargs, core.check_alive)
+            output = await with_step(
+                core, run_step_from_loop(definition, args, kwargs, core.check_alive)
+            )
         except Exception as exc:
             failure = exc
         request = core.record_request(

@@ -24,8 +24,14 @@ import grpc
 
 from baton._errors import map_rpc_error
 from baton._proto.baton.v1 import (
+    event_service_pb2,
+    event_service_pb2_grpc,
+    message_service_pb2,
+    message_service_pb2_grpc,
     queue_service_pb2,
     queue_service_pb2_grpc,
+    stream_service_pb2,
+    stream_service_pb2_grpc,
     worker_service_pb2,
     worker_service_pb2_grpc,
     workflow_service_pb2,
@@ -48,6 +54,10 @@ logger = logging.getLogger("baton.rpc")
 
 DEFAULT_TIMEOUT = 30.0
 """The deadline of a unary call, in seconds, unless the call sets its own."""
+
+WAIT_MARGIN = 10.0
+"""Extra time a call that waits on the server (Sleep, Recv, GetEvent) allows
+beyond the server-side wait, so the gRPC deadline always exceeds the wait."""
 
 # A dispatch carries the whole journal, which can outgrow gRPC's 4 MiB default;
 # the server enforces its own payload limits.
@@ -142,6 +152,9 @@ class AsyncRpc:
         self._workflows = workflow_service_pb2_grpc.WorkflowServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._workers = worker_service_pb2_grpc.WorkerServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._queues = queue_service_pb2_grpc.QueueServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._messages = message_service_pb2_grpc.MessageServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._events = event_service_pb2_grpc.EventServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._streams = stream_service_pb2_grpc.StreamServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         """Closes the channel, cancelling calls still in flight."""
@@ -342,6 +355,106 @@ class AsyncRpc:
         )
         return response
 
+    async def sleep(
+        self, request: worker_service_pb2.SleepRequest, *, wait: float
+    ) -> worker_service_pb2.SleepResponse:
+        """Sleep (durable), retried like a checkpoint: the wake-up time is recorded."""
+        response: worker_service_pb2.SleepResponse = await self._rpc_call(
+            self._workers.Sleep, request, timeout=wait + WAIT_MARGIN, retry=CHECKPOINT_RETRY
+        )
+        return response
+
+    async def recv(
+        self, request: worker_service_pb2.RecvRequest, *, wait: float
+    ) -> worker_service_pb2.RecvResponse:
+        """Recv, retried like a checkpoint: the deadline and the result are recorded."""
+        response: worker_service_pb2.RecvResponse = await self._rpc_call(
+            self._workers.Recv, request, timeout=wait + WAIT_MARGIN, retry=CHECKPOINT_RETRY
+        )
+        return response
+
+    async def call_step(
+        self, request: worker_service_pb2.CallStepRequest
+    ) -> worker_service_pb2.CallStepResponse:
+        """CallStep (a remote step), retried like a checkpoint; the server holds
+        it up to ~50 s, so the deadline allows a minute and more."""
+        response: worker_service_pb2.CallStepResponse = await self._rpc_call(
+            self._workers.CallStep, request, timeout=60.0 + WAIT_MARGIN, retry=CHECKPOINT_RETRY
+        )
+        return response
+
+    # -- MessageService, EventService, StreamService -------------------------------------
+
+    async def send(
+        self, request: message_service_pb2.SendRequest, *, checkpoint: bool = False
+    ) -> message_service_pb2.SendResponse:
+        """Send. Retried when it is idempotent: from a workflow (``checkpoint``) or
+        with an idempotency key."""
+        retry = CHECKPOINT_RETRY if checkpoint else None
+        if retry is None and request.idempotency_key:
+            retry = CLIENT_RETRY
+        response: message_service_pb2.SendResponse = await self._rpc_call(
+            self._messages.Send, request, retry=retry
+        )
+        return response
+
+    async def set_event(
+        self, request: event_service_pb2.SetEventRequest
+    ) -> event_service_pb2.SetEventResponse:
+        """SetEvent, retried like a checkpoint."""
+        response: event_service_pb2.SetEventResponse = await self._rpc_call(
+            self._events.SetEvent, request, retry=CHECKPOINT_RETRY
+        )
+        return response
+
+    async def get_event(
+        self, request: event_service_pb2.GetEventRequest, *, wait: float
+    ) -> event_service_pb2.GetEventResponse:
+        """GetEvent; a checkpoint (retried until it lands) when ``context`` is set."""
+        retry = CHECKPOINT_RETRY if request.HasField("context") else CLIENT_RETRY
+        response: event_service_pb2.GetEventResponse = await self._rpc_call(
+            self._events.GetEvent, request, timeout=wait + WAIT_MARGIN, retry=retry
+        )
+        return response
+
+    async def list_events(
+        self, request: event_service_pb2.ListEventsRequest
+    ) -> event_service_pb2.ListEventsResponse:
+        """ListEvents."""
+        response: event_service_pb2.ListEventsResponse = await self._rpc_call(
+            self._events.ListEvents, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    async def write_stream(
+        self, request: stream_service_pb2.WriteStreamRequest
+    ) -> stream_service_pb2.WriteStreamResponse:
+        """WriteStream. From the workflow (a step number) it is idempotent and
+        retried; from inside a step (step number 0) a retry may write twice,
+        which at-least-once allows, so it is retried too."""
+        response: stream_service_pb2.WriteStreamResponse = await self._rpc_call(
+            self._streams.WriteStream, request, retry=CHECKPOINT_RETRY
+        )
+        return response
+
+    async def close_stream(
+        self, request: stream_service_pb2.CloseStreamRequest
+    ) -> stream_service_pb2.CloseStreamResponse:
+        """CloseStream (idempotent), retried like a checkpoint."""
+        response: stream_service_pb2.CloseStreamResponse = await self._rpc_call(
+            self._streams.CloseStream, request, retry=CHECKPOINT_RETRY
+        )
+        return response
+
+    def read_stream(self, request: stream_service_pb2.ReadStreamRequest) -> Any:
+        """Opens ReadStream (no deadline); the caller iterates the call and maps
+        its errors with `map_rpc_error`."""
+        return self._streams.ReadStream(request, metadata=self._metadata)
+
+    def watch_workflow(self, request: workflow_service_pb2.WatchWorkflowRequest) -> Any:
+        """Opens WatchWorkflow (no deadline); iterate the returned call."""
+        return self._workflows.WatchWorkflow(request, metadata=self._metadata)
+
 
 class SyncRpc:
     """The client RPCs over a blocking gRPC channel; same funnel as `AsyncRpc`.
@@ -365,6 +478,9 @@ class SyncRpc:
         # The generated gRPC stubs carry no annotations, hence the ignores.
         self._workflows = workflow_service_pb2_grpc.WorkflowServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._queues = queue_service_pb2_grpc.QueueServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._messages = message_service_pb2_grpc.MessageServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._events = event_service_pb2_grpc.EventServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._streams = stream_service_pb2_grpc.StreamServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         """Closes the channel."""
@@ -524,3 +640,37 @@ class SyncRpc:
             self._queues.DeleteQueue, request
         )
         return response
+
+    def send(self, request: message_service_pb2.SendRequest) -> message_service_pb2.SendResponse:
+        """Send; retried only with an idempotency key (else a retry could send twice)."""
+        response: message_service_pb2.SendResponse = self._rpc_call(
+            self._messages.Send, request, retry=CLIENT_RETRY if request.idempotency_key else None
+        )
+        return response
+
+    def get_event(
+        self, request: event_service_pb2.GetEventRequest, *, wait: float
+    ) -> event_service_pb2.GetEventResponse:
+        """GetEvent; the call's deadline exceeds the server-side ``wait``."""
+        response: event_service_pb2.GetEventResponse = self._rpc_call(
+            self._events.GetEvent, request, timeout=wait + WAIT_MARGIN, retry=CLIENT_RETRY
+        )
+        return response
+
+    def list_events(
+        self, request: event_service_pb2.ListEventsRequest
+    ) -> event_service_pb2.ListEventsResponse:
+        """ListEvents."""
+        response: event_service_pb2.ListEventsResponse = self._rpc_call(
+            self._events.ListEvents, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    def read_stream(self, request: stream_service_pb2.ReadStreamRequest) -> Any:
+        """Opens ReadStream (no deadline); iterate the returned call, mapping its
+        errors with `map_rpc_error`."""
+        return self._streams.ReadStream(request, metadata=self._metadata)
+
+    def watch_workflow(self, request: workflow_service_pb2.WatchWorkflowRequest) -> Any:
+        """Opens WatchWorkflow (no deadline); iterate the returned call."""
+        return self._workflows.WatchWorkflow(request, metadata=self._metadata)

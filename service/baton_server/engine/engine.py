@@ -11,15 +11,27 @@ from datetime import datetime, timedelta
 
 from baton_server.config import Config
 from baton_server.connector import Connector
+from baton_server.engine.children import Children
 from baton_server.engine.deadlines import DeadlineKeeper
 from baton_server.engine.dispatcher import Dispatcher
+from baton_server.engine.events import Events
 from baton_server.engine.leases import LeaseKeeper
 from baton_server.engine.management import CANCEL_CHANNEL, Management
+from baton_server.engine.messages import Messages
 from baton_server.engine.queues import Queues
+from baton_server.engine.remote_steps import RemoteSteps
 from baton_server.engine.retention import RetentionKeeper
-from baton_server.engine.sessions import Dispatch, Reconnect, Sessions, WorkerSession
+from baton_server.engine.sessions import (
+    Dispatch,
+    Reconnect,
+    RunRemoteStep,
+    Sessions,
+    WorkerSession,
+)
 from baton_server.engine.starts import Starter
+from baton_server.engine.streams import Streams
 from baton_server.engine.waiters import StatusWaiters, pause, wait_event
+from baton_server.engine.waits import Sleeps
 from baton_server.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -67,13 +79,22 @@ class Engine:
         self.starts = Starter(connector, self._dispatcher.wake)
         """Bulk starts and starts with queue options."""
         self._tasks: list[asyncio.Task[None]] = []
+        # Communication (messages, events, streams, sleep, children): waiters
+        # keyed by workflow id, woken by `baton_comms` and `baton_status`.
+        self._comms = StatusWaiters()
+        self.messages = Messages(connector, self._comms)
+        self.events = Events(connector, self._comms)
+        self.streams = Streams(connector, self._comms)
+        self.sleeps = Sleeps(connector)
+        self.children = Children(connector, self._dispatcher.wake)
+        self.remote_steps = RemoteSteps(connector, config, self._sessions, self._comms)
 
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> None:
         """Starts listening, dispatching and keeping leases."""
         self._connector.listen(
-            ["baton_enqueued", "baton_status", CANCEL_CHANNEL],
+            ["baton_enqueued", "baton_status", CANCEL_CHANNEL, "baton_comms", "baton_steps"],
             self._on_notify,
             self._on_listen_reconnect,
         )
@@ -84,6 +105,7 @@ class Engine:
             asyncio.create_task(self._retention.run(), name="baton-retention"),
             asyncio.create_task(self.queues.run_timeouts(), name="baton-queue-timeouts"),
             asyncio.create_task(self._refresh_stats(), name="baton-stats"),
+            asyncio.create_task(self.remote_steps.run(), name="baton-remote-steps"),
         ]
 
     async def stop(self) -> None:
@@ -113,12 +135,19 @@ class Engine:
             self._dispatcher.wake()
         elif channel == "baton_status":
             self._waiters.changed(payload)
+            self._comms.changed(payload)  # stream readers end with their workflow
+        elif channel == "baton_comms":
+            self._comms.changed(payload)
+        elif channel == "baton_steps":
+            self.remote_steps.wake()
         elif channel == CANCEL_CHANNEL:
             self.management.push_cancel(payload)
 
     def _on_listen_reconnect(self) -> None:
         self._dispatcher.wake()
         self._waiters.wake_all()
+        self._comms.wake_all()
+        self.remote_steps.wake()
 
     # -- workflows ---------------------------------------------------------
 
@@ -327,6 +356,7 @@ class Engine:
             slots,
         )
         self._dispatcher.wake()
+        self.remote_steps.wake()
         return session
 
     def seen(self, session: WorkerSession) -> None:
@@ -348,11 +378,15 @@ class Engine:
         self._sessions.remove(session)
         self.metrics.connected_workers.set(len(self._sessions.live()))
         undelivered: list[Dispatch] = []
+        steps_undelivered: list[RunRemoteStep] = []
         while not session.outbox.empty():
             item = session.outbox.get_nowait()
             if isinstance(item, Dispatch):
                 undelivered.append(item)
+            elif isinstance(item, RunRemoteStep):
+                steps_undelivered.append(item)
         await self._dispatcher.give_back(undelivered)
+        await self.remote_steps.give_back(steps_undelivered)
         log.info("worker %s disconnected", session.worker_id)
 
 

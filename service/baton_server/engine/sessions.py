@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from baton_server.store.models import Step, Workflow
+from baton_server.store.remote_steps import RemoteTask
 from baton_server.store.workers import WorkerRegistration
 
 
@@ -31,7 +32,14 @@ class CancelRun:
     workflow_id: str
 
 
-Outgoing = Dispatch | Reconnect | CancelRun
+@dataclass(frozen=True)
+class RunRemoteStep:
+    """Run a step this worker hosts for a workflow running elsewhere."""
+
+    task: RemoteTask
+
+
+Outgoing = Dispatch | Reconnect | CancelRun | RunRemoteStep
 
 
 @dataclass(eq=False)

@@ -11,25 +11,13 @@ from typing import Any
 import grpc
 
 from baton._proto.baton.v1 import (
-    event_service_pb2,
-    event_service_pb2_grpc,
-    message_service_pb2,
-    message_service_pb2_grpc,
     schedule_service_pb2,
     schedule_service_pb2_grpc,
-    stream_service_pb2,
-    stream_service_pb2_grpc,
 )
 from baton_server.errors import Unimplemented
 
 # (module with the descriptor, generated servicer base, adder, capability)
 UNBUILT: list[tuple[Any, type, Any, str]] = [
-    (message_service_pb2, message_service_pb2_grpc.MessageServiceServicer,
-     message_service_pb2_grpc.add_MessageServiceServicer_to_server, "workflow messages"),
-    (event_service_pb2, event_service_pb2_grpc.EventServiceServicer,
-     event_service_pb2_grpc.add_EventServiceServicer_to_server, "workflow events"),
-    (stream_service_pb2, stream_service_pb2_grpc.StreamServiceServicer,
-     stream_service_pb2_grpc.add_StreamServiceServicer_to_server, "workflow streams"),
     (schedule_service_pb2, schedule_service_pb2_grpc.ScheduleServiceServicer,
      schedule_service_pb2_grpc.add_ScheduleServiceServicer_to_server, "cron schedules"),
 ]  # fmt: skip

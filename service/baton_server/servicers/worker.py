@@ -9,13 +9,22 @@ from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
 
+from baton._proto.baton.v1 import common_pb2
 from baton._proto.baton.v1 import worker_service_pb2 as pb
 from baton._proto.baton.v1 import worker_service_pb2_grpc as pb_grpc
 from baton_server.config import Config
 from baton_server.engine.engine import Engine
-from baton_server.engine.sessions import CancelRun, Dispatch, Reconnect, WorkerSession
-from baton_server.errors import InvalidArgument, Unimplemented
+from baton_server.engine.sessions import (
+    CancelRun,
+    Dispatch,
+    Reconnect,
+    RunRemoteStep,
+    WorkerSession,
+)
+from baton_server.errors import InvalidArgument
 from baton_server.servicers import convert, validate
+from baton_server.servicers.caller import caller_in
+from baton_server.servicers.message import topic
 from baton_server.store.steps import NewStep
 from baton_server.store.workers import WorkerRegistration
 
@@ -25,6 +34,10 @@ log = logging.getLogger("baton.workers")
 Context = Any
 
 _MAX_SLOTS = 100_000
+_MAX_SLEEP_SECONDS = 7 * 24 * 3600.0
+# How long CallStep holds the call waiting for the step's result before
+# answering `done = false` (the caller calls again).
+_CALL_STEP_HOLD_SECONDS = 50.0
 
 
 class WorkerService(pb_grpc.WorkerServiceServicer):
@@ -72,8 +85,10 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 if isinstance(item, CancelRun):
                     cancel = pb.CancelWorkflowCommand(workflow_id=item.workflow_id)
                     yield pb.ConnectResponse(cancel=cancel)
-                    continue
-                yield pb.ConnectResponse(dispatch=_dispatch_out(item))
+                elif isinstance(item, RunRemoteStep):
+                    yield pb.ConnectResponse(run_step=_run_step_out(item))
+                else:
+                    yield pb.ConnectResponse(dispatch=_dispatch_out(item))
         finally:
             reader.cancel()
             await self._engine.close_session(session)
@@ -176,17 +191,54 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         )
         return pb.CompleteWorkflowResponse(status=convert.STATUS_TO_PROTO[status])
 
-    async def Sleep(self, request: Any, context: Context) -> Any:
-        raise Unimplemented("Sleep: durable sleep is not implemented yet")
+    async def Sleep(self, request: pb.SleepRequest, context: Context) -> pb.SleepResponse:
+        caller = caller_in(request.context, "context")
+        duration = validate.seconds(
+            request.duration, "duration", default=0.0, maximum=_MAX_SLEEP_SECONDS
+        )
+        wake_at = await self._engine.sleeps.sleep(caller, duration)
+        return pb.SleepResponse(wake_at=convert.timestamp(wake_at))
 
-    async def Recv(self, request: Any, context: Context) -> Any:
-        raise Unimplemented("Recv: workflow messages are not implemented yet")
+    async def Recv(self, request: pb.RecvRequest, context: Context) -> pb.RecvResponse:
+        caller = caller_in(request.context, "context")
+        topic(request.topic)
+        timeout = validate.seconds(
+            request.timeout, "timeout", default=0.0, maximum=_MAX_SLEEP_SECONDS
+        )
+        step = await self._engine.messages.recv(caller, request.topic, timeout)
+        return pb.RecvResponse(
+            found=step.output is not None, message=convert.payload_out(step.output)
+        )
 
-    async def CallStep(self, request: Any, context: Context) -> Any:
-        raise Unimplemented("CallStep: remote steps are not implemented yet")
+    async def CallStep(self, request: pb.CallStepRequest, context: Context) -> pb.CallStepResponse:
+        caller = caller_in(request.context, "context")
+        validate.name(request.step_name, "step_name")
+        validate.payload(request.input, "input", self._config.max_payload_bytes)
+        step = await self._engine.remote_steps.call(
+            caller, request.step_name, convert.payload_in(request.input), _CALL_STEP_HOLD_SECONDS
+        )
+        if step is None:
+            return pb.CallStepResponse(done=False)
+        return pb.CallStepResponse(step=convert.step_out(step), done=True)
 
-    async def CompleteStep(self, request: Any, context: Context) -> Any:
-        raise Unimplemented("CompleteStep: remote steps are not implemented yet")
+    async def CompleteStep(
+        self, request: pb.CompleteStepRequest, context: Context
+    ) -> pb.CompleteStepResponse:
+        if not request.task_id:
+            raise InvalidArgument("task_id", "is required")
+        kind = request.WhichOneof("result")
+        if kind is None:
+            raise InvalidArgument("result", "one of output or error is required")
+        if kind == "output":
+            validate.payload(request.output, "output", self._config.max_payload_bytes)
+        else:
+            validate.payload(request.error, "error", self._config.max_payload_bytes)
+        await self._engine.remote_steps.complete(
+            request.task_id,
+            convert.payload_in(request.output) if kind == "output" else None,
+            convert.failure_in(request.error) if kind == "error" else None,
+        )
+        return pb.CompleteStepResponse()
 
 
 def _duration(seconds: float) -> Duration:
@@ -207,4 +259,16 @@ def _dispatch_out(dispatch: Dispatch) -> pb.DispatchWorkflow:
         app_version=workflow.app_version,
         parent_workflow_id=workflow.parent_workflow_id or "",
         trace_carrier=workflow.trace_carrier or {},
+    )
+
+
+def _run_step_out(item: RunRemoteStep) -> pb.RunStep:
+    task = item.task
+    return pb.RunStep(
+        task_id=task.task_id,
+        context=common_pb2.WorkflowContext(
+            workflow_id=task.workflow_id, function_id=task.function_id, attempt=task.attempt
+        ),
+        step_name=task.step_name,
+        input=convert.payload_out(task.input),
     )

@@ -13,12 +13,15 @@ from baton._proto.baton.v1 import workflow_service_pb2 as pb
 from baton._proto.baton.v1 import workflow_service_pb2_grpc as pb_grpc
 from baton_server import tracing
 from baton_server.config import Config
+from baton_server.engine.children import child_id
 from baton_server.engine.engine import Engine
 from baton_server.engine.starts import Started
 from baton_server.errors import InvalidArgument, ServiceError, Unimplemented
 from baton_server.servicers import convert, queue_options, validate
 from baton_server.servicers import management as manage
+from baton_server.servicers.caller import caller_in
 from baton_server.servicers.errors import to_status
+from baton_server.store.models import Workflow
 from baton_server.store.starts import NewStart
 from baton_server.store.workflows import ListFilter, NewWorkflow
 
@@ -67,16 +70,27 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             trace_carrier=tracing.current_carrier(),
         )
 
+    async def _start(self, request: pb.StartWorkflowRequest) -> tuple[Workflow, bool]:
+        """Starts a workflow: a child recorded in its parent's journal
+        (``caller``), a start onto a queue, or a plain start."""
+        if not request.HasField("caller"):
+            if queue_options.uses_queue(request):
+                started = await self._engine.starts.start_one(
+                    queue_options.new_start(request, self._new_workflow(request))
+                )
+                return started.workflow, started.created
+            return await self._engine.start_workflow(self._new_workflow(request))
+        caller = caller_in(request.caller, "caller")
+        child = pb.StartWorkflowRequest()
+        child.CopyFrom(request)
+        if not child.workflow_id:
+            child.workflow_id = child_id(caller)
+        return await self._engine.children.start(caller, self._new_workflow(child))
+
     async def StartWorkflow(
         self, request: pb.StartWorkflowRequest, context: Context
     ) -> pb.StartWorkflowResponse:
-        if queue_options.uses_queue(request):
-            started = await self._engine.starts.start_one(
-                queue_options.new_start(request, self._new_workflow(request))
-            )
-            workflow, created = started.workflow, started.created
-        else:
-            workflow, created = await self._engine.start_workflow(self._new_workflow(request))
+        workflow, created = await self._start(request)
         return pb.StartWorkflowResponse(workflow=convert.workflow_out(workflow), created=created)
 
     async def StartWorkflows(
@@ -90,7 +104,11 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         outcomes: list[ServiceError | NewStart | Started] = []
         for item in request.workflows:
             try:
-                outcomes.append(queue_options.new_start(item, self._new_workflow(item)))
+                if item.HasField("caller"):  # a child: recorded in its parent's journal
+                    workflow, created = await self._start(item)
+                    outcomes.append(Started(workflow, created))
+                else:
+                    outcomes.append(queue_options.new_start(item, self._new_workflow(item)))
             except ServiceError as exc:
                 outcomes.append(exc)
         valid = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, NewStart)]
@@ -132,7 +150,15 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         timeout = validate.seconds(
             request.timeout, "timeout", default=_AWAIT_DEFAULT_SECONDS, maximum=_AWAIT_MAX_SECONDS
         )
-        workflow = await self._engine.await_workflow(request.workflow_id, timeout)
+        if request.HasField("caller"):
+            workflow = await self._engine.children.await_recorded(
+                caller_in(request.caller, "caller"),
+                request.workflow_id,
+                timeout,
+                self._engine.await_workflow,
+            )
+        else:
+            workflow = await self._engine.await_workflow(request.workflow_id, timeout)
         return pb.AwaitWorkflowResponse(
             workflow=convert.workflow_out(workflow), done=workflow.finished
         )
@@ -232,7 +258,11 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
 def _refuse_unbuilt(request: pb.StartWorkflowRequest) -> None:
     """Options of the contract whose capability comes with a later release."""
     unbuilt = [
-        (request.HasField("caller"), "caller", "child workflows"),
+        (
+            request.HasField("caller") and queue_options.uses_queue(request),
+            "queue",
+            "child workflows on a queue",
+        ),
     ]
     for present, field, capability in unbuilt:
         if present:

@@ -67,3 +67,20 @@ async def journals(tx: Tx, workflow_ids: list[str]) -> dict[str, list[Step]]:
     for row in await tx.fetch("journals", {"workflow_ids": workflow_ids}):
         found[row["workflow_id"]].append(Step.from_row(row))
     return found
+
+
+async def record_child(tx: Tx, new: NewStep, child_workflow_id: str) -> Step | None:
+    """Records the step that started ``child_workflow_id``; ``None`` as for :func:`record`."""
+    row = await tx.fetch_one(
+        "record_child_step",
+        {
+            "workflow_id": new.workflow_id,
+            "function_id": new.function_id,
+            "attempt": new.attempt,
+            "step_name": new.step_name,
+            "output_encoding": new.output.encoding if new.output else None,
+            "output": new.output.data if new.output else None,
+            "child_workflow_id": child_workflow_id,
+        },
+    )
+    return Step.from_row(row) if row else None

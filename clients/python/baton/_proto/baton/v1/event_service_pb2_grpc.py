@@ -58,23 +58,30 @@ class EventServiceServicer:
 
     def SetEvent(self, request, context):
         """Sets an event of the calling workflow (latest value wins; history kept per
-        step). Recorded as a step: exactly once.
+        step). Recorded as a step (`baton.set_event`) in the same transaction:
+        exactly once. Wakes every GetEvent waiting for it. FAILED_PRECONDITION
+        (STALE_ATTEMPT) for a stale attempt.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetEvent(self, request, context):
-        """Returns an event's latest value, waiting up to `timeout` for it to be set.
-        From a workflow (`context` set) the value read is recorded as a step, so
-        replay sees the same value. NOT_FOUND for an unknown workflow.
+        """Returns an event's latest value, waiting up to `timeout` for it to be set
+        (the server holds the call and wakes on LISTEN/NOTIFY; the call's gRPC
+        deadline must exceed the timeout; at most 1 hour). From a workflow
+        (`context` set) the value read, or its absence, is recorded as a step
+        (`baton.get_event`), so replay sees the same value even if the event
+        changed since, and the wait's deadline is recorded the first time.
+        NOT_FOUND for an unknown workflow.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListEvents(self, request, context):
-        """Lists a workflow's events with their latest values.
+        """Lists a workflow's events with their latest values, by key. NOT_FOUND for
+        an unknown workflow.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

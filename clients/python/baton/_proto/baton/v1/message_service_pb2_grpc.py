@@ -48,10 +48,14 @@ class MessageServiceServicer:
 
     def Send(self, request, context):
         """Sends a message to a workflow, on a topic or none. Messages are delivered
-        FIFO per (workflow, topic). From a workflow (`context` set) the send is
-        recorded as a step: exactly once. From outside it is at-least-once, or
-        exactly once when `idempotency_key` is given. NOT_FOUND for an unknown
-        destination.
+        FIFO per (workflow, topic) and wake a waiting Recv through Postgres
+        NOTIFY. From a workflow (`context` set) the send is recorded as the
+        sender's step (`baton.send`) in the same transaction: exactly once, and a
+        retried call sends nothing more (FAILED_PRECONDITION, reason
+        STALE_ATTEMPT, for a stale attempt). From outside it is at-least-once, or
+        exactly once when `idempotency_key` is given (a repeated key is accepted
+        and ignored). NOT_FOUND (WORKFLOW_NOT_FOUND) for an unknown destination;
+        INVALID_ARGUMENT for a topic over 200 characters or an oversized message.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

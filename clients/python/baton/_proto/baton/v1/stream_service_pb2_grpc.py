@@ -57,17 +57,25 @@ class StreamServiceServicer:
     """
 
     def WriteStream(self, request, context):
-        """Appends a value to a stream of the calling workflow. From the workflow
-        itself it is a step (exactly once); from inside a step, at least once.
-        FAILED_PRECONDITION when the stream is closed.
+        """Appends a value to a stream of the calling workflow and returns its
+        offset. From the workflow itself (`context.function_id` > 0) the write is
+        recorded as that step (`baton.write_stream`): exactly once, and a retried
+        call returns the first offset. From inside a step (`context.function_id`
+        = 0) it is not a step of its own: at least once, so a step retried after
+        a failure or a crash may write its values again; readers see every value
+        of every try, in write order. FAILED_PRECONDITION with reason
+        STREAM_CLOSED when the stream is closed, STALE_ATTEMPT when the attempt
+        no longer owns the workflow (or it has finished); NOT_FOUND for an
+        unknown workflow.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CloseStream(self, request, context):
-        """Closes a stream of the calling workflow. Streams close automatically
-        when their workflow finishes.
+        """Closes a stream of the calling workflow (idempotent); recorded as a step
+        (`baton.close_stream`) unless `context.function_id` = 0. Streams close
+        automatically when their workflow finishes: readers end then.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -75,8 +83,12 @@ class StreamServiceServicer:
 
     def ReadStream(self, request, context):
         """Sends a stream's values in order, from `from_offset`, as they are
-        written; ends when the stream is closed or its workflow is no longer
-        active. NOT_FOUND for an unknown workflow.
+        written (pushed: the server wakes on Postgres LISTEN/NOTIFY, with a
+        periodic re-check); ends, after sending every value written before, when
+        the stream is closed or its workflow is no longer active (not ENQUEUED or
+        PENDING). A reader that lost its stream resumes by calling again with
+        `from_offset` = the last offset it received + 1. A stream never written
+        reads as empty. NOT_FOUND for an unknown workflow.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -241,10 +241,12 @@ class CallStepRequest(_message.Message):
     def __init__(self, context: _Optional[_Union[_common_pb2.WorkflowContext, _Mapping]] = ..., step_name: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ...) -> None: ...
 
 class CallStepResponse(_message.Message):
-    __slots__ = ("step",)
+    __slots__ = ("step", "done")
     STEP_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
     step: _common_pb2.Step
-    def __init__(self, step: _Optional[_Union[_common_pb2.Step, _Mapping]] = ...) -> None: ...
+    done: bool
+    def __init__(self, step: _Optional[_Union[_common_pb2.Step, _Mapping]] = ..., done: _Optional[bool] = ...) -> None: ...
 
 class CompleteStepRequest(_message.Message):
     __slots__ = ("task_id", "output", "error")

@@ -138,7 +138,9 @@ class WorkerServiceServicer:
     def Sleep(self, request, context):
         """A durable sleep: records the wake-up time the first time it is called for
         this step, then waits until then (or returns at once when it has passed),
-        so a recovered workflow only sleeps what remains.
+        so a recovered workflow only sleeps what remains; then records the step
+        (`baton.sleep`). The call's gRPC deadline must exceed the sleep. At most
+        7 days (INVALID_ARGUMENT).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -147,7 +149,13 @@ class WorkerServiceServicer:
     def Recv(self, request, context):
         """Receives the next message sent to the calling workflow on a topic, waiting
         up to a timeout whose deadline is recorded the first time. The consumed
-        message (or its absence) is recorded as the step, so replay gets the same.
+        message (or its absence) is recorded as the step (`baton.recv`) in the
+        transaction that consumes it, so each message is received exactly once
+        and replay gets the same. The server holds the call while it waits
+        (woken by LISTEN/NOTIFY); the call's gRPC deadline must exceed the
+        timeout. A retried call for a recorded step returns the recorded result.
+        FAILED_PRECONDITION (STALE_ATTEMPT), also while waiting, as soon as the
+        caller's attempt no longer owns the workflow.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -155,8 +163,16 @@ class WorkerServiceServicer:
 
     def CallStep(self, request, context):
         """Runs a step registered by another worker (a remote step): the service
-        routes it to a connected worker hosting `step_name`, waits for its
-        result, records it under the caller's step number and returns it.
+        routes it to a connected worker hosting `step_name` (pushed as
+        ConnectResponse.run_step), waits for its result, records it under the
+        caller's step number and returns it. The pending call is stored in
+        Postgres, so neither a replica crash nor the loss of the step's worker
+        loses it: a step whose worker is lost (lease expired) is routed again to
+        another worker hosting it (at least once, like any step). The call is
+        held up to about 50 s; then it answers `done = false` and the caller
+        calls again with the same context (the step is not run again for that).
+        A retried call for a recorded step returns the recorded step.
+        FAILED_PRECONDITION (STALE_ATTEMPT) for a stale attempt.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -164,7 +180,8 @@ class WorkerServiceServicer:
 
     def CompleteStep(self, request, context):
         """Returns the result of a step pushed to this worker with
-        ConnectResponse.run_step.
+        ConnectResponse.run_step; the service records it in the calling
+        workflow's journal. Idempotent: a task already completed is ignored.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

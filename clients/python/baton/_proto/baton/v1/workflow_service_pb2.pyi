@@ -106,12 +106,14 @@ class GetWorkflowResponse(_message.Message):
     def __init__(self, workflow: _Optional[_Union[_common_pb2.Workflow, _Mapping]] = ...) -> None: ...
 
 class AwaitWorkflowRequest(_message.Message):
-    __slots__ = ("workflow_id", "timeout")
+    __slots__ = ("workflow_id", "timeout", "caller")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     timeout: _duration_pb2.Duration
-    def __init__(self, workflow_id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    caller: _common_pb2.WorkflowContext
+    def __init__(self, workflow_id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., caller: _Optional[_Union[_common_pb2.WorkflowContext, _Mapping]] = ...) -> None: ...
 
 class AwaitWorkflowResponse(_message.Message):
     __slots__ = ("workflow", "done")

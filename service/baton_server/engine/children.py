@@ -1,0 +1,126 @@
+"""Child workflows: started by a workflow as a recorded step, awaited with the
+result recorded, so a replayed parent never starts a second child and sees
+the same result without waiting.
+
+The child's id is ``<parent id>-<step number>`` unless the parent names one
+(deterministic either way). The child is linked to its parent
+(``parent_workflow_id``), inherits the parent's absolute deadline (the earlier
+of the two when it has its own) and its app version (unless it names one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+from baton_server.connector import Connector
+from baton_server.engine import journal
+from baton_server.engine.journal import Caller, Replayed
+from baton_server.errors import AlreadyExists, workflow_not_found
+from baton_server.store import steps, workflows
+from baton_server.store.models import Failure, Workflow
+from baton_server.store.steps import NewStep
+from baton_server.store.workflows import NewWorkflow
+
+
+def child_id(caller: Caller) -> str:
+    """The default id of the child started at the caller's step."""
+    return f"{caller.workflow_id}-{caller.function_id}"
+
+
+class Children:
+    """Child starts and recorded awaits; one per replica."""
+
+    def __init__(self, connector: Connector, on_enqueued: Callable[[], None]) -> None:
+        self._connector = connector
+        self._on_enqueued = on_enqueued
+
+    async def start(self, caller: Caller, new: NewWorkflow) -> tuple[Workflow, bool]:
+        """Starts the child (once) and records the start as the caller's step.
+
+        Returns the child and whether this call created it.
+
+        Raises:
+            AlreadyExists: The child id is taken by a workflow of another name.
+            FailedPrecondition: The caller's attempt is stale.
+            NotFound: The parent does not exist.
+        """
+        try:
+            async with self._connector.transaction() as tx:
+                parent = await workflows.get(tx, caller.workflow_id)
+                if parent is None:
+                    raise workflow_not_found(caller.workflow_id)
+                wanted = new.workflow_id or child_id(caller)
+                step = await steps.record_child(
+                    tx,
+                    NewStep(
+                        workflow_id=caller.workflow_id,
+                        function_id=caller.function_id,
+                        attempt=caller.attempt,
+                        step_name=journal.START_WORKFLOW,
+                        output=None,
+                        error=None,
+                        started_at=None,
+                    ),
+                    wanted,
+                )
+                if step is None:
+                    await journal.refuse(tx, caller)
+                deadlines = [d for d in (parent.deadline, new.deadline) if d is not None]
+                child = replace(
+                    new,
+                    workflow_id=wanted,
+                    parent_workflow_id=caller.workflow_id,
+                    app_version=new.app_version or parent.app_version,
+                    deadline=min(deadlines) if deadlines else None,
+                )
+                created = await workflows.insert(tx, child)
+                if created is not None:
+                    await workflows.notify_enqueued(tx, child.workflow_name)
+                    result, fresh = created, True
+                else:
+                    existing = await workflows.get(tx, wanted)
+                    if existing is None or existing.workflow_name != new.workflow_name:
+                        raise AlreadyExists(
+                            f"child workflow id {wanted!r} is taken by another workflow",
+                            reason="WORKFLOW_ID_CONFLICT",
+                            metadata={"workflow_id": wanted},
+                        )
+                    result, fresh = existing, False
+        except Replayed as replayed:
+            async with self._connector.transaction() as tx:
+                found = await workflows.get(tx, replayed.step.child_workflow_id or "")
+            if found is None:
+                raise workflow_not_found(replayed.step.child_workflow_id or "") from None
+            return found, False
+        if fresh:
+            self._on_enqueued()
+        return result, fresh
+
+    async def await_recorded(
+        self,
+        caller: Caller,
+        workflow_id: str,
+        timeout: float,
+        await_workflow: Callable[[str, float], Awaitable[Workflow]],
+    ) -> Workflow:
+        """Awaits a workflow and, once it has finished, records its outcome as
+        the caller's step (so a replay gets the same result without waiting)."""
+        workflow = await await_workflow(workflow_id, timeout)
+        if not workflow.finished:
+            return workflow
+        error = workflow.error
+        if workflow.status != "SUCCESS" and error is None:
+            error = Failure(type=workflow.status, message=f"workflow ended {workflow.status}")
+        try:
+            async with self._connector.transaction() as tx:
+                await journal.record(
+                    tx,
+                    caller,
+                    journal.AWAIT_WORKFLOW,
+                    output=None if error else (workflow.output or journal.JSON_NULL),
+                    error=error if workflow.status != "SUCCESS" else None,
+                )
+        except Replayed:
+            pass
+        return workflow

@@ -1,0 +1,122 @@
+"""Messages: Send from anywhere, Recv inside a workflow.
+
+A message is a row of ``messages``, FIFO per (destination, topic). Recv takes
+the oldest one with ``FOR UPDATE SKIP LOCKED``, records it as the receiving
+step and marks it consumed, all in one transaction: a message is received
+exactly once, and a recovered workflow replays the recorded one. When none is
+there, Recv waits on this replica for a ``baton_comms`` notification (a hint)
+with a periodic re-check, until the deadline recorded the first time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from baton_server.connector import Connector
+from baton_server.engine import journal
+from baton_server.engine.journal import Caller, Replayed
+from baton_server.engine.waiters import StatusWaiters, wait_event
+from baton_server.errors import workflow_not_found
+from baton_server.store import messages, streams, waits, workflows
+from baton_server.store.models import Payload, Step
+
+# A waiter re-reads at least this often, in case a notification was lost.
+RECHECK_SECONDS = 2.0
+
+
+class Messages:
+    """Send and Recv; one per replica."""
+
+    def __init__(self, connector: Connector, waiters: StatusWaiters) -> None:
+        self._connector = connector
+        self._waiters = waiters
+
+    async def send(
+        self,
+        destination_id: str,
+        topic: str,
+        payload: Payload | None,
+        *,
+        idempotency_key: str | None = None,
+        caller: Caller | None = None,
+    ) -> None:
+        """Queues a message for ``destination_id``.
+
+        With ``caller`` (a workflow sending) the send is recorded as the
+        caller's step in the same transaction: exactly once. Without it, an
+        ``idempotency_key`` makes a repeated send a no-op.
+
+        Raises:
+            NotFound: No workflow ``destination_id`` (or no caller workflow).
+            FailedPrecondition: The caller's attempt is stale.
+        """
+        try:
+            async with self._connector.transaction() as tx:
+                if caller is not None:
+                    await journal.record(tx, caller, journal.SEND)
+                inserted = await messages.insert(
+                    tx,
+                    destination_id=destination_id,
+                    topic=topic,
+                    payload=payload,
+                    idempotency_key=idempotency_key,
+                )
+                if inserted:
+                    await messages.notify(tx, destination_id)
+                elif await workflows.get(tx, destination_id) is None:
+                    raise workflow_not_found(destination_id)
+        except Replayed:
+            return
+
+    async def recv(self, caller: Caller, topic: str, timeout: float) -> Step:
+        """Receives the next message on ``topic`` for the calling workflow.
+
+        Returns the recorded step: its output is the message, or ``None`` when
+        the deadline (recorded the first time, so a recovered workflow keeps
+        it) passed with no message.
+        """
+        async with self._connector.transaction() as tx:
+            done = await journal.recorded(tx, caller)
+            if done is not None:
+                return done
+            _, remaining = await waits.deadline(
+                tx, caller.workflow_id, caller.function_id, timedelta(seconds=timeout)
+            )
+        loop = asyncio.get_running_loop()
+        until = loop.time() + remaining
+        with self._waiters.watch(caller.workflow_id) as changed:
+            while True:
+                changed.clear()
+                step = await self._take(caller, topic)
+                if step is not None:
+                    return step
+                left = until - loop.time()
+                if left <= 0:
+                    return await self._time_out(caller)
+                await wait_event(changed, min(left, RECHECK_SECONDS))
+
+    async def _take(self, caller: Caller, topic: str) -> Step | None:
+        try:
+            async with self._connector.transaction() as tx:
+                message = await messages.take(tx, caller.workflow_id, topic)
+                if message is None:
+                    # A caller that lost the workflow (re-dispatched, cancelled,
+                    # finished) stops waiting: woken by baton_status, it is refused.
+                    if not await streams.running(tx, caller.workflow_id, caller.attempt):
+                        await journal.refuse(tx, caller)
+                    return None
+                step = await journal.record(
+                    tx, caller, journal.RECV, output=message.payload or journal.JSON_NULL
+                )
+                await messages.consume(tx, message.message_id)
+                return step
+        except Replayed as replayed:
+            return replayed.step
+
+    async def _time_out(self, caller: Caller) -> Step:
+        try:
+            async with self._connector.transaction() as tx:
+                return await journal.record(tx, caller, journal.RECV)
+        except Replayed as replayed:
+            return replayed.step

@@ -1,0 +1,22 @@
+-- upsert_event --
+-- Sets an event's latest value.
+INSERT INTO events (workflow_id, key, value_encoding, value)
+VALUES (%(workflow_id)s, %(key)s, %(value_encoding)s, %(value)s)
+ON CONFLICT (workflow_id, key) DO UPDATE
+SET value_encoding = excluded.value_encoding, value = excluded.value, updated_at = now()
+
+-- insert_event_history --
+-- Keeps the value an event took at the workflow step that set it.
+INSERT INTO event_history (workflow_id, function_id, key, value_encoding, value)
+VALUES (%(workflow_id)s, %(function_id)s, %(key)s, %(value_encoding)s, %(value)s)
+ON CONFLICT (workflow_id, function_id) DO NOTHING
+
+-- get_event --
+-- An event's latest value.
+SELECT key, value_encoding, value, updated_at FROM events
+WHERE workflow_id = %(workflow_id)s AND key = %(key)s
+
+-- list_events --
+-- All events of a workflow by key.
+SELECT key, value_encoding, value, updated_at FROM events
+WHERE workflow_id = %(workflow_id)s ORDER BY key

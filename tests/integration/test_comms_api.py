@@ -1,0 +1,213 @@
+"""Messages, events and streams as a caller meets them over raw gRPC: operations
+from a workflow are recorded once (a retried call changes nothing), stale
+attempts and closed streams are refused with a reason, bad input names its field.
+
+A workflow is made "running under attempt 1" by marking its row directly, so
+these tests need no worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import grpc
+import psycopg
+import pytest
+
+from baton._proto.baton.v1 import common_pb2 as common
+from baton._proto.baton.v1 import event_service_pb2 as ev
+from baton._proto.baton.v1 import event_service_pb2_grpc as ev_grpc
+from baton._proto.baton.v1 import message_service_pb2 as msg
+from baton._proto.baton.v1 import message_service_pb2_grpc as msg_grpc
+from baton._proto.baton.v1 import stream_service_pb2 as st
+from baton._proto.baton.v1 import stream_service_pb2_grpc as st_grpc
+from baton._proto.baton.v1 import workflow_service_pb2 as wf
+from baton._proto.baton.v1 import workflow_service_pb2_grpc as wf_grpc
+from tests.conftest import ThreadServer
+from tests.grpc_helpers import details
+
+
+@dataclass
+class Stubs:
+    workflows: wf_grpc.WorkflowServiceStub
+    messages: msg_grpc.MessageServiceStub
+    events: ev_grpc.EventServiceStub
+    streams: st_grpc.StreamServiceStub
+
+
+@pytest.fixture
+def stubs(server: ThreadServer) -> Iterator[Stubs]:
+    with grpc.insecure_channel(server.target) as channel:
+        yield Stubs(
+            wf_grpc.WorkflowServiceStub(channel),
+            msg_grpc.MessageServiceStub(channel),
+            ev_grpc.EventServiceStub(channel),
+            st_grpc.StreamServiceStub(channel),
+        )
+
+
+def _running(stubs: Stubs, database_url: str, workflow_id: str) -> None:
+    stubs.workflows.StartWorkflow(
+        wf.StartWorkflowRequest(workflow_name="nobody_hosts_this", workflow_id=workflow_id),
+        timeout=10,
+    )
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE workflows SET status = 'PENDING', attempt = 1 WHERE workflow_id = %s",
+            (workflow_id,),
+        )
+
+
+def _ctx(workflow_id: str, function_id: int, attempt: int = 1) -> common.WorkflowContext:
+    return common.WorkflowContext(workflow_id=workflow_id, function_id=function_id, attempt=attempt)
+
+
+def _steps(stubs: Stubs, workflow_id: str) -> list[str]:
+    response = stubs.workflows.ListWorkflowSteps(
+        wf.ListWorkflowStepsRequest(workflow_id=workflow_id), timeout=10
+    )
+    return [step.step_name for step in response.steps]
+
+
+def test_a_retried_workflow_write_returns_its_first_offset_and_writes_once(
+    stubs: Stubs, database_url: str
+) -> None:
+    _running(stubs, database_url, "w")
+    write = st.WriteStreamRequest(context=_ctx("w", 1), key="k", value=common.Payload(json="1"))
+    assert stubs.streams.WriteStream(write, timeout=10).offset == 0
+    assert stubs.streams.WriteStream(write, timeout=10).offset == 0  # retried: same step
+    again = st.WriteStreamRequest(context=_ctx("w", 2), key="k", value=common.Payload(json="2"))
+    assert stubs.streams.WriteStream(again, timeout=10).offset == 1
+    from_step = st.WriteStreamRequest(context=_ctx("w", 0), key="k", value=common.Payload(json="3"))
+    assert stubs.streams.WriteStream(from_step, timeout=10).offset == 2
+    stubs.streams.CloseStream(st.CloseStreamRequest(context=_ctx("w", 3), key="k"), timeout=10)
+    values = [
+        (r.offset, r.value.json)
+        for r in stubs.streams.ReadStream(st.ReadStreamRequest(workflow_id="w", key="k"))
+    ]
+    assert values == [(0, "1"), (1, "2"), (2, "3")]
+    assert _steps(stubs, "w") == ["baton.write_stream", "baton.write_stream", "baton.close_stream"]
+
+    closed = st.WriteStreamRequest(context=_ctx("w", 4), key="k", value=common.Payload(json="4"))
+    with pytest.raises(grpc.RpcError) as caught:
+        stubs.streams.WriteStream(closed, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert details(caught.value)[0] == "STREAM_CLOSED"
+
+
+def test_writes_from_a_stale_attempt_are_refused(stubs: Stubs, database_url: str) -> None:
+    _running(stubs, database_url, "stale")
+    for call, request in [
+        (
+            stubs.streams.WriteStream,
+            st.WriteStreamRequest(context=_ctx("stale", 1, attempt=7), key="k"),
+        ),
+        (
+            stubs.streams.WriteStream,
+            st.WriteStreamRequest(context=_ctx("stale", 0, attempt=7), key="k"),
+        ),
+        (stubs.events.SetEvent, ev.SetEventRequest(context=_ctx("stale", 1, attempt=7), key="k")),
+        (
+            stubs.messages.Send,
+            msg.SendRequest(destination_id="stale", context=_ctx("stale", 1, attempt=7)),
+        ),
+    ]:
+        with pytest.raises(grpc.RpcError) as caught:
+            call(request, timeout=10)
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert details(caught.value)[0] == "STALE_ATTEMPT"
+    assert _steps(stubs, "stale") == []
+
+
+def test_a_set_event_is_recorded_once_and_kept_in_the_latest_value(
+    stubs: Stubs, database_url: str
+) -> None:
+    _running(stubs, database_url, "ev")
+    first = ev.SetEventRequest(context=_ctx("ev", 1), key="k", value=common.Payload(json='"a"'))
+    stubs.events.SetEvent(first, timeout=10)
+    second = ev.SetEventRequest(context=_ctx("ev", 2), key="k", value=common.Payload(json='"b"'))
+    stubs.events.SetEvent(second, timeout=10)
+    stubs.events.SetEvent(first, timeout=10)  # a late retry of step 1 changes nothing
+    got = stubs.events.GetEvent(ev.GetEventRequest(workflow_id="ev", key="k"), timeout=10)
+    assert got.found and got.value.json == '"b"'
+    listed = stubs.events.ListEvents(ev.ListEventsRequest(workflow_id="ev"), timeout=10)
+    assert [(e.key, e.value.json) for e in listed.events] == [("k", '"b"')]
+    missing = stubs.events.GetEvent(ev.GetEventRequest(workflow_id="ev", key="nope"), timeout=10)
+    assert not missing.found
+
+
+def test_bad_input_names_its_field(stubs: Stubs) -> None:
+    cases = [
+        (stubs.messages.Send, msg.SendRequest(), "destination_id"),
+        (stubs.events.SetEvent, ev.SetEventRequest(key="k"), "context"),
+        (stubs.events.GetEvent, ev.GetEventRequest(workflow_id="x"), "key"),
+        (stubs.streams.WriteStream, st.WriteStreamRequest(key="k"), "context"),
+        (
+            stubs.streams.WriteStream,
+            st.WriteStreamRequest(context=_ctx("x", -1), key="k"),
+            "context.function_id",
+        ),
+    ]
+    for call, request, field in cases:
+        with pytest.raises(grpc.RpcError) as caught:
+            call(request, timeout=10)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert details(caught.value)[1][0][0] == field
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stubs.streams.ReadStream(st.ReadStreamRequest(workflow_id="nope", key="k")))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_recv_whose_attempt_loses_the_workflow_stops_waiting_and_is_refused(
+    server: ThreadServer, stubs: Stubs, database_url: str
+) -> None:
+    from baton._proto.baton.v1 import worker_service_pb2 as wk
+    from baton._proto.baton.v1 import worker_service_pb2_grpc as wk_grpc
+
+    _running(stubs, database_url, "zombie")
+    with grpc.insecure_channel(server.target) as channel:
+        recv = wk_grpc.WorkerServiceStub(channel).Recv.future(
+            wk.RecvRequest(context=_ctx("zombie", 1), timeout={"seconds": 600}), timeout=60
+        )
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(  # what a lease sweep does to a lost worker's workflow
+                "UPDATE workflows SET status = 'ENQUEUED' WHERE workflow_id = 'zombie';"
+                " SELECT pg_notify('baton_status', 'zombie')"
+            )
+        with pytest.raises(grpc.RpcError) as caught:
+            recv.result(timeout=30)
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert details(caught.value)[0] == "STALE_ATTEMPT"
+
+
+def test_a_child_start_is_recorded_once_and_the_child_inherits_from_its_parent(
+    stubs: Stubs, database_url: str
+) -> None:
+    _running(stubs, database_url, "mom")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE workflows SET app_version = 'v7', deadline = now() + interval '1 hour'"
+            " WHERE workflow_id = 'mom'"
+        )
+    start = wf.StartWorkflowRequest(workflow_name="kid", caller=_ctx("mom", 1))
+    first = stubs.workflows.StartWorkflow(start, timeout=10)
+    again = stubs.workflows.StartWorkflow(start, timeout=10)  # a retry or a replay
+    batch = stubs.workflows.StartWorkflows(wf.StartWorkflowsRequest(workflows=[start]), timeout=10)
+    child = first.workflow
+    assert first.created and not again.created
+    assert not batch.results[0].started.created
+    assert child.workflow_id == "mom-1" == again.workflow.workflow_id
+    assert child.parent_workflow_id == "mom"
+    assert child.app_version == "v7"
+    assert child.HasField("deadline")
+    steps = stubs.workflows.ListWorkflowSteps(
+        wf.ListWorkflowStepsRequest(workflow_id="mom"), timeout=10
+    ).steps
+    assert [(s.step_name, s.child_workflow_id) for s in steps] == [
+        ("baton.start_workflow", "mom-1")
+    ]
+    stale = wf.StartWorkflowRequest(workflow_name="kid", caller=_ctx("mom", 2, attempt=9))
+    with pytest.raises(grpc.RpcError) as caught:
+        stubs.workflows.StartWorkflow(stale, timeout=10)
+    assert details(caught.value)[0] == "STALE_ATTEMPT"
