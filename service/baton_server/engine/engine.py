@@ -15,6 +15,7 @@ from baton_server.engine.children import Children
 from baton_server.engine.deadlines import DeadlineKeeper
 from baton_server.engine.dispatcher import Dispatcher
 from baton_server.engine.events import Events
+from baton_server.engine.fencing import refusal
 from baton_server.engine.leases import LeaseKeeper
 from baton_server.engine.management import CANCEL_CHANNEL, Management
 from baton_server.engine.messages import Messages
@@ -34,9 +35,7 @@ from baton_server.engine.waiters import StatusWaiters, pause, wait_event
 from baton_server.engine.waits import Sleeps
 from baton_server.errors import (
     AlreadyExists,
-    FailedPrecondition,
     stale_attempt,
-    workflow_cancelled,
     workflow_not_found,
 )
 from baton_server.metrics import Metrics
@@ -85,7 +84,7 @@ class Engine:
         self.messages = Messages(connector, self._comms)
         self.events = Events(connector, self._comms)
         self.streams = Streams(connector, self._comms)
-        self.sleeps = Sleeps(connector)
+        self.sleeps = Sleeps(connector, self._comms)
         self.children = Children(connector, self._dispatcher.wake)
         self.remote_steps = RemoteSteps(connector, config, self._sessions, self._comms)
 
@@ -388,18 +387,3 @@ class Engine:
         await self._dispatcher.give_back(undelivered)
         await self.remote_steps.give_back(steps_undelivered)
         log.info("worker %s disconnected", session.worker_id)
-
-
-def refusal(workflow: Workflow, attempt: int) -> FailedPrecondition:
-    """Why a checkpoint write of ``attempt`` was refused: the workflow was
-    cancelled (WORKFLOW_CANCELLED: the worker stops quietly), or another
-    attempt owns it (STALE_ATTEMPT)."""
-    if workflow.status == "CANCELLED":
-        return workflow_cancelled(workflow.workflow_id, attempt)
-    return stale_attempt(workflow.workflow_id, attempt, _ownership(workflow))
-
-
-def _ownership(workflow: Workflow) -> str:
-    if workflow.status != "PENDING":
-        return f"it is {workflow.status}"
-    return f"it is now run by attempt {workflow.attempt}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from baton_server.connector import Tx
+from baton_server.engine.fencing import refusal
 from baton_server.errors import stale_attempt, workflow_not_found
 from baton_server.store import steps, workflows
 from baton_server.store.models import Failure, Payload, Step
@@ -96,12 +97,7 @@ async def refuse(tx: Tx, caller: Caller) -> None:
     if workflow is None:
         raise workflow_not_found(caller.workflow_id)
     if workflow.status != "PENDING" or workflow.attempt != caller.attempt:
-        detail = (
-            f"it is {workflow.status}"
-            if workflow.status != "PENDING"
-            else f"it is now run by attempt {workflow.attempt}"
-        )
-        raise stale_attempt(caller.workflow_id, caller.attempt, detail)
+        raise refusal(workflow, caller.attempt)
     existing = await steps.get(tx, caller.workflow_id, caller.function_id)
     if existing is None:  # pragma: no cover - the guarded insert saw what we saw
         raise stale_attempt(caller.workflow_id, caller.attempt, "the step could not be recorded")

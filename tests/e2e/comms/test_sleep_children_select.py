@@ -125,3 +125,23 @@ def test_watch_workflow_emits_each_status_change_until_it_finishes(
         assert last.status is WorkflowStatus.SUCCESS
         assert last.output == ["done"]
         assert list(watched) == []  # the stream ended after the terminal status
+
+
+def test_cancelling_a_sleeping_workflow_ends_its_sleep_at_once(
+    server: ThreadServer, spawn_comms, effects_url: str
+) -> None:
+    spawn_comms(server.target)
+    registry = server.running.metrics.registry
+    refused = {"method": "baton.v1.WorkerService/Sleep", "code": "FAILED_PRECONDITION"}
+    with Client(server.target) as client:
+        client.start_workflow("sleeper", 60.0, workflow_id="long-nap")
+        wait_until(lambda: wait_recorded(effects_url, "long-nap"), 30, "the sleep to begin")
+        client.cancel_workflow("long-nap")
+        # The server ends the held Sleep call (refused) instead of at its wake-up time.
+        wait_until(
+            lambda: registry.get_sample_value("baton_rpc_duration_seconds_count", refused),
+            10,
+            "the sleep to be refused",
+        )
+        assert client.get_workflow("long-nap").status == WorkflowStatus.CANCELLED
+    assert _ran(effects_url, "long-nap") == ["before_sleep"]
