@@ -15,6 +15,8 @@ from grpc_reflection.v1alpha import reflection
 from baton._proto.baton.v1 import (
     queue_service_pb2,
     queue_service_pb2_grpc,
+    schedule_service_pb2,
+    schedule_service_pb2_grpc,
     worker_service_pb2,
     worker_service_pb2_grpc,
     workflow_service_pb2,
@@ -29,6 +31,7 @@ from baton_server.metrics import Metrics
 from baton_server.migrate import migrate
 from baton_server.servicers.errors import ErrorInterceptor
 from baton_server.servicers.queue import QueueService
+from baton_server.servicers.schedule import ScheduleService
 from baton_server.servicers.unimplemented import add_unbuilt_services
 from baton_server.servicers.worker import WorkerService
 from baton_server.servicers.workflow import WorkflowService
@@ -119,10 +122,14 @@ async def start(config: Config) -> Running:
     queue_service_pb2_grpc.add_QueueServiceServicer_to_server(  # type: ignore[no-untyped-call]
         QueueService(engine), server
     )
+    schedule_service_pb2_grpc.add_ScheduleServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        ScheduleService(engine, config), server
+    )
     services = [
         workflow_service_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name,
         worker_service_pb2.DESCRIPTOR.services_by_name["WorkerService"].full_name,
         queue_service_pb2.DESCRIPTOR.services_by_name["QueueService"].full_name,
+        schedule_service_pb2.DESCRIPTOR.services_by_name["ScheduleService"].full_name,
         *add_unbuilt_services(server),
     ]
     health_servicer = health.aio.HealthServicer()

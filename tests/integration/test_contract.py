@@ -28,6 +28,10 @@ IMPLEMENTED = {
     },
     "baton.v1.WorkerService": {"Connect", "RecordStep", "CompleteWorkflow"},
     "baton.v1.QueueService": {"UpsertQueue", "GetQueue", "ListQueues", "DeleteQueue"},
+    "baton.v1.ScheduleService": {
+        "CreateSchedule", "GetSchedule", "ListSchedules", "PauseSchedule", "ResumeSchedule",
+        "DeleteSchedule", "TriggerSchedule", "BackfillSchedule",
+    },
 }  # fmt: skip
 SERVICES = [
     "baton.v1.WorkflowService", "baton.v1.WorkerService", "baton.v1.QueueService",

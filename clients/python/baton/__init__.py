@@ -43,6 +43,7 @@ from baton._errors import (
     WorkflowFailed,
 )
 from baton._queues import QueueInfo, WorkflowStart
+from baton._schedules import ScheduleInfo
 from baton._tls import TLSConfig
 from baton._types import StepInfo, WorkflowErrorInfo, WorkflowInfo, WorkflowStatus
 from baton._worker import Worker
@@ -66,6 +67,7 @@ __all__ = [
     "QueueInfo",
     "ResourceExhausted",
     "RpcError",
+    "ScheduleInfo",
     "SerializationError",
     "StepError",
     "StepInfo",

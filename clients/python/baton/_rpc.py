@@ -26,6 +26,8 @@ from baton._errors import map_rpc_error
 from baton._proto.baton.v1 import (
     queue_service_pb2,
     queue_service_pb2_grpc,
+    schedule_service_pb2,
+    schedule_service_pb2_grpc,
     worker_service_pb2,
     worker_service_pb2_grpc,
     workflow_service_pb2,
@@ -141,6 +143,7 @@ class AsyncRpc:
         self._workflows = workflow_service_pb2_grpc.WorkflowServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._workers = worker_service_pb2_grpc.WorkerServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._queues = queue_service_pb2_grpc.QueueServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._schedules = schedule_service_pb2_grpc.ScheduleServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         """Closes the channel, cancelling calls still in flight."""
@@ -303,6 +306,81 @@ class AsyncRpc:
         )
         return response
 
+    # -- ScheduleService ---------------------------------------------------------------
+
+    async def create_schedule(
+        self, request: schedule_service_pb2.CreateScheduleRequest
+    ) -> schedule_service_pb2.CreateScheduleResponse:
+        """CreateSchedule (not retried: a retry after success would say ALREADY_EXISTS)."""
+        response: schedule_service_pb2.CreateScheduleResponse = await self._rpc_call(
+            self._schedules.CreateSchedule, request
+        )
+        return response
+
+    async def get_schedule(
+        self, request: schedule_service_pb2.GetScheduleRequest
+    ) -> schedule_service_pb2.GetScheduleResponse:
+        """GetSchedule."""
+        response: schedule_service_pb2.GetScheduleResponse = await self._rpc_call(
+            self._schedules.GetSchedule, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    async def list_schedules(
+        self, request: schedule_service_pb2.ListSchedulesRequest
+    ) -> schedule_service_pb2.ListSchedulesResponse:
+        """ListSchedules (one page)."""
+        response: schedule_service_pb2.ListSchedulesResponse = await self._rpc_call(
+            self._schedules.ListSchedules, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    async def pause_schedule(
+        self, request: schedule_service_pb2.PauseScheduleRequest
+    ) -> schedule_service_pb2.PauseScheduleResponse:
+        """PauseSchedule; retried (pausing twice is pausing)."""
+        response: schedule_service_pb2.PauseScheduleResponse = await self._rpc_call(
+            self._schedules.PauseSchedule, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    async def resume_schedule(
+        self, request: schedule_service_pb2.ResumeScheduleRequest
+    ) -> schedule_service_pb2.ResumeScheduleResponse:
+        """ResumeSchedule; retried (resuming twice is resuming)."""
+        response: schedule_service_pb2.ResumeScheduleResponse = await self._rpc_call(
+            self._schedules.ResumeSchedule, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    async def delete_schedule(
+        self, request: schedule_service_pb2.DeleteScheduleRequest
+    ) -> schedule_service_pb2.DeleteScheduleResponse:
+        """DeleteSchedule (not retried: a retry after success would say NOT_FOUND)."""
+        response: schedule_service_pb2.DeleteScheduleResponse = await self._rpc_call(
+            self._schedules.DeleteSchedule, request
+        )
+        return response
+
+    async def trigger_schedule(
+        self, request: schedule_service_pb2.TriggerScheduleRequest
+    ) -> schedule_service_pb2.TriggerScheduleResponse:
+        """TriggerSchedule (not retried: each call starts a workflow)."""
+        response: schedule_service_pb2.TriggerScheduleResponse = await self._rpc_call(
+            self._schedules.TriggerSchedule, request
+        )
+        return response
+
+    async def backfill_schedule(
+        self, request: schedule_service_pb2.BackfillScheduleRequest
+    ) -> schedule_service_pb2.BackfillScheduleResponse:
+        """BackfillSchedule; retried (tick ids make it idempotent; a retry
+        after a lost success reports no ids)."""
+        response: schedule_service_pb2.BackfillScheduleResponse = await self._rpc_call(
+            self._schedules.BackfillSchedule, request, retry=CLIENT_RETRY
+        )
+        return response
+
     # -- WorkerService -----------------------------------------------------------------
 
     def connect(
@@ -362,6 +440,7 @@ class SyncRpc:
         # The generated gRPC stubs carry no annotations, hence the ignores.
         self._workflows = workflow_service_pb2_grpc.WorkflowServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._queues = queue_service_pb2_grpc.QueueServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._schedules = schedule_service_pb2_grpc.ScheduleServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         """Closes the channel."""
@@ -517,5 +596,78 @@ class SyncRpc:
         """DeleteQueue (not retried: a retry after success would say NOT_FOUND)."""
         response: queue_service_pb2.DeleteQueueResponse = self._rpc_call(
             self._queues.DeleteQueue, request
+        )
+        return response
+
+    def create_schedule(
+        self, request: schedule_service_pb2.CreateScheduleRequest
+    ) -> schedule_service_pb2.CreateScheduleResponse:
+        """CreateSchedule (not retried: a retry after success would say ALREADY_EXISTS)."""
+        response: schedule_service_pb2.CreateScheduleResponse = self._rpc_call(
+            self._schedules.CreateSchedule, request
+        )
+        return response
+
+    def get_schedule(
+        self, request: schedule_service_pb2.GetScheduleRequest
+    ) -> schedule_service_pb2.GetScheduleResponse:
+        """GetSchedule."""
+        response: schedule_service_pb2.GetScheduleResponse = self._rpc_call(
+            self._schedules.GetSchedule, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    def list_schedules(
+        self, request: schedule_service_pb2.ListSchedulesRequest
+    ) -> schedule_service_pb2.ListSchedulesResponse:
+        """ListSchedules (one page)."""
+        response: schedule_service_pb2.ListSchedulesResponse = self._rpc_call(
+            self._schedules.ListSchedules, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    def pause_schedule(
+        self, request: schedule_service_pb2.PauseScheduleRequest
+    ) -> schedule_service_pb2.PauseScheduleResponse:
+        """PauseSchedule; retried (pausing twice is pausing)."""
+        response: schedule_service_pb2.PauseScheduleResponse = self._rpc_call(
+            self._schedules.PauseSchedule, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    def resume_schedule(
+        self, request: schedule_service_pb2.ResumeScheduleRequest
+    ) -> schedule_service_pb2.ResumeScheduleResponse:
+        """ResumeSchedule; retried (resuming twice is resuming)."""
+        response: schedule_service_pb2.ResumeScheduleResponse = self._rpc_call(
+            self._schedules.ResumeSchedule, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    def delete_schedule(
+        self, request: schedule_service_pb2.DeleteScheduleRequest
+    ) -> schedule_service_pb2.DeleteScheduleResponse:
+        """DeleteSchedule (not retried: a retry after success would say NOT_FOUND)."""
+        response: schedule_service_pb2.DeleteScheduleResponse = self._rpc_call(
+            self._schedules.DeleteSchedule, request
+        )
+        return response
+
+    def trigger_schedule(
+        self, request: schedule_service_pb2.TriggerScheduleRequest
+    ) -> schedule_service_pb2.TriggerScheduleResponse:
+        """TriggerSchedule (not retried: each call starts a workflow)."""
+        response: schedule_service_pb2.TriggerScheduleResponse = self._rpc_call(
+            self._schedules.TriggerSchedule, request
+        )
+        return response
+
+    def backfill_schedule(
+        self, request: schedule_service_pb2.BackfillScheduleRequest
+    ) -> schedule_service_pb2.BackfillScheduleResponse:
+        """BackfillSchedule; retried (tick ids make it idempotent; a retry
+        after a lost success reports no ids)."""
+        response: schedule_service_pb2.BackfillScheduleResponse = self._rpc_call(
+            self._schedules.BackfillSchedule, request, retry=CLIENT_RETRY
         )
         return response

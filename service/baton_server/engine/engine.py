@@ -17,6 +17,8 @@ from baton_server.engine.leases import LeaseKeeper
 from baton_server.engine.management import CANCEL_CHANNEL, Management
 from baton_server.engine.queues import Queues
 from baton_server.engine.retention import RetentionKeeper
+from baton_server.engine.scheduler import Scheduler
+from baton_server.engine.schedules import Schedules
 from baton_server.engine.sessions import Dispatch, Reconnect, Sessions, WorkerSession
 from baton_server.engine.starts import Starter
 from baton_server.engine.waiters import StatusWaiters, pause, wait_event
@@ -66,6 +68,9 @@ class Engine:
         self._dispatcher.queues = self.queues
         self.starts = Starter(connector, self._dispatcher.wake)
         """Bulk starts and starts with queue options."""
+        self._scheduler = Scheduler(connector, self._dispatcher.wake)
+        self.schedules = Schedules(connector, self._dispatcher.wake, self._scheduler.wake)
+        """Cron schedules (the scheduler loop fires their ticks)."""
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle ---------------------------------------------------------
@@ -73,7 +78,7 @@ class Engine:
     def start(self) -> None:
         """Starts listening, dispatching and keeping leases."""
         self._connector.listen(
-            ["baton_enqueued", "baton_status", CANCEL_CHANNEL],
+            ["baton_enqueued", "baton_status", CANCEL_CHANNEL, "baton_schedules"],
             self._on_notify,
             self._on_listen_reconnect,
         )
@@ -84,6 +89,7 @@ class Engine:
             asyncio.create_task(self._retention.run(), name="baton-retention"),
             asyncio.create_task(self.queues.run_timeouts(), name="baton-queue-timeouts"),
             asyncio.create_task(self._refresh_stats(), name="baton-stats"),
+            asyncio.create_task(self._scheduler.run(), name="baton-scheduler"),
         ]
 
     async def stop(self) -> None:
@@ -115,10 +121,13 @@ class Engine:
             self._waiters.changed(payload)
         elif channel == CANCEL_CHANNEL:
             self.management.push_cancel(payload)
+        elif channel == "baton_schedules":
+            self._scheduler.wake()
 
     def _on_listen_reconnect(self) -> None:
         self._dispatcher.wake()
         self._waiters.wake_all()
+        self._scheduler.wake()
 
     # -- workflows ---------------------------------------------------------
 
@@ -298,6 +307,7 @@ class Engine:
                 lease=timedelta(seconds=self.config.lease_seconds),
             )
             await self.queues.declare(tx, registration.queues)
+            await self.schedules.declare(tx, registration.schedules)
             lost = await workflows.release_not_running(tx, registration.worker_id, running)
             for name in {name for _, name in lost}:
                 await workflows.notify_enqueued(tx, name)

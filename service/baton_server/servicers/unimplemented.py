@@ -15,8 +15,6 @@ from baton._proto.baton.v1 import (
     event_service_pb2_grpc,
     message_service_pb2,
     message_service_pb2_grpc,
-    schedule_service_pb2,
-    schedule_service_pb2_grpc,
     stream_service_pb2,
     stream_service_pb2_grpc,
 )
@@ -30,8 +28,6 @@ UNBUILT: list[tuple[Any, type, Any, str]] = [
      event_service_pb2_grpc.add_EventServiceServicer_to_server, "workflow events"),
     (stream_service_pb2, stream_service_pb2_grpc.StreamServiceServicer,
      stream_service_pb2_grpc.add_StreamServiceServicer_to_server, "workflow streams"),
-    (schedule_service_pb2, schedule_service_pb2_grpc.ScheduleServiceServicer,
-     schedule_service_pb2_grpc.add_ScheduleServiceServicer_to_server, "cron schedules"),
 ]  # fmt: skip
 
 
