@@ -19,6 +19,8 @@ from baton._proto.baton.v1 import (
     message_service_pb2_grpc,
     queue_service_pb2,
     queue_service_pb2_grpc,
+    schedule_service_pb2,
+    schedule_service_pb2_grpc,
     stream_service_pb2,
     stream_service_pb2_grpc,
     worker_service_pb2,
@@ -39,8 +41,8 @@ from baton_server.servicers.event import EventService
 from baton_server.servicers.limits import StreamLimits
 from baton_server.servicers.message import MessageService
 from baton_server.servicers.queue import QueueService
+from baton_server.servicers.schedule import ScheduleService
 from baton_server.servicers.stream import StreamService
-from baton_server.servicers.unimplemented import add_unbuilt_services
 from baton_server.servicers.worker import WorkerService
 from baton_server.servicers.workflow import WorkflowService
 from baton_server.tls import ListenerConfigError, server_credentials
@@ -144,6 +146,9 @@ async def start(config: Config) -> Running:
     stream_service_pb2_grpc.add_StreamServiceServicer_to_server(  # type: ignore[no-untyped-call]
         StreamService(engine, config), server
     )
+    schedule_service_pb2_grpc.add_ScheduleServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        ScheduleService(engine, config), server
+    )
     services = [
         workflow_service_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name,
         worker_service_pb2.DESCRIPTOR.services_by_name["WorkerService"].full_name,
@@ -151,7 +156,7 @@ async def start(config: Config) -> Running:
         message_service_pb2.DESCRIPTOR.services_by_name["MessageService"].full_name,
         event_service_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
         stream_service_pb2.DESCRIPTOR.services_by_name["StreamService"].full_name,
-        *add_unbuilt_services(server),
+        schedule_service_pb2.DESCRIPTOR.services_by_name["ScheduleService"].full_name,
     ]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

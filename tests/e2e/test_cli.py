@@ -86,6 +86,8 @@ def test_cli_errors_are_one_clear_line_and_a_non_zero_exit(server: ThreadServer)
     ]
     refused = baton(server, "workflow", "resume", "no-such-workflow")
     assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
-    queues = baton(server, "queue", "list")
-    assert queues.returncode == 1
-    assert "not available in this release yet" in queues.stderr
+    queue = baton(server, "queue", "get", "no-such-queue")
+    assert queue.returncode == 1
+    assert queue.stderr.strip().splitlines() == [
+        "baton: error: NOT_FOUND: queue 'no-such-queue' not found (reason QUEUE_NOT_FOUND)"
+    ]

@@ -43,6 +43,7 @@ from baton._errors import (
     WorkflowFailed,
 )
 from baton._queues import QueueInfo, WorkflowStart
+from baton._schedules import ScheduleInfo
 from baton._step_api import write_stream, write_stream_async
 from baton._tls import TLSConfig
 from baton._types import StepInfo, WorkflowErrorInfo, WorkflowInfo, WorkflowStatus
@@ -70,6 +71,7 @@ __all__ = [
     "QueueInfo",
     "ResourceExhausted",
     "RpcError",
+    "ScheduleInfo",
     "SerializationError",
     "StepError",
     "StepInfo",

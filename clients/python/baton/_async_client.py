@@ -20,6 +20,7 @@ from baton._proto.baton.v1 import (
     event_service_pb2,
     message_service_pb2,
     queue_service_pb2,
+    schedule_service_pb2,
     stream_service_pb2,
     workflow_service_pb2,
 )
@@ -33,6 +34,12 @@ from baton._queues import (
     upsert_queue_request,
 )
 from baton._rpc import AsyncRpc
+from baton._schedules import (
+    ScheduleInfo,
+    backfill_schedule_request,
+    create_schedule_request,
+    schedule_info_from_proto,
+)
 from baton._tls import TLSConfig
 from baton._types import StepInfo, WorkflowInfo, WorkflowStatus
 
@@ -203,6 +210,68 @@ class AsyncClient:
     async def delete_queue(self, name: str) -> None:
         """Deletes a queue; see `Client.delete_queue`."""
         await self._rpc.delete_queue(queue_service_pb2.DeleteQueueRequest(name=name))
+
+    # -- schedules -------------------------------------------------------------------
+
+    async def create_schedule(
+        self,
+        name: str,
+        workflow: str | Callable[..., Any],
+        cron: str,
+        *,
+        time_zone: str | None = None,
+        queue: str | None = None,
+        context: Any = None,
+        paused: bool = False,
+    ) -> ScheduleInfo:
+        """Creates a cron schedule; see `Client.create_schedule`."""
+        request = create_schedule_request(
+            name, workflow, cron, time_zone=time_zone, queue=queue, context=context, paused=paused
+        )
+        return schedule_info_from_proto((await self._rpc.create_schedule(request)).schedule)
+
+    async def get_schedule(self, name: str) -> ScheduleInfo:
+        """Returns a schedule; see `Client.get_schedule`."""
+        request = schedule_service_pb2.GetScheduleRequest(name=name)
+        return schedule_info_from_proto((await self._rpc.get_schedule(request)).schedule)
+
+    async def list_schedules(self) -> list[ScheduleInfo]:
+        """Lists every schedule by name."""
+        request = schedule_service_pb2.ListSchedulesRequest()
+        found: list[ScheduleInfo] = []
+        while True:
+            response = await self._rpc.list_schedules(request)
+            found.extend(schedule_info_from_proto(s) for s in response.schedules)
+            if not response.next_page_token:
+                return found
+            request.page_token = response.next_page_token
+
+    async def pause_schedule(self, name: str) -> ScheduleInfo:
+        """Pauses a schedule; see `Client.pause_schedule`."""
+        request = schedule_service_pb2.PauseScheduleRequest(name=name)
+        return schedule_info_from_proto((await self._rpc.pause_schedule(request)).schedule)
+
+    async def resume_schedule(self, name: str) -> ScheduleInfo:
+        """Resumes a schedule; see `Client.resume_schedule`."""
+        request = schedule_service_pb2.ResumeScheduleRequest(name=name)
+        return schedule_info_from_proto((await self._rpc.resume_schedule(request)).schedule)
+
+    async def delete_schedule(self, name: str) -> None:
+        """Deletes a schedule; see `Client.delete_schedule`."""
+        await self._rpc.delete_schedule(schedule_service_pb2.DeleteScheduleRequest(name=name))
+
+    async def trigger_schedule(self, name: str) -> AsyncWorkflowHandle:
+        """Starts the schedule's workflow now; see `Client.trigger_schedule`."""
+        request = schedule_service_pb2.TriggerScheduleRequest(name=name)
+        response = await self._rpc.trigger_schedule(request)
+        return AsyncWorkflowHandle(self, response.workflow_id)
+
+    async def backfill_schedule(
+        self, name: str, start: datetime, end: datetime
+    ) -> list[AsyncWorkflowHandle]:
+        """Starts the missed ticks of a window; see `Client.backfill_schedule`."""
+        response = await self._rpc.backfill_schedule(backfill_schedule_request(name, start, end))
+        return [AsyncWorkflowHandle(self, workflow_id) for workflow_id in response.workflow_ids]
 
     async def retrieve_workflow(self, workflow_id: str) -> AsyncWorkflowHandle:
         """Returns a handle to an existing workflow.

@@ -20,6 +20,7 @@ from baton._proto.baton.v1 import (
     event_service_pb2,
     message_service_pb2,
     queue_service_pb2,
+    schedule_service_pb2,
     stream_service_pb2,
     workflow_service_pb2,
 )
@@ -33,6 +34,12 @@ from baton._queues import (
     upsert_queue_request,
 )
 from baton._rpc import SyncRpc
+from baton._schedules import (
+    ScheduleInfo,
+    backfill_schedule_request,
+    create_schedule_request,
+    schedule_info_from_proto,
+)
 from baton._tls import TLSConfig
 from baton._types import StepInfo, WorkflowInfo, WorkflowStatus
 
@@ -253,6 +260,121 @@ class Client:
             FailedPrecondition: Workflows wait on it or run from it.
         """
         self._rpc.delete_queue(queue_service_pb2.DeleteQueueRequest(name=name))
+
+    # -- schedules -------------------------------------------------------------------
+
+    def create_schedule(
+        self,
+        name: str,
+        workflow: str | Callable[..., Any],
+        cron: str,
+        *,
+        time_zone: str | None = None,
+        queue: str | None = None,
+        context: Any = None,
+        paused: bool = False,
+    ) -> ScheduleInfo:
+        """Creates a cron schedule that starts ``workflow`` on every tick.
+
+        Each tick starts the workflow with the id ``<name>-<tick>`` (the tick in
+        ISO 8601 UTC), once, however many server replicas run, and with the
+        arguments ``(scheduled_time, context)``: the tick as an ISO 8601 UTC
+        string and ``context``. A tick more than 60 s overdue (no server was
+        running) is skipped; `backfill_schedule` starts such ticks.
+
+        Args:
+            name: The schedule's name (at most 150 characters).
+            workflow: The workflow's name, or a function registered with
+                ``@worker.workflow``.
+            cron: 5 fields (``"0 2 * * *"``: 02:00 daily), or 6 with seconds
+                first (``"*/5 * * * * *"``: every five seconds).
+            time_zone: The IANA time zone the cron is read in. Default: UTC.
+            queue: Start the workflows on this queue. Default: start directly.
+            context: A JSON-compatible value passed to every workflow.
+            paused: Create it paused.
+
+        Raises:
+            InvalidArgument: An invalid cron or time zone (the error names the field).
+            NotFound: The queue does not exist.
+            AlreadyExists: A schedule has this name.
+        """
+        request = create_schedule_request(
+            name, workflow, cron, time_zone=time_zone, queue=queue, context=context, paused=paused
+        )
+        return schedule_info_from_proto(self._rpc.create_schedule(request).schedule)
+
+    def get_schedule(self, name: str) -> ScheduleInfo:
+        """Returns a schedule.
+
+        Raises:
+            NotFound: No schedule has this name.
+        """
+        request = schedule_service_pb2.GetScheduleRequest(name=name)
+        return schedule_info_from_proto(self._rpc.get_schedule(request).schedule)
+
+    def list_schedules(self) -> list[ScheduleInfo]:
+        """Lists every schedule by name."""
+        request = schedule_service_pb2.ListSchedulesRequest()
+        found: list[ScheduleInfo] = []
+        while True:
+            response = self._rpc.list_schedules(request)
+            found.extend(schedule_info_from_proto(s) for s in response.schedules)
+            if not response.next_page_token:
+                return found
+            request.page_token = response.next_page_token
+
+    def pause_schedule(self, name: str) -> ScheduleInfo:
+        """Stops a schedule from firing until resumed.
+
+        Raises:
+            NotFound: No schedule has this name.
+        """
+        request = schedule_service_pb2.PauseScheduleRequest(name=name)
+        return schedule_info_from_proto(self._rpc.pause_schedule(request).schedule)
+
+    def resume_schedule(self, name: str) -> ScheduleInfo:
+        """Lets a paused schedule fire again from its next tick (ticks that passed
+        while paused are not started).
+
+        Raises:
+            NotFound: No schedule has this name.
+        """
+        request = schedule_service_pb2.ResumeScheduleRequest(name=name)
+        return schedule_info_from_proto(self._rpc.resume_schedule(request).schedule)
+
+    def delete_schedule(self, name: str) -> None:
+        """Deletes a schedule; the workflows it started stay.
+
+        Raises:
+            NotFound: No schedule has this name.
+        """
+        self._rpc.delete_schedule(schedule_service_pb2.DeleteScheduleRequest(name=name))
+
+    def trigger_schedule(self, name: str) -> WorkflowHandle:
+        """Starts the schedule's workflow once, now (also when paused); its
+        scheduled time is the service's current time, to the microsecond.
+
+        Raises:
+            NotFound: No schedule has this name, or its queue is gone.
+        """
+        request = schedule_service_pb2.TriggerScheduleRequest(name=name)
+        return WorkflowHandle(self, self._rpc.trigger_schedule(request).workflow_id)
+
+    def backfill_schedule(self, name: str, start: datetime, end: datetime) -> list[WorkflowHandle]:
+        """Starts the workflow of every tick in ``[start, end)`` that has not
+        started (up to now: later ticks are left to the schedule).
+
+        Returns:
+            Handles of the workflows this call started, in tick order (ticks
+            that had started already are not included).
+
+        Raises:
+            NotFound: No schedule has this name, or its queue is gone.
+            InvalidArgument: ``end`` is not after ``start``, or the window holds
+                more than 10000 ticks.
+        """
+        response = self._rpc.backfill_schedule(backfill_schedule_request(name, start, end))
+        return [WorkflowHandle(self, workflow_id) for workflow_id in response.workflow_ids]
 
     def retrieve_workflow(self, workflow_id: str) -> WorkflowHandle:
         """Returns a handle to an existing workflow.

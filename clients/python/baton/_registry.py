@@ -28,6 +28,10 @@ class WorkflowDefinition:
     """The function; called as ``fn(ctx, *args)``."""
     max_attempts: int
     """Dispatches before it stops as a dead letter; 0 leaves it to the server."""
+    schedule: str = ""
+    """A cron the service starts it on (see `Worker.workflow`); empty: none."""
+    schedule_time_zone: str = ""
+    """The IANA time zone of ``schedule``; empty: UTC."""
 
     @property
     def is_async(self) -> bool:

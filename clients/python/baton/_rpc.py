@@ -30,6 +30,8 @@ from baton._proto.baton.v1 import (
     message_service_pb2_grpc,
     queue_service_pb2,
     queue_service_pb2_grpc,
+    schedule_service_pb2,
+    schedule_service_pb2_grpc,
     stream_service_pb2,
     stream_service_pb2_grpc,
     worker_service_pb2,
@@ -155,6 +157,7 @@ class AsyncRpc:
         self._messages = message_service_pb2_grpc.MessageServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._events = event_service_pb2_grpc.EventServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._streams = stream_service_pb2_grpc.StreamServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._schedules = schedule_service_pb2_grpc.ScheduleServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         """Closes the channel, cancelling calls still in flight."""
@@ -316,6 +319,81 @@ class AsyncRpc:
         """DeleteQueue (not retried: a retry after success would say NOT_FOUND)."""
         response: queue_service_pb2.DeleteQueueResponse = await self._rpc_call(
             self._queues.DeleteQueue, request
+        )
+        return response
+
+    # -- ScheduleService ---------------------------------------------------------------
+
+    async def create_schedule(
+        self, request: schedule_service_pb2.CreateScheduleRequest
+    ) -> schedule_service_pb2.CreateScheduleResponse:
+        """CreateSchedule (not retried: a retry after success would say ALREADY_EXISTS)."""
+        response: schedule_service_pb2.CreateScheduleResponse = await self._rpc_call(
+            self._schedules.CreateSchedule, request
+        )
+        return response
+
+    async def get_schedule(
+        self, request: schedule_service_pb2.GetScheduleRequest
+    ) -> schedule_service_pb2.GetScheduleResponse:
+        """GetSchedule."""
+        response: schedule_service_pb2.GetScheduleResponse = await self._rpc_call(
+            self._schedules.GetSchedule, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    async def list_schedules(
+        self, request: schedule_service_pb2.ListSchedulesRequest
+    ) -> schedule_service_pb2.ListSchedulesResponse:
+        """ListSchedules (one page)."""
+        response: schedule_service_pb2.ListSchedulesResponse = await self._rpc_call(
+            self._schedules.ListSchedules, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    async def pause_schedule(
+        self, request: schedule_service_pb2.PauseScheduleRequest
+    ) -> schedule_service_pb2.PauseScheduleResponse:
+        """PauseSchedule; retried (pausing twice is pausing)."""
+        response: schedule_service_pb2.PauseScheduleResponse = await self._rpc_call(
+            self._schedules.PauseSchedule, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    async def resume_schedule(
+        self, request: schedule_service_pb2.ResumeScheduleRequest
+    ) -> schedule_service_pb2.ResumeScheduleResponse:
+        """ResumeSchedule; retried (resuming twice is resuming)."""
+        response: schedule_service_pb2.ResumeScheduleResponse = await self._rpc_call(
+            self._schedules.ResumeSchedule, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    async def delete_schedule(
+        self, request: schedule_service_pb2.DeleteScheduleRequest
+    ) -> schedule_service_pb2.DeleteScheduleResponse:
+        """DeleteSchedule (not retried: a retry after success would say NOT_FOUND)."""
+        response: schedule_service_pb2.DeleteScheduleResponse = await self._rpc_call(
+            self._schedules.DeleteSchedule, request
+        )
+        return response
+
+    async def trigger_schedule(
+        self, request: schedule_service_pb2.TriggerScheduleRequest
+    ) -> schedule_service_pb2.TriggerScheduleResponse:
+        """TriggerSchedule (not retried: each call starts a workflow)."""
+        response: schedule_service_pb2.TriggerScheduleResponse = await self._rpc_call(
+            self._schedules.TriggerSchedule, request
+        )
+        return response
+
+    async def backfill_schedule(
+        self, request: schedule_service_pb2.BackfillScheduleRequest
+    ) -> schedule_service_pb2.BackfillScheduleResponse:
+        """BackfillSchedule; retried (tick ids make it idempotent; a retry
+        after a lost success reports no ids)."""
+        response: schedule_service_pb2.BackfillScheduleResponse = await self._rpc_call(
+            self._schedules.BackfillSchedule, request, retry=CLIENT_RETRY
         )
         return response
 
@@ -481,6 +559,7 @@ class SyncRpc:
         self._messages = message_service_pb2_grpc.MessageServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._events = event_service_pb2_grpc.EventServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._streams = stream_service_pb2_grpc.StreamServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._schedules = schedule_service_pb2_grpc.ScheduleServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         """Closes the channel."""
@@ -674,3 +753,76 @@ class SyncRpc:
     def watch_workflow(self, request: workflow_service_pb2.WatchWorkflowRequest) -> Any:
         """Opens WatchWorkflow (no deadline); iterate the returned call."""
         return self._workflows.WatchWorkflow(request, metadata=self._metadata)
+
+    def create_schedule(
+        self, request: schedule_service_pb2.CreateScheduleRequest
+    ) -> schedule_service_pb2.CreateScheduleResponse:
+        """CreateSchedule (not retried: a retry after success would say ALREADY_EXISTS)."""
+        response: schedule_service_pb2.CreateScheduleResponse = self._rpc_call(
+            self._schedules.CreateSchedule, request
+        )
+        return response
+
+    def get_schedule(
+        self, request: schedule_service_pb2.GetScheduleRequest
+    ) -> schedule_service_pb2.GetScheduleResponse:
+        """GetSchedule."""
+        response: schedule_service_pb2.GetScheduleResponse = self._rpc_call(
+            self._schedules.GetSchedule, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    def list_schedules(
+        self, request: schedule_service_pb2.ListSchedulesRequest
+    ) -> schedule_service_pb2.ListSchedulesResponse:
+        """ListSchedules (one page)."""
+        response: schedule_service_pb2.ListSchedulesResponse = self._rpc_call(
+            self._schedules.ListSchedules, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    def pause_schedule(
+        self, request: schedule_service_pb2.PauseScheduleRequest
+    ) -> schedule_service_pb2.PauseScheduleResponse:
+        """PauseSchedule; retried (pausing twice is pausing)."""
+        response: schedule_service_pb2.PauseScheduleResponse = self._rpc_call(
+            self._schedules.PauseSchedule, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    def resume_schedule(
+        self, request: schedule_service_pb2.ResumeScheduleRequest
+    ) -> schedule_service_pb2.ResumeScheduleResponse:
+        """ResumeSchedule; retried (resuming twice is resuming)."""
+        response: schedule_service_pb2.ResumeScheduleResponse = self._rpc_call(
+            self._schedules.ResumeSchedule, request, retry=CLIENT_RETRY
+        )
+        return response
+
+    def delete_schedule(
+        self, request: schedule_service_pb2.DeleteScheduleRequest
+    ) -> schedule_service_pb2.DeleteScheduleResponse:
+        """DeleteSchedule (not retried: a retry after success would say NOT_FOUND)."""
+        response: schedule_service_pb2.DeleteScheduleResponse = self._rpc_call(
+            self._schedules.DeleteSchedule, request
+        )
+        return response
+
+    def trigger_schedule(
+        self, request: schedule_service_pb2.TriggerScheduleRequest
+    ) -> schedule_service_pb2.TriggerScheduleResponse:
+        """TriggerSchedule (not retried: each call starts a workflow)."""
+        response: schedule_service_pb2.TriggerScheduleResponse = self._rpc_call(
+            self._schedules.TriggerSchedule, request
+        )
+        return response
+
+    def backfill_schedule(
+        self, request: schedule_service_pb2.BackfillScheduleRequest
+    ) -> schedule_service_pb2.BackfillScheduleResponse:
+        """BackfillSchedule; retried (tick ids make it idempotent; a retry
+        after a lost success reports no ids)."""
+        response: schedule_service_pb2.BackfillScheduleResponse = self._rpc_call(
+            self._schedules.BackfillSchedule, request, retry=CLIENT_RETRY
+        )
+        return response

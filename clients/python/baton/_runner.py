@@ -261,7 +261,12 @@ class WorkerRunner:
             worker_id=self._config.worker_id,
             app_version=self._config.app_version,
             workflows=[
-                pb.WorkflowRegistration(name=d.name, max_attempts=d.max_attempts)
+                pb.WorkflowRegistration(
+                    name=d.name,
+                    max_attempts=d.max_attempts,
+                    schedule=d.schedule,
+                    schedule_time_zone=d.schedule_time_zone,
+                )
                 for d in self._workflows.values()
             ],
             steps=[pb.StepRegistration(name=name) for name in self._steps],

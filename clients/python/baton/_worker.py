@@ -120,9 +120,21 @@ class Worker:
     @overload
     def workflow(self, name: F, /) -> F: ...
     @overload
-    def workflow(self, name: str | None = None, *, max_attempts: int = 0) -> Callable[[F], F]: ...
     def workflow(
-        self, name: str | Callable[..., Any] | None = None, *, max_attempts: int = 0
+        self,
+        name: str | None = None,
+        *,
+        max_attempts: int = 0,
+        schedule: str | None = None,
+        schedule_time_zone: str | None = None,
+    ) -> Callable[[F], F]: ...
+    def workflow(
+        self,
+        name: str | Callable[..., Any] | None = None,
+        *,
+        max_attempts: int = 0,
+        schedule: str | None = None,
+        schedule_time_zone: str | None = None,
     ) -> Any:
         """Registers a workflow function (``def`` or ``async def``).
 
@@ -135,6 +147,16 @@ class Worker:
             name: The name the service knows it by. Default: the function's name.
             max_attempts: Dispatches before the workflow stops as
                 ``MAX_RECOVERY_ATTEMPTS_EXCEEDED``; 0 leaves it to the server.
+            schedule: A cron (5 fields, or 6 with seconds first:
+                ``"*/5 * * * * *"``) to start the workflow on. When the worker
+                connects, the service stores it as the schedule named after the
+                workflow (created, or updated if the cron or zone changed; a
+                paused schedule stays paused). Each tick starts the workflow once
+                with the arguments ``(scheduled_time, context)``: the tick as an
+                ISO 8601 UTC string, and ``None``. A worker with an invalid cron
+                or zone is refused (`InvalidArgument`).
+            schedule_time_zone: The IANA time zone ``schedule`` is read in.
+                Default: UTC.
         """
         if callable(name):  # used bare: @worker.workflow
             return self.workflow()(name)
@@ -142,7 +164,11 @@ class Worker:
 
         def register(fn: F) -> F:
             definition = WorkflowDefinition(
-                name=name or fn.__name__, fn=fn, max_attempts=max_attempts
+                name=name or fn.__name__,
+                fn=fn,
+                max_attempts=max_attempts,
+                schedule=schedule or "",
+                schedule_time_zone=schedule_time_zone or "",
             )
             if definition.name in self._workflows:
                 raise ValueError(f"a workflow named {definition.name!r} is already registered")

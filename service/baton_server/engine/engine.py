@@ -22,6 +22,8 @@ from baton_server.engine.messages import Messages
 from baton_server.engine.queues import Queues
 from baton_server.engine.remote_steps import RemoteSteps
 from baton_server.engine.retention import RetentionKeeper
+from baton_server.engine.scheduler import Scheduler
+from baton_server.engine.schedules import Schedules
 from baton_server.engine.sessions import (
     Dispatch,
     Reconnect,
@@ -77,6 +79,9 @@ class Engine:
         self._dispatcher.queues = self.queues
         self.starts = Starter(connector, self._dispatcher.wake)
         """Bulk starts and starts with queue options."""
+        self._scheduler = Scheduler(connector, self._dispatcher.wake)
+        self.schedules = Schedules(connector, self._dispatcher.wake, self._scheduler.wake)
+        """Cron schedules (the scheduler loop fires their ticks)."""
         self._tasks: list[asyncio.Task[None]] = []
         # Communication (messages, events, streams, sleep, children): waiters
         # keyed by workflow id, woken by `baton_comms` and `baton_status`.
@@ -93,7 +98,14 @@ class Engine:
     def start(self) -> None:
         """Starts listening, dispatching and keeping leases."""
         self._connector.listen(
-            ["baton_enqueued", "baton_status", CANCEL_CHANNEL, "baton_comms", "baton_steps"],
+            [
+                "baton_enqueued",
+                "baton_status",
+                CANCEL_CHANNEL,
+                "baton_comms",
+                "baton_steps",
+                "baton_schedules",
+            ],
             self._on_notify,
             self._on_listen_reconnect,
         )
@@ -105,6 +117,7 @@ class Engine:
             asyncio.create_task(self.queues.run_timeouts(), name="baton-queue-timeouts"),
             asyncio.create_task(self._refresh_stats(), name="baton-stats"),
             asyncio.create_task(self.remote_steps.run(), name="baton-remote-steps"),
+            asyncio.create_task(self._scheduler.run(), name="baton-scheduler"),
         ]
 
     async def stop(self) -> None:
@@ -141,12 +154,15 @@ class Engine:
             self.remote_steps.wake()
         elif channel == CANCEL_CHANNEL:
             self.management.push_cancel(payload)
+        elif channel == "baton_schedules":
+            self._scheduler.wake()
 
     def _on_listen_reconnect(self) -> None:
         self._dispatcher.wake()
         self._waiters.wake_all()
         self._comms.wake_all()
         self.remote_steps.wake()
+        self._scheduler.wake()
 
     # -- workflows ---------------------------------------------------------
 
@@ -326,6 +342,7 @@ class Engine:
                 lease=timedelta(seconds=self.config.lease_seconds),
             )
             await self.queues.declare(tx, registration.queues)
+            await self.schedules.declare(tx, registration.schedules)
             lost = await workflows.release_not_running(tx, registration.worker_id, running)
             for name in {name for _, name in lost}:
                 await workflows.notify_enqueued(tx, name)

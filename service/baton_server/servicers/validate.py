@@ -11,6 +11,8 @@ from baton_server.errors import InvalidArgument
 
 MAX_ID_LENGTH = 200
 MAX_NAME_LENGTH = 200
+# A schedule's name leaves room in its workflow ids (`<name>-<tick>`) for the tick.
+MAX_SCHEDULE_NAME_LENGTH = 150
 _ID = re.compile(r"[A-Za-z0-9._:@/+=-]+")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
 
@@ -38,6 +40,19 @@ def name(value: str, field: str) -> str:
         raise InvalidArgument(
             field,
             f"{value!r} must start with a letter or _ and hold only letters, digits and _.:-",
+        )
+    return value
+
+
+def schedule_name(value: str, field: str) -> str:
+    """A name (see :func:`name`) of at most 150 characters, so that the workflow
+    ids of its ticks (``<name>-<tick>``) fit the id limit."""
+    name(value, field)
+    if len(value) > MAX_SCHEDULE_NAME_LENGTH:
+        raise InvalidArgument(
+            field,
+            f"is {len(value)} characters; a schedule's name is limited to "
+            f"{MAX_SCHEDULE_NAME_LENGTH} so that its workflow ids fit",
         )
     return value
 

@@ -13,6 +13,7 @@ from baton._proto.baton.v1 import common_pb2
 from baton._proto.baton.v1 import worker_service_pb2 as pb
 from baton._proto.baton.v1 import worker_service_pb2_grpc as pb_grpc
 from baton_server.config import Config
+from baton_server.engine import cron
 from baton_server.engine.engine import Engine
 from baton_server.engine.sessions import (
     CancelRun,
@@ -25,6 +26,7 @@ from baton_server.errors import InvalidArgument
 from baton_server.servicers import convert, validate
 from baton_server.servicers.caller import caller_in
 from baton_server.servicers.message import topic
+from baton_server.store.schedules import DeclaredSchedule
 from baton_server.store.steps import NewStep
 from baton_server.store.workers import WorkerRegistration
 
@@ -100,9 +102,13 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         if register.app_version:
             validate.name(register.app_version, "register.app_version")
         max_attempts: dict[str, int] = {}
+        schedules: list[DeclaredSchedule] = []
         for index, workflow in enumerate(register.workflows):
             validate.name(workflow.name, f"register.workflows[{index}].name")
             max_attempts[workflow.name] = max(workflow.max_attempts, 0)
+            declared = _declared_schedule(workflow, f"register.workflows[{index}]")
+            if declared is not None:
+                schedules.append(declared)
         for index, step in enumerate(register.steps):
             validate.name(step.name, f"register.steps[{index}].name")
         for index, queue in enumerate(register.queues):
@@ -117,6 +123,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             workflow_names=sorted(max_attempts),
             step_names=sorted({step.name for step in register.steps}),
             queues=sorted(set(register.queues)),
+            schedules=schedules,
         )
         return registration, max_attempts, register.workflow_slots
 
@@ -239,6 +246,22 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             convert.failure_in(request.error) if kind == "error" else None,
         )
         return pb.CompleteStepResponse()
+
+
+def _declared_schedule(workflow: pb.WorkflowRegistration, field: str) -> DeclaredSchedule | None:
+    """The schedule a workflow registration declares, validated; None if none."""
+    if not workflow.schedule:
+        if workflow.schedule_time_zone:
+            raise InvalidArgument(f"{field}.schedule_time_zone", "needs a schedule")
+        return None
+    validate.schedule_name(workflow.name, f"{field}.name")
+    parsed = cron.parse(
+        workflow.schedule,
+        workflow.schedule_time_zone,
+        cron_field=f"{field}.schedule",
+        zone_field=f"{field}.schedule_time_zone",
+    )
+    return DeclaredSchedule(workflow.name, parsed.expression, workflow.schedule_time_zone)
 
 
 def _duration(seconds: float) -> Duration:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from baton_server.connector import Tx
+from baton_server.store.schedules import DeclaredSchedule
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class WorkerRegistration:
     step_names: list[str]
     queues: list[str] = field(default_factory=list)
     """The queues it serves (it takes only their queued workflows)."""
+    schedules: list[DeclaredSchedule] = field(default_factory=list)
+    """Cron schedules of workflows it hosts, stored as schedules named after them."""
 
 
 async def upsert(tx: Tx, worker: WorkerRegistration, *, replica_id: str, lease: timedelta) -> None:

@@ -150,6 +150,7 @@ class ScheduleServiceServicer:
     def TriggerSchedule(self, request, context):
         """Starts the schedule's workflow now, once, with the current time (to the
         microsecond) as its scheduled time. Works on a paused schedule too.
+        NOT_FOUND for an unknown schedule, or when its queue no longer exists.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -157,8 +158,10 @@ class ScheduleServiceServicer:
 
     def BackfillSchedule(self, request, context):
         """Starts the workflows of every tick in [start, end) that has not started
-        (a tick that fired keeps its workflow). INVALID_ARGUMENT when end is not
-        after start or the window holds more than 10000 ticks.
+        (a tick that fired keeps its workflow), paused or not. Ticks after the
+        current time are left to the schedule. INVALID_ARGUMENT when end is not
+        after start or the window holds more than 10000 ticks; NOT_FOUND for an
+        unknown schedule, or when the schedule's queue no longer exists.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
