@@ -17,13 +17,17 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 import psutil
+import psycopg
+from psycopg import sql
 
 HERE = Path(__file__).resolve().parent
 
@@ -232,3 +236,18 @@ class Deadline:
         if remaining <= 0:
             raise TimeoutError("the workload's time budget is spent")
         return remaining
+
+
+@contextmanager
+def fresh_database(admin_url: str, engine: str) -> Iterator[str]:
+    """A new database for one engine, dropped (connections and all) afterwards."""
+    name = f"bench_{engine.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield urlsplit(admin_url)._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )

@@ -39,19 +39,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import psycopg
-from common import HERE, Settings, kill_group
-from psycopg import sql
+from common import HERE, Settings, fresh_database, kill_group
 from table import render
 
 ENGINES = {
@@ -61,21 +56,6 @@ ENGINES = {
     "temporal": ("engine_temporal.py", "remote"),
 }
 QUICK = Settings(w1_runs=30, w2_workflows=200, w3_tasks=500, start_samples=10)
-
-
-@contextmanager
-def fresh_database(admin_url: str, engine: str) -> Iterator[str]:
-    """A new database for one engine, dropped (connections and all) afterwards."""
-    name = f"bench_{engine.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield urlsplit(admin_url)._replace(path=f"/{name}").geturl()
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def run_engine(engine: str, settings: Settings, limit: float) -> dict[str, object]:
@@ -121,7 +101,7 @@ def main() -> None:
     parser.add_argument("--w2", type=int, help="W2 workflows (default 2000)")
     parser.add_argument("--w3", type=int, help="W3 tasks (default 5000)")
     parser.add_argument(
-        "--engine-limit", type=float, default=300.0, help="seconds per engine, at most"
+        "--engine-limit", type=float, default=420.0, help="seconds per engine, at most"
     )
     args = parser.parse_args()
     settings = QUICK if args.quick else Settings()
@@ -135,11 +115,14 @@ def main() -> None:
         parser.error(f"unknown engines: {', '.join(sorted(unknown))}")
 
     results: dict[str, dict[str, object]] = {}
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
     for engine in engines:
         with fresh_database(args.database_url, engine) as url:
             engine_settings = dataclasses.replace(settings, database_url=url)
             results[engine] = run_engine(engine, engine_settings, args.engine_limit)
     print(render(settings, results))
+    after = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nLoad average (1/5/15 min) before: {load}; after: {after}")
 
 
 if __name__ == "__main__":
