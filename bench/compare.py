@@ -28,6 +28,10 @@ children killed and its database dropped however it ends:
   worker + client in the runner's process; steps as local activities /
   regular activities. W3 and enqueue -> start run on ``temporal-local`` only.
 
+A full run takes 9 to 12 minutes on the 2-core machine (Temporal's ~30/s
+starts dominate); ``--quick`` about 2. Each engine is stopped after
+``--engine-limit`` seconds (rows it had not reached show "—").
+
 CPU rows: CPU seconds of each side over all its workloads (server = the Baton
 server / the Temporal server; workers = the Baton worker / the DBOS process,
 client included / the Temporal worker + client process), and CPU ms per W2
