@@ -9,8 +9,12 @@ collapsed stacks of the thread holding the GIL, i.e. Python's CPU; C code that
 releases the GIL, like grpc's core threads, is not seen) on both processes for
 the length of the workload. Prints, per workflow: server RPCs by method (from
 ``baton_rpc_duration_seconds_count``) and committed Postgres transactions of
-the database (``pg_stat_database``; background tasks included); and for each
-process the functions with the most samples, self and inclusive. The raw stacks
+the database (``pg_stat_database``, read 11 s after each end so every backend
+has reported; the lease and stats tasks add ~1 commit/s); CPU of the
+server, the worker (each also by thread) and the database's Postgres backends;
+and for each process the functions with the most samples (self and inclusive),
+self time by package, and the servicers' inclusive shares. ``--all-threads``
+samples every non-idle thread instead of the GIL holder. The raw stacks
 stay in ``--out`` (load them into speedscope or flamegraph.pl).
 """
 
@@ -25,6 +29,7 @@ import time
 import urllib.request
 from collections import Counter
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -66,7 +71,14 @@ def rpc_counts(metrics_port: int) -> Counter[str]:
     return counts
 
 
+# A backend reports its counters at most once a second, and within 10 s of
+# going idle (PostgreSQL 15), so the commit counter is read after this long.
+_STATS_FLUSH_SECONDS = 11.0
+
+
 def commits(url: str) -> int:
+    """Committed transactions of the database so far (after the stats flush)."""
+    time.sleep(_STATS_FLUSH_SECONDS)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_stat_clear_snapshot()")
         row = conn.execute(
@@ -113,12 +125,6 @@ def backend_cpu(database: str) -> dict[int, float]:
 def thread_cpu(pid: int) -> dict[int, float]:
     """CPU seconds of each thread of ``pid``."""
     return {t.id: t.user_time + t.system_time for t in psutil.Process(pid).threads()}
-
-
-def thread_split(before: dict[int, float], after: dict[int, float], n: int) -> str:
-    """CPU ms per workflow of each thread that used any, busiest first."""
-    used = sorted(((after[t] - before.get(t, 0.0), t) for t in after), reverse=True)
-    return ", ".join(f"tid {t} {u * 1000 / n:.2f}" for u, t in used if u > 0)
 
 
 def cpu_of(pid: int) -> float:
@@ -222,6 +228,73 @@ def _frame(text: str) -> str:
     return f"{found.group('func')} ({short})"
 
 
+@dataclass
+class Measured:
+    """What one profiled workload cost, before dividing by its size."""
+
+    seconds: float
+    transactions: int
+    rpcs: Counter[str]
+    cpu: dict[str, float]
+    """CPU seconds used by the server, the worker and the database's backends."""
+    threads: dict[str, dict[int, float]]
+    """CPU seconds used by each thread of the server and of the worker."""
+
+
+def measure(args: argparse.Namespace, n: int, raws: dict[str, Path]) -> Measured:
+    """Runs the workload under py-spy on a fresh database and server."""
+    with fresh_database(args.database_url, "profile") as url, children() as kids:
+        server_pid, worker_pid, target, metrics_port = start(kids, url)
+        pids = {"server": server_pid, "worker": worker_pid}
+        database = url.rsplit("/", 1)[-1]
+        with Client(target) as client:
+            client.start_workflow("three_noops", 0, workflow_id="warmup").result(timeout=60)
+            rpcs0, commits0 = rpc_counts(metrics_port), commits(url)
+            spies = [spy(kids, pid, raws[name], args.all_threads) for name, pid in pids.items()]
+            time.sleep(1.0)  # py-spy attaches
+            pg0 = backend_cpu(database)
+            cpu0 = {name: cpu_of(pid) for name, pid in pids.items()}
+            threads0 = {name: thread_cpu(pid) for name, pid in pids.items()}
+            seconds = workload(client, args.workload, n)
+            cpu = {name: cpu_of(pid) - cpu0[name] for name, pid in pids.items()}
+            threads = {name: thread_cpu(pid) for name, pid in pids.items()}
+            pg = backend_cpu(database)
+            for proc in spies:
+                proc.send_signal(signal.SIGINT)
+            for proc in spies:
+                proc.wait(timeout=60)
+            rpcs = rpc_counts(metrics_port) - rpcs0
+            transactions = commits(url) - commits0
+    cpu["postgres"] = sum(pg.values()) - sum(pg0.get(p, 0.0) for p in pg)
+    split = {
+        name: {t: used - threads0[name].get(t, 0.0) for t, used in threads[name].items()}
+        for name in threads
+    }
+    return Measured(seconds, transactions, rpcs, cpu, split)
+
+
+def print_report(name: str, n: int, measured: Measured, raws: dict[str, Path], top: int) -> None:
+    print(f"{name}: {n} workflows in {measured.seconds:.1f}s ({n / measured.seconds:.0f} wf/s)")
+    print(f"Postgres commits per workflow: {measured.transactions / n:.2f}")
+    print("CPU ms per workflow (profiler attached): " + ", ".join(
+        f"{who} {used * 1000 / n:.2f}" for who, used in measured.cpu.items()
+    ))  # fmt: skip
+    for who, threads in measured.threads.items():
+        busiest = sorted(((used, t) for t, used in threads.items() if used > 0), reverse=True)
+        print(f"{who} CPU ms per workflow by thread: " + ", ".join(
+            f"tid {t} {used * 1000 / n:.2f}" for used, t in busiest
+        ))  # fmt: skip
+    print("server RPCs per workflow: " + ", ".join(
+        f"{method} {count / n:.2f}" for method, count in measured.rpcs.most_common()
+    ))  # fmt: skip
+    for who, raw in raws.items():
+        print(f"\n{who} (py-spy samples; {raw}):")
+        print("\n".join(top_functions(raw, top)))
+        print("self by package:\n" + "\n".join(by_package(raw)))
+        if who == "server":
+            print("inclusive:\n" + "\n".join(inclusive_of(raw, HANDLERS)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -242,50 +315,7 @@ def main() -> None:
     raws = {name: args.out / f"{args.workload}-{name}.txt" for name in ("server", "worker")}
     for raw in raws.values():
         raw.unlink(missing_ok=True)
-
-    with fresh_database(args.database_url, "profile") as url, children() as kids:
-        server_pid, worker_pid, target, metrics_port = start(kids, url)
-        with Client(target) as client:
-            client.start_workflow("three_noops", 0, workflow_id="warmup").result(timeout=60)
-            database = url.rsplit("/", 1)[-1]
-            rpcs0, commits0 = rpc_counts(metrics_port), commits(url)
-            spies = [spy(kids, pid, raws[name], args.all_threads) for name, pid in
-                     (("server", server_pid), ("worker", worker_pid))]  # fmt: skip
-            time.sleep(1.0)  # py-spy attaches
-            pg0 = backend_cpu(database)
-            cpu0 = {"server": cpu_of(server_pid), "worker": cpu_of(worker_pid)}
-            threads0 = {name: thread_cpu(pid) for name, pid in
-                        (("server", server_pid), ("worker", worker_pid))}  # fmt: skip
-            seconds = workload(client, args.workload, n)
-            cpu = {"server": cpu_of(server_pid), "worker": cpu_of(worker_pid)}
-            threads = {name: thread_cpu(pid) for name, pid in
-                       (("server", server_pid), ("worker", worker_pid))}  # fmt: skip
-            pg = backend_cpu(database)
-            for proc in spies:
-                proc.send_signal(signal.SIGINT)
-            for proc in spies:
-                proc.wait(timeout=60)
-            rpcs = rpc_counts(metrics_port) - rpcs0
-            transactions = commits(url) - commits0
-    cpu["postgres"], cpu0["postgres"] = sum(pg.values()), sum(pg0.get(p, 0.0) for p in pg)
-
-    print(f"{args.workload}: {n} workflows in {seconds:.1f}s ({n / seconds:.0f} wf/s)")
-    print(f"Postgres commits per workflow: {transactions / n:.2f}")
-    print("CPU ms per workflow (profiler attached): " + ", ".join(
-        f"{name} {(cpu[name] - cpu0[name]) * 1000 / n:.2f}" for name in cpu
-    ))  # fmt: skip
-    for name in threads:
-        print(f"{name} CPU ms per workflow by thread: "
-              + thread_split(threads0[name], threads[name], n))  # fmt: skip
-    print("server RPCs per workflow: " + ", ".join(
-        f"{method} {count / n:.2f}" for method, count in rpcs.most_common()
-    ))  # fmt: skip
-    for name, raw in raws.items():
-        print(f"\n{name} (py-spy samples; {raw}):")
-        print("\n".join(top_functions(raw, args.top)))
-        print("self by package:\n" + "\n".join(by_package(raw)))
-        if name == "server":
-            print("inclusive:\n" + "\n".join(inclusive_of(raw, HANDLERS)))
+    print_report(args.workload, n, measure(args, n, raws), raws, args.top)
 
 
 if __name__ == "__main__":
