@@ -1,12 +1,20 @@
-"""The benchmark's worker: one workflow of three no-op steps."""
+"""The benchmark's Baton worker: no-op workflows for W1-W3 and a start stamp.
+
+BATON_TARGET=127.0.0.1:PORT [SLOTS=200] [BATON_QUEUES=bench] python bench/noop_app.py
+"""
 
 from __future__ import annotations
 
 import os
+import time
 
 from baton import Worker, WorkflowContext
 
-worker = Worker(os.environ["BATON_TARGET"], concurrency=int(os.environ.get("SLOTS", "200")))
+worker = Worker(
+    os.environ["BATON_TARGET"],
+    concurrency=int(os.environ.get("SLOTS", "200")),
+    queues=[q for q in os.environ.get("BATON_QUEUES", "").split(",") if q],
+)
 
 
 @worker.step()
@@ -16,9 +24,23 @@ def noop(i: int) -> int:
 
 @worker.workflow()
 def three_noops(ctx: WorkflowContext, i: int) -> int:
+    """W1 and W2: three checkpointed no-op steps."""
     for _ in range(3):
         i = ctx.run(noop, i)
     return i
+
+
+@worker.workflow()
+def one_task(ctx: WorkflowContext, i: int) -> float:
+    """W3: one step; returns when it finished (wall clock, for the drain rate)."""
+    ctx.run(noop, i)
+    return time.time()
+
+
+@worker.workflow()
+def stamp(ctx: WorkflowContext) -> float:
+    """Enqueue -> start latency: the wall clock at the workflow's first line."""
+    return time.time()
 
 
 if __name__ == "__main__":
