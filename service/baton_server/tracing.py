@@ -16,6 +16,8 @@ from typing import Any
 
 import grpc
 
+from baton_server.servicers.handlers import rewrap
+
 try:
     from opentelemetry import context as otel_context
     from opentelemetry import propagate, trace
@@ -54,10 +56,6 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         method = details.method.lstrip("/")
         carrier = {
             key: value for key, value in details.invocation_metadata or () if isinstance(value, str)
-        }
-        kwargs = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
         }
         tracer = self._tracer
 
@@ -102,10 +100,4 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             return traced
 
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **kwargs)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **kwargs)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **kwargs)
-        return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **kwargs)
+        return rewrap(handler, unary=unary, streaming=streaming)

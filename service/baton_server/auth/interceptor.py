@@ -12,6 +12,7 @@ from grpc_status import rpc_status
 
 from baton_server.auth import policy
 from baton_server.auth.tokens import TokenStore
+from baton_server.servicers.handlers import rewrap
 
 log = logging.getLogger("baton.auth")
 
@@ -29,17 +30,7 @@ def _refusal(code: int, message: str, handler: grpc.RpcMethodHandler) -> grpc.Rp
         await context.abort_with_status(status)
         yield  # pragma: no cover - makes this an async generator
 
-    kwargs = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(refuse_unary, **kwargs)
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(refuse_stream, **kwargs)
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(refuse_unary, **kwargs)
-    return grpc.stream_stream_rpc_method_handler(refuse_stream, **kwargs)
+    return rewrap(handler, unary=lambda _: refuse_unary, streaming=lambda _: refuse_stream)
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]

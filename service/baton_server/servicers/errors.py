@@ -25,6 +25,7 @@ from baton_server.errors import (
     Unavailable,
     Unimplemented,
 )
+from baton_server.servicers.handlers import rewrap
 
 log = logging.getLogger("baton.rpc")
 
@@ -104,33 +105,12 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(details)
         if handler is None:
             return None
-        method = details.method
-        observe = self._observe
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary, method, observe),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary(handler.stream_unary, method, observe),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream, method, observe),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_stream:
-            return grpc.stream_stream_rpc_method_handler(
-                _wrap_stream(handler.stream_stream, method, observe),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+        method, observe = details.method, self._observe
+        return rewrap(
+            handler,
+            unary=lambda behaviour: _wrap_unary(behaviour, method, observe),
+            streaming=lambda behaviour: _wrap_stream(behaviour, method, observe),
+        )
 
 
 def _final_code(context: Any, failed: BaseException | None) -> str:

@@ -19,6 +19,8 @@ import grpc
 from google.rpc import code_pb2, status_pb2
 from grpc_status import rpc_status
 
+from baton_server.servicers.handlers import rewrap
+
 
 class StreamLimits(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Counts open streaming calls per connection and per workflow."""
@@ -37,19 +39,12 @@ class StreamLimits(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(details)
         if handler is None:
             return None
-        kwargs = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                self._guard(handler.unary_stream, reads_workflow=True), **kwargs
-            )
-        if handler.stream_stream:
-            return grpc.stream_stream_rpc_method_handler(
-                self._guard(handler.stream_stream, reads_workflow=False), **kwargs
-            )
-        return handler
+        # A server-streaming request may name the workflow it reads; a bidi one does not.
+        reads_workflow = handler.unary_stream is not None
+        return rewrap(
+            handler,
+            streaming=lambda behaviour: self._guard(behaviour, reads_workflow=reads_workflow),
+        )
 
     def _guard(self, behaviour: Callable[..., Any], *, reads_workflow: bool) -> Callable[..., Any]:
         async def guarded(request: Any, context: Any) -> AsyncIterator[Any]:

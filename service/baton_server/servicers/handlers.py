@@ -1,0 +1,34 @@
+"""Rebuilding a gRPC method handler with its behaviour wrapped: the one
+mechanism the interceptors (errors, auth, limits, tracing) share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+Behaviour = Callable[..., Any]
+Wrap = Callable[[Behaviour], Behaviour]
+
+
+def _same(behaviour: Behaviour) -> Behaviour:
+    return behaviour
+
+
+def rewrap(
+    handler: grpc.RpcMethodHandler, *, unary: Wrap = _same, streaming: Wrap = _same
+) -> grpc.RpcMethodHandler:
+    """The same kind of handler, its behaviour passed through ``unary`` (calls
+    answered with one response) or ``streaming`` (calls answered with a stream)."""
+    kwargs = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **kwargs)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **kwargs)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **kwargs)
+    return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **kwargs)
