@@ -163,12 +163,20 @@ async def start(config: Config) -> Running:
     reflection.enable_server_reflection(
         [*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    if credentials is None:
-        port = server.add_insecure_port(config.listen)
-    else:
-        port = server.add_secure_port(config.listen, credentials)
+    try:
+        if credentials is None:
+            port = server.add_insecure_port(config.listen)
+        else:
+            port = server.add_secure_port(config.listen, credentials)
+    except RuntimeError:  # grpc's only signal that the bind failed
+        port = 0
     if port == 0:
-        raise StartupError(f"cannot listen on {config.listen}")
+        await engine.stop()
+        await connector.close()
+        raise StartupError(
+            f"cannot listen on {config.listen}: the address is in use or not available "
+            "(choose another with --listen or BATON_LISTEN)"
+        )
     await server.start()
     for name in ["", *services]:
         await _set_serving(health_servicer, name)

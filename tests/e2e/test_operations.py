@@ -171,3 +171,18 @@ def test_json_log_lines_about_a_workflow_carry_its_id(database_url: str, tmp_pat
     about = [line for line in lines if "logged-1" in line["message"]]
     assert about, "nothing was logged about the workflow"
     assert all(line.get("workflow_id") == "logged-1" for line in about)
+
+
+def test_a_taken_port_is_one_clear_line_not_a_traceback(database_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "baton_server", "serve", "--listen", f"127.0.0.1:{port}",
+             "--database-url", database_url, "--log-level", "ERROR"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert f"baton serve: cannot listen on 127.0.0.1:{port}: the address is in use" in result.stderr
+    assert "Traceback" not in result.stderr
