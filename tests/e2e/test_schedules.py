@@ -114,7 +114,11 @@ def test_backfill_starts_exactly_the_ticks_missed_while_paused(
 def test_a_restarted_replica_neither_double_fires_nor_skips_recent_ticks(
     server_process: Callable[..., ServerProcess], spawn_worker, effects_url: str
 ) -> None:
-    first = server_process()
+    # A lease longer than the downtime: a tick's workflow caught mid-step by the
+    # stop keeps its worker (which reconnects) instead of being dispatched again,
+    # which would re-run its step (at least once, correctly, but not what this
+    # test is about: the ticks themselves must fire once).
+    first = server_process(lease_seconds=15.0)
     spawn_worker(first.target, app=SCHEDULE_APP)
     with Client(first.target) as client:
         client.create_schedule("restarted", "record_tick", "* * * * * *")
@@ -124,7 +128,7 @@ def test_a_restarted_replica_neither_double_fires_nor_skips_recent_ticks(
     at_stop = _ticks(effects_url, "restarted")
     time.sleep(1.5)  # ticks come due while no replica runs
 
-    again = server_process(port=first.port)
+    again = server_process(port=first.port, lease_seconds=15.0)
     wait_until(
         lambda: len(_ticks(effects_url, "restarted")) >= len(at_stop) + 4, 30, "ticks after restart"
     )
