@@ -26,7 +26,8 @@ class Metrics:
     def __post_init__(self) -> None:
         r = self.registry
         self.workflows_started = Counter(
-            "baton_workflows_started", "Workflows created by StartWorkflow.",
+            "baton_workflows_started",
+            "Workflows created: direct, queued, batch, child or scheduled starts.",
             ["workflow_name"], registry=r,
         )  # fmt: skip
         self.workflows_finished = Counter(

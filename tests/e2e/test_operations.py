@@ -13,7 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from baton import Client, WorkflowStatus
+from baton import Client, WorkflowStart, WorkflowStatus
 from tests.conftest import ROOT, server_config, start_thread_server
 from tests.e2e.conftest import effects, wait_until
 
@@ -35,6 +35,10 @@ def test_the_metrics_endpoint_shows_the_counts_of_a_run(database_url: str, spawn
             wait_until(
                 lambda: client.get_workflow("m-fail").status == WorkflowStatus.ERROR, 30, "fail"
             )
+            # Starts of every kind count: a batch, and a start onto a queue.
+            client.start_workflows([WorkflowStart("unhosted", (i,)) for i in range(2)])
+            client.upsert_queue("metered")
+            client.start_workflow("unhosted", 9, queue="metered")
         url = f"http://127.0.0.1:{server.running.metrics_port}/metrics"
         text = urllib.request.urlopen(url, timeout=5).read().decode()
     finally:
@@ -46,6 +50,7 @@ def test_the_metrics_endpoint_shows_the_counts_of_a_run(database_url: str, spawn
         return float(match.group(1))
 
     assert value('baton_workflows_started_total{workflow_name="three_steps"}') == 3
+    assert value('baton_workflows_started_total{workflow_name="unhosted"}') == 3
     assert (
         value('baton_workflows_finished_total{status="SUCCESS",workflow_name="three_steps"}') == 3
     )
@@ -57,7 +62,7 @@ def test_the_metrics_endpoint_shows_the_counts_of_a_run(database_url: str, spawn
     def rpc(code: str, method: str) -> str:
         return f'baton_rpc_duration_seconds_count{{code="{code}",method="baton.v1.{method}"}}'
 
-    assert value(rpc("OK", "WorkflowService/StartWorkflow")) == 4
+    assert value(rpc("OK", "WorkflowService/StartWorkflow")) == 5
     assert value(rpc("OK", "WorkerService/RecordStep")) == 9
     assert rpc("NOT_FOUND", "WorkflowService/GetWorkflow") not in text  # nothing failed so
 

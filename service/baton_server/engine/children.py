@@ -16,6 +16,7 @@ from dataclasses import replace
 from baton_server.connector import Connector
 from baton_server.engine import journal
 from baton_server.engine.journal import Caller, Replayed
+from baton_server.engine.starts import OnStarted
 from baton_server.errors import AlreadyExists, workflow_not_found
 from baton_server.store import steps, workflows
 from baton_server.store.models import Failure, Workflow
@@ -31,9 +32,9 @@ def child_id(caller: Caller) -> str:
 class Children:
     """Child starts and recorded awaits; one per replica."""
 
-    def __init__(self, connector: Connector, on_enqueued: Callable[[], None]) -> None:
+    def __init__(self, connector: Connector, on_started: OnStarted) -> None:
         self._connector = connector
-        self._on_enqueued = on_enqueued
+        self._on_started = on_started
 
     async def start(self, caller: Caller, new: NewWorkflow) -> tuple[Workflow, bool]:
         """Starts the child (once) and records the start as the caller's step.
@@ -94,7 +95,7 @@ class Children:
                 raise workflow_not_found(replayed.step.child_workflow_id or "") from None
             return found, False
         if fresh:
-            self._on_enqueued()
+            self._on_started([result])
         return result, fresh
 
     async def await_recorded(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timedelta
 
 from baton_server.config import Config
@@ -77,10 +77,10 @@ class Engine:
         self.queues = Queues(connector, config, self._dispatcher.wake)
         """Queue configuration, flow-controlled claims and queue timeouts."""
         self._dispatcher.queues = self.queues
-        self.starts = Starter(connector, self._dispatcher.wake)
+        self.starts = Starter(connector, self._started)
         """Bulk starts and starts with queue options."""
-        self._scheduler = Scheduler(connector, self._dispatcher.wake)
-        self.schedules = Schedules(connector, self._dispatcher.wake, self._scheduler.wake)
+        self._scheduler = Scheduler(connector, self._started)
+        self.schedules = Schedules(connector, self._started, self._scheduler.wake)
         """Cron schedules (the scheduler loop fires their ticks)."""
         self._tasks: list[asyncio.Task[None]] = []
         # Communication (messages, events, streams, sleep, children): waiters
@@ -90,7 +90,7 @@ class Engine:
         self.events = Events(connector, self._comms)
         self.streams = Streams(connector, self._comms)
         self.sleeps = Sleeps(connector, self._comms)
-        self.children = Children(connector, self._dispatcher.wake)
+        self.children = Children(connector, self._started)
         self.remote_steps = RemoteSteps(connector, config, self._sessions, self._comms)
 
     # -- lifecycle ---------------------------------------------------------
@@ -142,6 +142,18 @@ class Engine:
                 log.debug("metrics refresh failed: %s", exc)
             await pause(_STATS_SECONDS)
 
+    def _started(self, created: Iterable[Workflow]) -> None:
+        """After a start of any kind committed (plain, queued, batch, child,
+        scheduled): count what it created, and wake the dispatcher (and the
+        deadline sweep when a new workflow has a deadline)."""
+        with_deadline = False
+        for workflow in created:
+            self.metrics.workflows_started.labels(workflow.workflow_name).inc()
+            with_deadline = with_deadline or workflow.deadline is not None
+        self._dispatcher.wake()
+        if with_deadline:
+            self._deadlines.wake()
+
     def _on_notify(self, channel: str, payload: str) -> None:
         if channel == "baton_enqueued":
             self._dispatcher.wake()
@@ -179,10 +191,7 @@ class Engine:
             else:
                 existing = await workflows.get(tx, new.workflow_id)
         if created is not None:
-            self.metrics.workflows_started.labels(created.workflow_name).inc()
-            self._dispatcher.wake()
-            if created.deadline is not None:
-                self._deadlines.wake()
+            self._started([created])
             return created, True
         if existing is None:  # deleted between the two statements; try again
             return await self.start_workflow(new)

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from baton_server.connector import Connector, DatabaseUnavailable, Tx
 from baton_server.engine import cron
 from baton_server.engine.schedules import tick_start
+from baton_server.engine.starts import OnStarted
 from baton_server.engine.waiters import wait_event
 from baton_server.errors import InvalidArgument
 from baton_server.store import queues, schedules, starts, workflows
@@ -51,9 +51,9 @@ _EPSILON = timedelta(microseconds=1)
 class Scheduler:
     """One per replica."""
 
-    def __init__(self, connector: Connector, wake_dispatch: Callable[[], None]) -> None:
+    def __init__(self, connector: Connector, on_started: OnStarted) -> None:
         self._connector = connector
-        self._wake_dispatch = wake_dispatch
+        self._on_started = on_started
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -93,7 +93,7 @@ class Scheduler:
                 await workflows.notify_enqueued(tx, name)
         if created:
             log.debug("started %d scheduled workflow(s)", len(created))
-            self._wake_dispatch()
+            self._on_started(created.values())
         return len(due)
 
     async def _fire(self, tx: Tx, schedule: Schedule, now: datetime) -> list[NewStart]:

@@ -20,6 +20,7 @@ from datetime import datetime
 from baton_server.connector import Connector, Tx
 from baton_server.engine import cron
 from baton_server.engine.queues import queue_not_found
+from baton_server.engine.starts import OnStarted
 from baton_server.errors import AlreadyExists, InvalidArgument, NotFound
 from baton_server.store import queues, schedules, starts, workflows
 from baton_server.store.models import Payload
@@ -72,11 +73,11 @@ class Schedules:
     def __init__(
         self,
         connector: Connector,
-        wake_dispatch: Callable[[], None],
+        on_started: OnStarted,
         wake_scheduler: Callable[[], None],
     ) -> None:
         self._connector = connector
-        self._wake_dispatch = wake_dispatch
+        self._on_started = on_started
         self._wake_scheduler = wake_scheduler
 
     async def create(self, spec: ScheduleSpec) -> Schedule:
@@ -178,7 +179,7 @@ class Schedules:
             if created:
                 await workflows.notify_enqueued(tx, found.workflow_name)
         if created:
-            self._wake_dispatch()
+            self._on_started(created.values())
         return start.workflow_id
 
     async def backfill(self, name: str, start: datetime, end: datetime) -> list[str]:
@@ -212,7 +213,7 @@ class Schedules:
             if created:
                 await workflows.notify_enqueued(tx, found.workflow_name)
         if created:
-            self._wake_dispatch()
+            self._on_started(created.values())
         return [item.workflow_id for item in items if item.workflow_id in created]
 
     async def declare(self, tx: Tx, declared: list[DeclaredSchedule]) -> None:

@@ -10,7 +10,7 @@ returns it, when the item asks to).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from baton_server.connector import Connector, Tx
@@ -36,12 +36,17 @@ class Started:
 Outcome = Started | ServiceError
 
 
+# Called with the workflows a start created, after it committed: the engine
+# counts them (metrics) and wakes its dispatcher.
+OnStarted = Callable[[Iterable[Workflow]], None]
+
+
 class Starter:
     """One per replica."""
 
-    def __init__(self, connector: Connector, wake: Callable[[], None]) -> None:
+    def __init__(self, connector: Connector, on_started: OnStarted) -> None:
         self._connector = connector
-        self._wake = wake
+        self._on_started = on_started
 
     async def start_one(self, item: NewStart) -> Started:
         """Starts one workflow; raises its error."""
@@ -66,8 +71,9 @@ class Starter:
                 f"workflow {items[index].workflow_id!r} conflicted repeatedly; try again",
                 reason="START_CONFLICT",
             )
-        if created_any:
-            self._wake()
+        fresh = [o.workflow for o in outcomes if isinstance(o, Started) and o.created]
+        if fresh:
+            self._on_started(fresh)
         return [outcome for outcome in outcomes if outcome is not None]
 
     async def _round(
