@@ -23,7 +23,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
-from urllib.parse import urlsplit
 
 import psutil
 import psycopg
@@ -238,16 +237,30 @@ class Deadline:
         return remaining
 
 
+def create_database(admin_url: str, prefix: str) -> str:
+    """Creates a new database named ``<prefix>_<random>``; returns its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    info = psycopg.conninfo.conninfo_to_dict(admin_url)
+    info["dbname"] = name
+    return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in info.items()})
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    """Drops the database of ``url``, connections and all."""
+    name = str(psycopg.conninfo.conninfo_to_dict(url)["dbname"])
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
 @contextmanager
 def fresh_database(admin_url: str, engine: str) -> Iterator[str]:
     """A new database for one engine, dropped (connections and all) afterwards."""
-    name = f"bench_{engine.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = create_database(admin_url, f"bench_{engine.replace('-', '_')}")
     try:
-        yield urlsplit(admin_url)._replace(path=f"/{name}").geturl()
+        yield url
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        drop_database(admin_url, url)

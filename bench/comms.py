@@ -20,7 +20,8 @@ import subprocess
 import sys
 import time
 
-from run import HERE, _database, _drop, _percentile  # bench/run.py, beside this file
+from common import create_database, drop_database, percentile  # bench/common.py
+from run import HERE  # bench/run.py, beside this file
 
 from baton import Client
 
@@ -39,7 +40,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=300, help="M1 ping-pong rounds")
     args = parser.parse_args()
 
-    url = _database(args.database_url)
+    url = create_database(args.database_url, "baton_bench")
     server = subprocess.Popen(
         [sys.executable, "-m", "baton_server", "serve", "--listen", "127.0.0.1:0",
          "--database-url", url, "--log-level", "WARNING"],
@@ -63,8 +64,8 @@ def main() -> None:
             for stamp in client.read_stream("s1", "stamps"):
                 latencies.append((time.time() - stamp) * 1000)
             handle.result(timeout=60)
-            rows.append(("S1 write->read p50 (ms)", f"{_percentile(latencies, 0.50):.2f}"))
-            rows.append(("S1 write->read p99 (ms)", f"{_percentile(latencies, 0.99):.2f}"))
+            rows.append(("S1 write->read p50 (ms)", f"{percentile(latencies, 0.50):.2f}"))
+            rows.append(("S1 write->read p99 (ms)", f"{percentile(latencies, 0.99):.2f}"))
 
             began = time.perf_counter()
             # pong first: a message to a workflow that does not exist yet is NOT_FOUND.
@@ -83,7 +84,7 @@ def main() -> None:
             worker.wait(timeout=10)
         server.terminate()
         server.wait(timeout=30)
-        _drop(args.database_url, url)
+        drop_database(args.database_url, url)
 
     width = max(len(name) for name, _ in rows)
     print(f"{'measure':<{width}}  baton")

@@ -32,35 +32,16 @@ import re
 import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
 import psycopg
-from psycopg import sql
-from queues_common import percentile
+from common import create_database, drop_database, percentile
 
 from baton import Client, WorkflowStart
 
 HERE = Path(__file__).resolve().parent
-
-
-def _database(admin_url: str, prefix: str) -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    info = psycopg.conninfo.conninfo_to_dict(admin_url)
-    info["dbname"] = name
-    return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in info.items()})
-
-
-def _drop(admin_url: str, url: str) -> None:
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name)))
-        )
 
 
 def _batches(items: list[WorkflowStart], size: int) -> list[list[WorkflowStart]]:
@@ -200,7 +181,9 @@ def main() -> None:
     if args.dbos_fast_poll > 0:
         runs.append((f"dbos ({args.dbos_fast_poll:g} s poll)", args.dbos_fast_poll))
     for name, poll in runs:
-        url = _database(args.database_url, "baton_bench_q" if poll is None else "dbos_bench_q")
+        url = create_database(
+            args.database_url, "baton_bench_q" if poll is None else "dbos_bench_q"
+        )
         try:
             if poll is None:
                 values = run_baton(
@@ -209,7 +192,7 @@ def main() -> None:
             else:
                 values = run_dbos(url, poll=poll, latency_runs=args.latency, drain=args.drain)
         finally:
-            _drop(args.database_url, url)
+            drop_database(args.database_url, url)
         columns.append((name, values))
         print(f"{name}: {values}", file=sys.stderr, flush=True)
     print(table(columns))

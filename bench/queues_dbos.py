@@ -12,8 +12,8 @@ import json
 import time
 
 import psutil
+from common import percentile
 from dbos import DBOS, SetEnqueueOptions
-from queues_common import percentile
 
 
 @DBOS.workflow()

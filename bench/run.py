@@ -20,38 +20,14 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import psutil
-import psycopg
-from psycopg import sql
+from common import create_database, drop_database, percentile  # bench/common.py
 
 from baton import Client
 
 HERE = Path(__file__).resolve().parent
-
-
-def _database(admin_url: str) -> str:
-    name = f"baton_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    info = psycopg.conninfo.conninfo_to_dict(admin_url)
-    info["dbname"] = name
-    return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in info.items()})
-
-
-def _drop(admin_url: str, url: str) -> None:
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name)))
-        )
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -68,7 +44,7 @@ def main() -> None:
     parser.add_argument("--w2", type=int, default=2000, help="W2 workflows")
     args = parser.parse_args()
 
-    url = _database(args.database_url)
+    url = create_database(args.database_url, "baton_bench")
     server = subprocess.Popen(
         [sys.executable, "-m", "baton_server", "serve", "--listen", "127.0.0.1:0",
          "--database-url", url, "--log-level", "WARNING"],
@@ -91,9 +67,9 @@ def main() -> None:
                 began = time.perf_counter()
                 client.start_workflow("three_noops", i, workflow_id=f"w1-{i}").result(timeout=60)
                 latencies.append((time.perf_counter() - began) * 1000)
-            rows.append(("W1 start->result p50 (ms)", f"{_percentile(latencies, 0.50):.2f}"))
-            rows.append(("W1 start->result p90 (ms)", f"{_percentile(latencies, 0.90):.2f}"))
-            rows.append(("W1 start->result p99 (ms)", f"{_percentile(latencies, 0.99):.2f}"))
+            rows.append(("W1 start->result p50 (ms)", f"{percentile(latencies, 0.50):.2f}"))
+            rows.append(("W1 start->result p90 (ms)", f"{percentile(latencies, 0.90):.2f}"))
+            rows.append(("W1 start->result p99 (ms)", f"{percentile(latencies, 0.99):.2f}"))
             rows.append(("W1 mean (ms)", f"{statistics.mean(latencies):.2f}"))
 
             began = time.perf_counter()
@@ -115,7 +91,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-        _drop(args.database_url, url)
+        drop_database(args.database_url, url)
 
     width = max(len(name) for name, _ in rows)
     print(f"{'measure':<{width}}  baton")

@@ -11,7 +11,8 @@ from grpc_status import rpc_status
 
 from baton import AlreadyExists, InvalidArgument, NotFound, RpcError, Unavailable
 from baton._proto.baton.v1 import workflow_service_pb2
-from baton._rpc import AsyncRpc, SyncRpc
+from baton._rpc_async import AsyncRpc
+from baton._rpc_sync import SyncRpc
 
 
 def _refuse(request: bytes, context: grpc.ServicerContext) -> bytes:

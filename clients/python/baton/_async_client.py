@@ -33,7 +33,7 @@ from baton._queues import (
     queue_info_from_proto,
     upsert_queue_request,
 )
-from baton._rpc import AsyncRpc
+from baton._rpc_async import AsyncRpc
 from baton._schedules import (
     ScheduleInfo,
     backfill_schedule_request,

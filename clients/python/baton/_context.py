@@ -28,7 +28,7 @@ from baton._errors import FailedPrecondition, NonDeterministicError, StepError
 from baton._payload import Serializer
 from baton._proto.baton.v1 import common_pb2, worker_service_pb2
 from baton._registry import StepDefinition, step_definition_of
-from baton._rpc import AsyncRpc
+from baton._rpc_async import AsyncRpc
 from baton._steps import run_step_async, run_step_from_loop, run_step_sync
 from baton._workflow_ops import AsyncOps, SyncOps
 

@@ -18,7 +18,7 @@ from baton._convert import error_to_proto
 from baton._payload import Serializer
 from baton._proto.baton.v1 import common_pb2, worker_service_pb2
 from baton._registry import StepDefinition, WorkflowDefinition
-from baton._rpc import AsyncRpc
+from baton._rpc_async import AsyncRpc
 from baton._steps import run_step_from_loop
 from baton._tracing import workflow_span
 

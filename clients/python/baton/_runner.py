@@ -39,7 +39,7 @@ from baton._execution import execute_remote_step, execute_workflow
 from baton._payload import Serializer, SerializerName
 from baton._proto.baton.v1 import worker_service_pb2 as pb
 from baton._registry import StepDefinition, WorkflowDefinition
-from baton._rpc import AsyncRpc
+from baton._rpc_async import AsyncRpc
 from baton._tls import TLSConfig
 
 __all__ = ["RunnerConfig", "WorkerRunner"]

@@ -118,7 +118,7 @@ class Dispatcher:
             await workflows.notify_statuses(tx, [w.workflow_id for w in claimed])
             ready = [Dispatch(w, journals[w.workflow_id]) for w in runnable]
         if session.closed.is_set():
-            await self._give_back(ready)
+            await self.give_back(ready)
             return 0
         now = datetime.now(UTC)
         for dispatch in ready:
@@ -136,8 +136,9 @@ class Dispatcher:
             or self._config.default_max_attempts
         )
 
-    async def _give_back(self, undelivered: list[Dispatch]) -> None:
-        """Returns claimed workflows whose worker went away before delivery."""
+    async def give_back(self, undelivered: list[Dispatch]) -> None:
+        """Returns claimed workflows whose worker went away before delivery
+        (a session that closed, or a stream that ended with work queued)."""
         if not undelivered:
             return
         async with self._connector.transaction() as tx:
@@ -146,10 +147,6 @@ class Dispatcher:
                     tx, dispatch.workflow.workflow_id, dispatch.workflow.attempt
                 )
         self.wake()
-
-    async def give_back(self, undelivered: list[Dispatch]) -> None:
-        """Public form of :meth:`_give_back`, for a stream that closed with work queued."""
-        await self._give_back(undelivered)
 
 
 def _dead_letter(workflow: Workflow) -> Failure:

@@ -51,7 +51,6 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             validate.name(request.app_version, "app_version")
         if request.max_attempts < 0:
             raise InvalidArgument("max_attempts", "must not be negative")
-        _refuse_unbuilt(request)
         deadline = None
         if request.HasField("timeout"):
             timeout = validate.seconds(
@@ -85,7 +84,13 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         child.CopyFrom(request)
         if not child.workflow_id:
             child.workflow_id = child_id(caller)
-        return await self._engine.children.start(caller, self._new_workflow(child))
+        new = self._new_workflow(child)
+        if queue_options.uses_queue(request):
+            raise Unimplemented(
+                "StartWorkflow.queue needs child workflows on a queue, which this server "
+                "does not implement yet"
+            )
+        return await self._engine.children.start(caller, new)
 
     async def StartWorkflow(
         self, request: pb.StartWorkflowRequest, context: Context
@@ -253,23 +258,6 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         self, request: pb.DeleteWorkflowRequest, context: Context
     ) -> pb.DeleteWorkflowResponse:
         return await manage.delete(self._engine, request)
-
-
-def _refuse_unbuilt(request: pb.StartWorkflowRequest) -> None:
-    """Options of the contract whose capability comes with a later release."""
-    unbuilt = [
-        (
-            request.HasField("caller") and queue_options.uses_queue(request),
-            "queue",
-            "child workflows on a queue",
-        ),
-    ]
-    for present, field, capability in unbuilt:
-        if present:
-            raise Unimplemented(
-                f"StartWorkflow.{field} needs {capability}, which this server does not "
-                "implement yet"
-            )
 
 
 def _status_filter(value: int) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from psycopg.types.json import Jsonb
 
@@ -200,8 +200,3 @@ async def list_page(
         },
     )
     return [Workflow.from_row(row) for row in rows]
-
-
-def lease_interval(seconds: float) -> timedelta:
-    """A lease length as Postgres takes it."""
-    return timedelta(seconds=seconds)
