@@ -50,6 +50,11 @@ class Metrics:
             "baton_rpc_duration_seconds", "Server-side RPC latency by method and status code.",
             ["method", "code"], buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self.checkpoint_batch = Histogram(
+            "baton_checkpoint_batch_size",
+            "Checkpoints (step results, completions) written per transaction (group commit).",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), registry=r,
+        )  # fmt: skip
         self.connected_workers = Gauge(
             "baton_connected_workers", "Workers connected to this replica.", registry=r
         )

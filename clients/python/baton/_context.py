@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
 
+from baton._checkpoints import Checkpointer
 from baton._comms import call_remote, in_step, with_step
 from baton._convert import error_to_proto
 from baton._errors import FailedPrecondition, NonDeterministicError, StepError
@@ -92,6 +93,7 @@ class ContextCore:
         rpc: The worker's RPC tier.
         loop: The worker's event loop (where `rpc` lives).
         state: The run's flags, set by the worker.
+        checkpoints: Where step results go (default: ``rpc``'s unary calls).
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class ContextCore:
         rpc: AsyncRpc | None,
         loop: asyncio.AbstractEventLoop | None,
         state: RunState,
+        checkpoints: Checkpointer | None = None,
     ) -> None:
         self.workflow_id = workflow_id
         self.workflow_name = workflow_name
@@ -116,6 +119,7 @@ class ContextCore:
         catches the exception."""
         self._journal = {step.function_id: step for step in journal}
         self._rpc = rpc
+        self._checkpoints: Checkpointer | None = checkpoints or rpc
         self._loop = loop
         self._next_function_id = 1
         self._lock = threading.Lock()
@@ -234,9 +238,9 @@ class ContextCore:
             WorkflowStop: The service refused the write (FAILED_PRECONDITION): the
                 lease is lost or the workflow is no longer running.
         """
-        assert self._rpc is not None, "a ContextCore without rpc cannot record steps"
+        assert self._checkpoints is not None, "a ContextCore without rpc cannot record steps"
         try:
-            response = await self._rpc.record_step(request)
+            response = await self._checkpoints.record_step(request)
         except FailedPrecondition as exc:
             if exc.reason == WORKFLOW_CANCELLED:
                 self.state.cancelled = True

@@ -55,6 +55,7 @@ __all__ = [
     "WorkflowCancelled",
     "WorkflowFailed",
     "map_rpc_error",
+    "map_status",
 ]
 
 # The trailer in which servers send a serialized google.rpc.Status.
@@ -166,12 +167,20 @@ def map_rpc_error(exc: grpc.RpcError) -> RpcError:
 
     Callers raise the result ``from exc`` so the original stays attached.
     """
-    code = exc.code()
-    message = exc.details() or ""
+    return _error(exc.code(), exc.details() or "", _rich_status(exc))
+
+
+def map_status(status: status_pb2.Status) -> RpcError:
+    """Translates a ``google.rpc.Status`` (e.g. a checkpoint refused on the
+    worker's stream) into the `RpcError` the same unary call would raise."""
+    code = _CODE_BY_NUMBER.get(status.code, grpc.StatusCode.UNKNOWN)
+    return _error(code, status.message, status)
+
+
+def _error(code: grpc.StatusCode, message: str, status: status_pb2.Status | None) -> RpcError:
     reason = ""
     metadata: dict[str, str] = {}
     violations: list[tuple[str, str]] = []
-    status = _rich_status(exc)
     if status is not None:
         message = message or status.message
         for detail in status.details:
@@ -186,6 +195,9 @@ def map_rpc_error(exc: grpc.RpcError) -> RpcError:
                 violations.extend((v.field, v.description) for v in bad.field_violations)
     cls = ERROR_BY_CODE.get(code, RpcError)
     return cls(message, code=code, reason=reason, field_violations=violations, metadata=metadata)
+
+
+_CODE_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 
 
 def _rich_status(exc: grpc.RpcError) -> status_pb2.Status | None:

@@ -13,6 +13,7 @@ import functools
 from concurrent.futures import Executor
 from typing import Any
 
+from baton._checkpoints import Checkpointer
 from baton._context import AsyncWorkflowContext, ContextCore, RunState, WorkflowContext
 from baton._convert import error_to_proto
 from baton._payload import Serializer
@@ -31,6 +32,7 @@ async def execute_workflow(
     *,
     serializer: Serializer,
     rpc: AsyncRpc,
+    checkpoints: Checkpointer | None = None,
     executor: Executor,
     state: RunState,
 ) -> worker_service_pb2.CompleteWorkflowRequest:
@@ -47,7 +49,8 @@ async def execute_workflow(
             host ``dispatch.workflow_name`` (it then fails as
             ``baton.UnknownWorkflowError``).
         serializer: Decodes the input, encodes the output and step results.
-        rpc: The worker's RPC tier, for checkpoints.
+        rpc: The worker's RPC tier.
+        checkpoints: Where step results go (default: ``rpc``'s unary calls).
         executor: Where plain ``def`` workflows run.
         state: The run's flags, set by the worker (stale, cancelled).
 
@@ -73,6 +76,7 @@ async def execute_workflow(
         journal=dispatch.journal,
         serializer=serializer,
         rpc=rpc,
+        checkpoints=checkpoints,
         loop=asyncio.get_running_loop(),
         state=state,
     )

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from baton._checkpoints import Checkpointer, StreamCheckpoints
 from baton._context import WORKFLOW_CANCELLED, CancelRequested, RunState, WorkflowStop
 from baton._convert import error_to_proto
 from baton._errors import (
@@ -138,10 +139,11 @@ class WorkerRunner:
         """Connects, runs dispatched workflows, and returns after `stop` (or raises
         a `BatonError` when the service refuses this worker outright)."""
         rpc = AsyncRpc(self._config.target, token=self._config.token, tls=self._config.tls)
+        checkpoints = StreamCheckpoints(rpc)
         executor = ThreadPoolExecutor(
             max_workers=self._config.concurrency, thread_name_prefix="baton-workflow"
         )
-        connection = asyncio.create_task(self._connection_loop(rpc, executor))
+        connection = asyncio.create_task(self._connection_loop(rpc, checkpoints, executor))
         stopping = asyncio.create_task(self._stop.wait())
         try:
             await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -194,10 +196,12 @@ class WorkerRunner:
 
     # -- the Connect stream ------------------------------------------------------------
 
-    async def _connection_loop(self, rpc: AsyncRpc, executor: ThreadPoolExecutor) -> None:
+    async def _connection_loop(
+        self, rpc: AsyncRpc, checkpoints: StreamCheckpoints, executor: ThreadPoolExecutor
+    ) -> None:
         failures = 0
         while True:
-            session = asyncio.create_task(self._run_session(rpc, executor))
+            session = asyncio.create_task(self._run_session(rpc, checkpoints, executor))
             self._session = session
             try:
                 await asyncio.wait({session})
@@ -224,13 +228,16 @@ class WorkerRunner:
             )
             await asyncio.sleep(delay)
 
-    async def _run_session(self, rpc: AsyncRpc, executor: ThreadPoolExecutor) -> str:
+    async def _run_session(
+        self, rpc: AsyncRpc, checkpoints: StreamCheckpoints, executor: ThreadPoolExecutor
+    ) -> str:
         """One Connect stream, from registration until it ends; returns why it ended
         normally, raises the gRPC error otherwise."""
         self._registered = False
         outbox: asyncio.Queue[pb.ConnectRequest | None] = asyncio.Queue()
         outbox.put_nowait(self._registration())
         self._outbox = outbox  # same synchronous step as the free-slot count
+        checkpoints.attach(outbox)
         call = rpc.connect(_drain_queue(outbox))
         heartbeat: asyncio.Task[None] | None = None
         try:
@@ -238,8 +245,10 @@ class WorkerRunner:
                 kind = response.WhichOneof("message")
                 if kind == "registered":
                     heartbeat = self._on_registered(response.registered, outbox)
+                elif kind == "checkpointed":
+                    checkpoints.answer(response.checkpointed)
                 elif kind == "dispatch":
-                    self._on_dispatch(response.dispatch, rpc, executor)
+                    self._on_dispatch(response.dispatch, rpc, checkpoints, executor)
                 elif kind == "cancel":
                     self._on_cancel(response.cancel.workflow_id)
                 elif kind == "run_step":
@@ -250,6 +259,7 @@ class WorkerRunner:
         finally:
             if self._outbox is outbox:
                 self._outbox = None
+            checkpoints.detach(outbox)
             if heartbeat is not None:
                 heartbeat.cancel()
             outbox.put_nowait(None)
@@ -304,7 +314,11 @@ class WorkerRunner:
     # -- runs --------------------------------------------------------------------------
 
     def _on_dispatch(
-        self, dispatch: pb.DispatchWorkflow, rpc: AsyncRpc, executor: ThreadPoolExecutor
+        self,
+        dispatch: pb.DispatchWorkflow,
+        rpc: AsyncRpc,
+        checkpoints: StreamCheckpoints,
+        executor: ThreadPoolExecutor,
     ) -> None:
         current = self._runs.get(dispatch.workflow_id)
         if current is not None and current.attempt >= dispatch.attempt:
@@ -328,7 +342,7 @@ class WorkerRunner:
         self._runs[run.workflow_id] = run
         self._active.add(run)
         run.task = asyncio.create_task(
-            self._run_workflow(run, dispatch, rpc, executor),
+            self._run_workflow(run, dispatch, rpc, checkpoints, executor),
             name=f"baton-workflow:{dispatch.workflow_id}",
         )
 
@@ -337,6 +351,7 @@ class WorkerRunner:
         run: _Run,
         dispatch: pb.DispatchWorkflow,
         rpc: AsyncRpc,
+        checkpoints: StreamCheckpoints,
         executor: ThreadPoolExecutor,
     ) -> None:
         logger.debug(
@@ -352,10 +367,11 @@ class WorkerRunner:
                 self._workflows.get(dispatch.workflow_name),
                 serializer=self._serializer,
                 rpc=rpc,
+                checkpoints=checkpoints,
                 executor=executor,
                 state=run.state,
             )
-            await _complete(rpc, completion)
+            await _complete(checkpoints, completion)
             if completion.HasField("error"):
                 logger.info(
                     "workflow %s attempt %d failed: %s",
@@ -419,11 +435,11 @@ class WorkerRunner:
             logger.warning("could not report remote step %s: %s", run_step.task_id, exc)
 
 
-async def _complete(rpc: AsyncRpc, completion: pb.CompleteWorkflowRequest) -> None:
+async def _complete(checkpoints: Checkpointer, completion: pb.CompleteWorkflowRequest) -> None:
     """Completes a workflow; an output the service refuses (too large, say) fails the
     workflow with that refusal instead of leaving it running forever."""
     try:
-        await rpc.complete_workflow(completion)
+        await checkpoints.complete_workflow(completion)
     except (InvalidArgument, ResourceExhausted) as exc:
         if not completion.HasField("output"):
             raise
@@ -432,7 +448,7 @@ async def _complete(rpc: AsyncRpc, completion: pb.CompleteWorkflowRequest) -> No
             attempt=completion.attempt,
             error=error_to_proto(exc),
         )
-        await rpc.complete_workflow(refused)
+        await checkpoints.complete_workflow(refused)
 
 
 async def _drain_queue(

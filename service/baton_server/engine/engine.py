@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 
 from baton_server.config import Config
 from baton_server.connector import Connector
+from baton_server.engine.checkpoints import Checkpoints
 from baton_server.engine.children import Children
 from baton_server.engine.deadlines import DeadlineKeeper
 from baton_server.engine.dispatcher import Dispatcher
 from baton_server.engine.events import Events
-from baton_server.engine.fencing import refusal
 from baton_server.engine.leases import LeaseKeeper
 from baton_server.engine.management import CANCEL_CHANNEL, Management
 from baton_server.engine.messages import Messages
@@ -37,13 +37,11 @@ from baton_server.engine.waiters import StatusWaiters, pause, wait_event
 from baton_server.engine.waits import Sleeps
 from baton_server.errors import (
     AlreadyExists,
-    stale_attempt,
     workflow_not_found,
 )
 from baton_server.metrics import Metrics
-from baton_server.store import management, queues, stats, steps, workers, workflows
-from baton_server.store.models import Failure, Payload, Step, Workflow
-from baton_server.store.steps import NewStep
+from baton_server.store import management, stats, steps, workers, workflows
+from baton_server.store.models import Step, Workflow
 from baton_server.store.workers import WorkerRegistration
 from baton_server.store.workflows import ListFilter, NewWorkflow
 
@@ -92,6 +90,8 @@ class Engine:
         self.sleeps = Sleeps(connector, self._comms)
         self.children = Children(connector, self._started)
         self.remote_steps = RemoteSteps(connector, config, self._sessions, self._comms)
+        self.checkpoints = Checkpoints(connector, self.metrics, self._finished_here)
+        """Step results and completions, group-committed."""
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -118,6 +118,7 @@ class Engine:
             asyncio.create_task(self._refresh_stats(), name="baton-stats"),
             asyncio.create_task(self.remote_steps.run(), name="baton-remote-steps"),
             asyncio.create_task(self._scheduler.run(), name="baton-scheduler"),
+            asyncio.create_task(self.checkpoints.run(), name="baton-checkpoints"),
         ]
 
     async def stop(self) -> None:
@@ -153,6 +154,13 @@ class Engine:
         self._dispatcher.wake()
         if with_deadline:
             self._deadlines.wake()
+
+    def _finished_here(self, workflow_ids: list[str]) -> None:
+        """Wakes this replica's awaiters of workflows it just finished, before
+        the ``baton_status`` notification comes back (it will, harmlessly)."""
+        for workflow_id in workflow_ids:
+            self._waiters.changed(workflow_id)
+            self._comms.changed(workflow_id)
 
     def _on_notify(self, channel: str, payload: str) -> None:
         if channel == "baton_enqueued":
@@ -275,57 +283,6 @@ class Engine:
             if not page and await workflows.get(tx, workflow_id) is None:
                 raise workflow_not_found(workflow_id)
         return page
-
-    # -- checkpoints -------------------------------------------------------
-
-    async def record_step(self, new: NewStep) -> tuple[Step, bool]:
-        """Records a step; ``(step, True)`` when it was recorded before."""
-        async with self._connector.transaction() as tx:
-            step = await steps.record(tx, new)
-            if step is not None:
-                if new.started_at is not None:
-                    seconds = (step.completed_at - new.started_at).total_seconds()
-                    self.metrics.step_duration.labels(new.step_name).observe(max(seconds, 0.0))
-                return step, False
-            workflow = await workflows.get(tx, new.workflow_id)
-            existing = await steps.get(tx, new.workflow_id, new.function_id)
-        if workflow is None:
-            raise workflow_not_found(new.workflow_id)
-        if workflow.status != "PENDING" or workflow.attempt != new.attempt:
-            raise refusal(workflow, new.attempt)
-        if existing is None:  # pragma: no cover - the guarded insert saw what we saw
-            raise stale_attempt(new.workflow_id, new.attempt, "the step could not be recorded")
-        return existing, True
-
-    async def complete_workflow(
-        self,
-        workflow_id: str,
-        attempt: int,
-        output: Payload | None,
-        error: Failure | None,
-    ) -> str:
-        """Finishes the workflow; returns its final status."""
-        status = "ERROR" if error is not None else "SUCCESS"
-        async with self._connector.transaction() as tx:
-            name = await workflows.complete(
-                tx,
-                workflow_id=workflow_id,
-                attempt=attempt,
-                status=status,
-                output=output,
-                error=error,
-            )
-            if name is not None:
-                await workflows.notify_status(tx, workflow_id)
-                await queues.notify_freed(tx, workflow_id)
-                self.metrics.workflows_finished.labels(name, status).inc()
-                return status
-            workflow = await workflows.get(tx, workflow_id)
-        if workflow is None:
-            raise workflow_not_found(workflow_id)
-        if workflow.status in ("SUCCESS", "ERROR") and workflow.attempt == attempt:
-            return workflow.status  # a retried call whose first try committed
-        raise refusal(workflow, attempt)
 
     # -- worker sessions ---------------------------------------------------
 

@@ -39,7 +39,15 @@ class RunRemoteStep:
     task: RemoteTask
 
 
-Outgoing = Dispatch | Reconnect | CancelRun | RunRemoteStep
+@dataclass(frozen=True)
+class Reply:
+    """A ready answer to something the worker sent on its stream (built by the
+    servicer; the engine only passes it along)."""
+
+    message: object
+
+
+Outgoing = Dispatch | Reconnect | CancelRun | RunRemoteStep | Reply
 
 
 @dataclass(eq=False)

@@ -64,6 +64,14 @@ def to_status(exc: ServiceError) -> status_pb2.Status:
     return status_pb2.Status(code=code, message=exc.message, details=details)
 
 
+def classify(exc: BaseException, method: str) -> status_pb2.Status:
+    """The status a failed call ends with: a domain error's own, UNAVAILABLE
+    for a database outage, INTERNAL (logged) for anything else."""
+    return _classify(exc, method) or status_pb2.Status(
+        code=code_pb2.INTERNAL, message="internal error; see the server log"
+    )
+
+
 def _classify(exc: BaseException, method: str) -> status_pb2.Status | None:
     if isinstance(exc, ServiceError):
         return to_status(exc)

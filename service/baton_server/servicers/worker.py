@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
@@ -19,16 +20,20 @@ from baton_server.engine.sessions import (
     CancelRun,
     Dispatch,
     Reconnect,
+    Reply,
     RunRemoteStep,
     WorkerSession,
 )
-from baton_server.errors import InvalidArgument
+from baton_server.errors import InvalidArgument, ServiceError
 from baton_server.servicers import convert, validate
 from baton_server.servicers.caller import caller_in
+from baton_server.servicers.errors import classify
 from baton_server.servicers.message import topic
+from baton_server.store.models import Failure, Payload
 from baton_server.store.schedules import DeclaredSchedule
 from baton_server.store.steps import NewStep
 from baton_server.store.workers import WorkerRegistration
+from baton_server.store.workflows import Completion
 
 log = logging.getLogger("baton.workers")
 
@@ -36,6 +41,9 @@ log = logging.getLogger("baton.workers")
 Context = Any
 
 _MAX_SLOTS = 100_000
+# Field prefixes of checkpoints sent on the stream, for error messages.
+_STEP = "checkpoint.record_step."
+_COMPLETE = "checkpoint.complete_workflow."
 _MAX_SLEEP_SECONDS = 7 * 24 * 3600.0
 # How long CallStep holds the call waiting for the step's result before
 # answering `done = false` (the caller calls again).
@@ -48,6 +56,8 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
     def __init__(self, engine: Engine, config: Config) -> None:
         self._engine = engine
         self._config = config
+        # Checkpoints sent on streams and not answered yet (kept referenced).
+        self._checkpointing: set[asyncio.Future[pb.Checkpointed]] = set()
 
     async def Connect(
         self, requests: AsyncIterator[pb.ConnectRequest], context: Context
@@ -89,8 +99,10 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                     yield pb.ConnectResponse(cancel=cancel)
                 elif isinstance(item, RunRemoteStep):
                     yield pb.ConnectResponse(run_step=_run_step_out(item))
-                else:
+                elif isinstance(item, Dispatch):
                     yield pb.ConnectResponse(dispatch=_dispatch_out(item))
+                elif isinstance(item.message, pb.Checkpointed):  # a Reply
+                    yield pb.ConnectResponse(checkpointed=item.message)
         finally:
             reader.cancel()
             await self._engine.close_session(session)
@@ -134,7 +146,9 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             async for message in incoming:
                 self._engine.seen(session)
                 kind = message.WhichOneof("message")
-                if kind == "slots":
+                if kind == "checkpoint":
+                    self._checkpoint(session, message.checkpoint)
+                elif kind == "slots":
                     granted = message.slots.workflow_slots
                     if 0 < granted <= _MAX_SLOTS:
                         self._engine.grant(session, granted)
@@ -147,56 +161,101 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         finally:
             session.close()
 
+    def _checkpoint(self, session: WorkerSession, checkpoint: pb.Checkpoint) -> None:
+        """Starts writing a checkpoint sent on the stream; its answer follows on
+        the stream once committed (or refused)."""
+        kind = checkpoint.WhichOneof("checkpoint")
+        work: Awaitable[pb.Checkpointed]
+        try:
+            if kind == "record_step":
+                work = self._recorded(checkpoint.id, self._new_step(checkpoint.record_step, _STEP))
+            elif kind == "complete_workflow":
+                completion = self._completion(checkpoint.complete_workflow, _COMPLETE)
+                work = self._completed(checkpoint.id, completion)
+            else:
+                raise InvalidArgument(
+                    "checkpoint", "one of record_step or complete_workflow is required"
+                )
+        except ServiceError as exc:
+            session.outbox.put_nowait(Reply(_refused(checkpoint.id, exc)))
+            return
+        task = asyncio.ensure_future(work)
+        self._checkpointing.add(task)
+        task.add_done_callback(functools.partial(self._reply, session, checkpoint.id))
+
+    def _reply(
+        self, session: WorkerSession, checkpoint_id: int, task: asyncio.Future[pb.Checkpointed]
+    ) -> None:
+        self._checkpointing.discard(task)
+        if task.cancelled() or session.closed.is_set():
+            return  # the worker sends it again if it still cares
+        exc = task.exception()
+        answer = task.result() if exc is None else _refused(checkpoint_id, exc)
+        session.outbox.put_nowait(Reply(answer))
+
+    async def _recorded(self, checkpoint_id: int, new: NewStep) -> pb.Checkpointed:
+        step, already = await self._engine.checkpoints.record_step(new)
+        response = pb.RecordStepResponse(step=convert.step_out(step), already_recorded=already)
+        return pb.Checkpointed(id=checkpoint_id, record_step=response)
+
+    async def _completed(self, checkpoint_id: int, completion: Completion) -> pb.Checkpointed:
+        status = await self._engine.checkpoints.complete(completion)
+        response = pb.CompleteWorkflowResponse(status=convert.STATUS_TO_PROTO[status])
+        return pb.Checkpointed(id=checkpoint_id, complete_workflow=response)
+
     async def RecordStep(
         self, request: pb.RecordStepRequest, context: Context
     ) -> pb.RecordStepResponse:
-        ctx = request.context
-        validate.workflow_id(ctx.workflow_id, "context.workflow_id")
-        if ctx.function_id < 1:
-            raise InvalidArgument("context.function_id", "must be 1 or more")
-        validate.name(request.step_name, "step_name")
-        kind = request.WhichOneof("result")
-        if kind is None:
-            raise InvalidArgument("result", "one of output or error is required")
-        if kind == "output":
-            validate.payload(request.output, "output", self._config.max_payload_bytes)
-        else:
-            validate.payload(request.error, "error", self._config.max_payload_bytes)
-        step, already = await self._engine.record_step(
-            NewStep(
-                workflow_id=ctx.workflow_id,
-                function_id=ctx.function_id,
-                attempt=ctx.attempt,
-                step_name=request.step_name,
-                output=convert.payload_in(request.output) if kind == "output" else None,
-                error=convert.failure_in(request.error) if kind == "error" else None,
-                started_at=(
-                    convert.datetime_in(request.started_at)
-                    if request.HasField("started_at")
-                    else None
-                ),
-            )
-        )
+        step, already = await self._engine.checkpoints.record_step(self._new_step(request))
         return pb.RecordStepResponse(step=convert.step_out(step), already_recorded=already)
 
     async def CompleteWorkflow(
         self, request: pb.CompleteWorkflowRequest, context: Context
     ) -> pb.CompleteWorkflowResponse:
-        validate.workflow_id(request.workflow_id)
+        status = await self._engine.checkpoints.complete(self._completion(request))
+        return pb.CompleteWorkflowResponse(status=convert.STATUS_TO_PROTO[status])
+
+    def _new_step(self, request: pb.RecordStepRequest, prefix: str = "") -> NewStep:
+        """A validated RecordStep request (fields named under ``prefix`` on the stream)."""
+        ctx = request.context
+        validate.workflow_id(ctx.workflow_id, f"{prefix}context.workflow_id")
+        if ctx.function_id < 1:
+            raise InvalidArgument(f"{prefix}context.function_id", "must be 1 or more")
+        validate.name(request.step_name, f"{prefix}step_name")
+        output, error = self._result(request, prefix)
+        return NewStep(
+            workflow_id=ctx.workflow_id,
+            function_id=ctx.function_id,
+            attempt=ctx.attempt,
+            step_name=request.step_name,
+            output=output,
+            error=error,
+            started_at=(
+                convert.datetime_in(request.started_at) if request.HasField("started_at") else None
+            ),
+        )
+
+    def _completion(self, request: pb.CompleteWorkflowRequest, prefix: str = "") -> Completion:
+        """A validated CompleteWorkflow request."""
+        validate.workflow_id(request.workflow_id, f"{prefix}workflow_id")
+        output, error = self._result(request, prefix)
+        return Completion(request.workflow_id, request.attempt, output, error)
+
+    def _result(
+        self,
+        request: pb.RecordStepRequest | pb.CompleteWorkflowRequest | pb.CompleteStepRequest,
+        prefix: str = "",
+    ) -> tuple[Payload | None, Failure | None]:
+        """The request's validated ``result`` oneof: (output, None) or (None, error)."""
         kind = request.WhichOneof("result")
         if kind is None:
-            raise InvalidArgument("result", "one of output or error is required")
+            raise InvalidArgument(f"{prefix}result", "one of output or error is required")
+        limit = self._config.max_payload_bytes
         if kind == "output":
-            validate.payload(request.output, "output", self._config.max_payload_bytes)
-        else:
-            validate.payload(request.error, "error", self._config.max_payload_bytes)
-        status = await self._engine.complete_workflow(
-            request.workflow_id,
-            request.attempt,
-            convert.payload_in(request.output) if kind == "output" else None,
-            convert.failure_in(request.error) if kind == "error" else None,
-        )
-        return pb.CompleteWorkflowResponse(status=convert.STATUS_TO_PROTO[status])
+            validate.payload(request.output, f"{prefix}output", limit)
+            return convert.payload_in(request.output), None
+        validate.payload(request.error, f"{prefix}error", limit)
+        return None, convert.failure_in(request.error)
 
     async def Sleep(self, request: pb.SleepRequest, context: Context) -> pb.SleepResponse:
         caller = caller_in(request.context, "context")
@@ -233,19 +292,15 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
     ) -> pb.CompleteStepResponse:
         if not request.task_id:
             raise InvalidArgument("task_id", "is required")
-        kind = request.WhichOneof("result")
-        if kind is None:
-            raise InvalidArgument("result", "one of output or error is required")
-        if kind == "output":
-            validate.payload(request.output, "output", self._config.max_payload_bytes)
-        else:
-            validate.payload(request.error, "error", self._config.max_payload_bytes)
-        await self._engine.remote_steps.complete(
-            request.task_id,
-            convert.payload_in(request.output) if kind == "output" else None,
-            convert.failure_in(request.error) if kind == "error" else None,
-        )
+        output, error = self._result(request)
+        await self._engine.remote_steps.complete(request.task_id, output, error)
         return pb.CompleteStepResponse()
+
+
+def _refused(checkpoint_id: int, exc: BaseException) -> pb.Checkpointed:
+    """The answer to a checkpoint that failed: the status the unary call would end with."""
+    status = classify(exc, "WorkerService/Connect checkpoint")
+    return pb.Checkpointed(id=checkpoint_id, error=status.SerializeToString())
 
 
 def _declared_schedule(workflow: pb.WorkflowRegistration, field: str) -> DeclaredSchedule | None:

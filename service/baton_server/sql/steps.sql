@@ -29,3 +29,27 @@ LIMIT %(limit)s
 -- journals --
 -- The journals of several workflows at once (sent with their dispatch).
 SELECT * FROM steps WHERE workflow_id = ANY(%(workflow_ids)s) ORDER BY workflow_id, function_id
+
+-- record_steps --
+-- Appends several steps at once (group commit), each only if its caller still
+-- owns the workflow under its attempt (FOR SHARE, as record_step). Returns the
+-- steps written; a missing one is stale or was recorded before (record_step tells which).
+WITH new AS (
+    SELECT * FROM unnest(
+        %(workflow_ids)s::text[], %(function_ids)s::integer[], %(step_names)s::text[],
+        %(output_encodings)s::text[], %(outputs)s::bytea[], %(errors)s::jsonb[],
+        %(attempts)s::integer[], %(started_ats)s::timestamptz[])
+        AS n (workflow_id, function_id, step_name, output_encoding, output, error, attempt,
+              started_at)
+), owner AS (
+    SELECT workflow_id, attempt FROM workflows
+    WHERE workflow_id = ANY(%(workflow_ids)s::text[]) AND status = 'PENDING'
+    FOR SHARE
+)
+INSERT INTO steps (
+    workflow_id, function_id, step_name, output_encoding, output, error, attempt, started_at)
+SELECT new.workflow_id, new.function_id, new.step_name, new.output_encoding, new.output,
+       new.error, new.attempt, new.started_at
+FROM new JOIN owner ON owner.workflow_id = new.workflow_id AND owner.attempt = new.attempt
+ON CONFLICT (workflow_id, function_id) DO NOTHING
+RETURNING *

@@ -58,14 +58,6 @@ SET status = 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', owner_worker_id = NULL, error = %
     completed_at = now(), updated_at = now()
 WHERE workflow_id = %(workflow_id)s AND status = 'PENDING' AND attempt = %(attempt)s
 
--- complete_workflow --
--- Finishes a workflow, only for the owner's current attempt.
-UPDATE workflows
-SET status = %(status)s, output_encoding = %(output_encoding)s, output = %(output)s,
-    error = %(error)s, owner_worker_id = NULL, completed_at = now(), updated_at = now()
-WHERE workflow_id = %(workflow_id)s AND status = 'PENDING' AND attempt = %(attempt)s
-RETURNING status, workflow_name
-
 -- release_expired_leases --
 -- Enqueues again every PENDING workflow whose owner's lease has expired (or
 -- whose owner is gone). Locked rows are skipped: another replica is on them.
@@ -143,3 +135,17 @@ WHERE status = 'PENDING'
   AND (workflow_id, attempt) NOT IN (
       SELECT * FROM unnest(%(running_ids)s::text[], %(running_attempts)s::integer[]))
 RETURNING workflow_id, workflow_name
+
+-- complete_workflows --
+-- Finishes several workflows at once (group commit), each only for its owner's
+-- current attempt. Returns those finished; a missing one was stale, not
+-- PENDING, or finished before (the caller reads the workflow to tell which).
+UPDATE workflows w
+SET status = c.status, output_encoding = c.output_encoding, output = c.output,
+    error = c.error, owner_worker_id = NULL, completed_at = now(), updated_at = now()
+FROM unnest(
+    %(workflow_ids)s::text[], %(attempts)s::integer[], %(statuses)s::text[],
+    %(output_encodings)s::text[], %(outputs)s::bytea[], %(errors)s::jsonb[])
+    AS c (workflow_id, attempt, status, output_encoding, output, error)
+WHERE w.workflow_id = c.workflow_id AND w.status = 'PENDING' AND w.attempt = c.attempt
+RETURNING w.workflow_id, w.status, w.workflow_name, w.queue

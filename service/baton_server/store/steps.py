@@ -47,6 +47,28 @@ async def record(tx: Tx, new: NewStep) -> Step | None:
     return Step.from_row(row) if row else None
 
 
+async def record_many(tx: Tx, news: list[NewStep]) -> list[Step]:
+    """Appends several steps in one statement, each as :func:`record` would.
+
+    Returns the steps written; one missing from the result was not written
+    (stale, or recorded before), and :func:`record` tells which.
+    """
+    rows = await tx.fetch(
+        "record_steps",
+        {
+            "workflow_ids": [n.workflow_id for n in news],
+            "function_ids": [n.function_id for n in news],
+            "step_names": [n.step_name for n in news],
+            "output_encodings": [n.output.encoding if n.output else None for n in news],
+            "outputs": [n.output.data if n.output else None for n in news],
+            "errors": [Jsonb(n.error.to_json()) if n.error else None for n in news],
+            "attempts": [n.attempt for n in news],
+            "started_ats": [n.started_at for n in news],
+        },
+    )
+    return [Step.from_row(row) for row in rows]
+
+
 async def get(tx: Tx, workflow_id: str, function_id: int) -> Step | None:
     """One recorded step, if any."""
     row = await tx.fetch_one("get_step", {"workflow_id": workflow_id, "function_id": function_id})

@@ -100,31 +100,52 @@ async def exceed_max_attempts(tx: Tx, workflow_id: str, attempt: int, failure: F
     return changed > 0
 
 
-async def complete(
-    tx: Tx,
-    *,
-    workflow_id: str,
-    attempt: int,
-    status: str,
-    output: Payload | None,
-    error: Failure | None,
-) -> str | None:
-    """Finishes a PENDING workflow and returns its name.
+@dataclass(frozen=True)
+class Completion:
+    """A workflow's result, from the attempt that ran it (exactly one of output, error)."""
 
-    ``None``: nothing changed, the attempt is stale or the workflow not PENDING.
+    workflow_id: str
+    attempt: int
+    output: Payload | None
+    error: Failure | None
+
+    @property
+    def status(self) -> str:
+        """The status it finishes with."""
+        return "ERROR" if self.error is not None else "SUCCESS"
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A workflow a completion finished."""
+
+    workflow_id: str
+    status: str
+    workflow_name: str
+    queue: str
+
+
+async def complete_many(tx: Tx, completions: list[Completion]) -> list[Finished]:
+    """Finishes several PENDING workflows in one statement, each as :func:`complete`.
+
+    Returns those finished; one missing from the result changed nothing (a
+    stale attempt, a workflow no longer PENDING, or one finished before).
     """
-    row = await tx.fetch_one(
-        "complete_workflow",
+    rows = await tx.fetch(
+        "complete_workflows",
         {
-            "workflow_id": workflow_id,
-            "attempt": attempt,
-            "status": status,
-            "output_encoding": output.encoding if output else None,
-            "output": output.data if output else None,
-            "error": Jsonb(error.to_json()) if error else None,
+            "workflow_ids": [c.workflow_id for c in completions],
+            "attempts": [c.attempt for c in completions],
+            "statuses": [c.status for c in completions],
+            "output_encodings": [c.output.encoding if c.output else None for c in completions],
+            "outputs": [c.output.data if c.output else None for c in completions],
+            "errors": [Jsonb(c.error.to_json()) if c.error else None for c in completions],
         },
     )
-    return str(row["workflow_name"]) if row else None
+    return [
+        Finished(row["workflow_id"], row["status"], row["workflow_name"], row["queue"])
+        for row in rows
+    ]
 
 
 async def release_expired_leases(tx: Tx) -> list[tuple[str, str]]:

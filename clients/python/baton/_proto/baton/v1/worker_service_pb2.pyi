@@ -12,14 +12,38 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ConnectRequest(_message.Message):
-    __slots__ = ("register", "heartbeat", "slots")
+    __slots__ = ("register", "heartbeat", "slots", "checkpoint")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     SLOTS_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     register: RegisterWorker
     heartbeat: Heartbeat
     slots: GrantSlots
-    def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., slots: _Optional[_Union[GrantSlots, _Mapping]] = ...) -> None: ...
+    checkpoint: Checkpoint
+    def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., slots: _Optional[_Union[GrantSlots, _Mapping]] = ..., checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ...) -> None: ...
+
+class Checkpoint(_message.Message):
+    __slots__ = ("id", "record_step", "complete_workflow")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    RECORD_STEP_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    record_step: RecordStepRequest
+    complete_workflow: CompleteWorkflowRequest
+    def __init__(self, id: _Optional[int] = ..., record_step: _Optional[_Union[RecordStepRequest, _Mapping]] = ..., complete_workflow: _Optional[_Union[CompleteWorkflowRequest, _Mapping]] = ...) -> None: ...
+
+class Checkpointed(_message.Message):
+    __slots__ = ("id", "record_step", "complete_workflow", "error")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    RECORD_STEP_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    record_step: RecordStepResponse
+    complete_workflow: CompleteWorkflowResponse
+    error: bytes
+    def __init__(self, id: _Optional[int] = ..., record_step: _Optional[_Union[RecordStepResponse, _Mapping]] = ..., complete_workflow: _Optional[_Union[CompleteWorkflowResponse, _Mapping]] = ..., error: _Optional[bytes] = ...) -> None: ...
 
 class WorkflowRegistration(_message.Message):
     __slots__ = ("name", "max_attempts", "schedule", "schedule_time_zone")
@@ -80,18 +104,20 @@ class GrantSlots(_message.Message):
     def __init__(self, workflow_slots: _Optional[int] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
-    __slots__ = ("registered", "dispatch", "cancel", "reconnect", "run_step")
+    __slots__ = ("registered", "dispatch", "cancel", "reconnect", "run_step", "checkpointed")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     DISPATCH_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     RECONNECT_FIELD_NUMBER: _ClassVar[int]
     RUN_STEP_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINTED_FIELD_NUMBER: _ClassVar[int]
     registered: Registered
     dispatch: DispatchWorkflow
     cancel: CancelWorkflowCommand
     reconnect: Reconnect
     run_step: RunStep
-    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., dispatch: _Optional[_Union[DispatchWorkflow, _Mapping]] = ..., cancel: _Optional[_Union[CancelWorkflowCommand, _Mapping]] = ..., reconnect: _Optional[_Union[Reconnect, _Mapping]] = ..., run_step: _Optional[_Union[RunStep, _Mapping]] = ...) -> None: ...
+    checkpointed: Checkpointed
+    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., dispatch: _Optional[_Union[DispatchWorkflow, _Mapping]] = ..., cancel: _Optional[_Union[CancelWorkflowCommand, _Mapping]] = ..., reconnect: _Optional[_Union[Reconnect, _Mapping]] = ..., run_step: _Optional[_Union[RunStep, _Mapping]] = ..., checkpointed: _Optional[_Union[Checkpointed, _Mapping]] = ...) -> None: ...
 
 class Registered(_message.Message):
     __slots__ = ("worker_id", "replica_id", "heartbeat_interval", "lease_duration")

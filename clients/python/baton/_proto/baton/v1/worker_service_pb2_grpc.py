@@ -28,7 +28,9 @@ if _version_not_supported:
 class WorkerServiceStub:
     """The worker protocol. A worker process opens one Connect stream, registers
     what it hosts, and receives workflows to run; while a workflow runs, the
-    worker checkpoints it with the unary RPCs below. Called by workers only.
+    worker checkpoints it with the unary RPCs below, or (cheaper) sends its step
+    results and completions as `checkpoint` messages on the Connect stream.
+    Called by workers only.
 
     Ownership and fencing: a dispatched workflow is owned by one worker under a
     lease with an attempt number (DispatchWorkflow.attempt). The lease lives as
@@ -87,7 +89,9 @@ class WorkerServiceStub:
 class WorkerServiceServicer:
     """The worker protocol. A worker process opens one Connect stream, registers
     what it hosts, and receives workflows to run; while a workflow runs, the
-    worker checkpoints it with the unary RPCs below. Called by workers only.
+    worker checkpoints it with the unary RPCs below, or (cheaper) sends its step
+    results and completions as `checkpoint` messages on the Connect stream.
+    Called by workers only.
 
     Ownership and fencing: a dispatched workflow is owned by one worker under a
     lease with an attempt number (DispatchWorkflow.attempt). The lease lives as
@@ -236,7 +240,9 @@ def add_WorkerServiceServicer_to_server(servicer, server):
 class WorkerService:
     """The worker protocol. A worker process opens one Connect stream, registers
     what it hosts, and receives workflows to run; while a workflow runs, the
-    worker checkpoints it with the unary RPCs below. Called by workers only.
+    worker checkpoints it with the unary RPCs below, or (cheaper) sends its step
+    results and completions as `checkpoint` messages on the Connect stream.
+    Called by workers only.
 
     Ownership and fencing: a dispatched workflow is owned by one worker under a
     lease with an attempt number (DispatchWorkflow.attempt). The lease lives as

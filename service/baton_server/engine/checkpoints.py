@@ -1,0 +1,230 @@
+"""Group commit of the checkpoints running workflows send: step results and
+completions, whether they arrive as unary calls or on a worker's stream.
+
+One committer per replica. Checkpoints that arrive while a commit is in flight
+wait for the next one, which writes all of them in a single transaction (one
+multi-row insert of steps, one multi-row update of finished workflows, and
+their notifications), so under load many checkpoints share a commit and no
+timer ever adds latency. Every caller is answered after the transaction that
+wrote its checkpoint commits: a step's result is durable before the workflow
+runs its next step.
+
+A checkpoint the batch did not write (a retried call whose first try landed,
+a stale attempt, a cancelled workflow), or whose batch failed as a whole, is
+then handled alone, in a transaction of its own, which explains the outcome
+exactly as a single call always has: the step recorded before, or the refusal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from baton_server.connector import Connector
+from baton_server.engine.fencing import refusal
+from baton_server.errors import stale_attempt, workflow_not_found
+from baton_server.metrics import Metrics
+from baton_server.store import steps, workflows
+from baton_server.store.models import Step
+from baton_server.store.steps import NewStep
+from baton_server.store.workflows import Completion, Finished
+
+log = logging.getLogger("baton.checkpoints")
+
+# Most checkpoints written by one transaction; the rest wait for the next.
+_BATCH = 512
+
+
+@dataclass(eq=False)
+class _Record:
+    new: NewStep
+    done: asyncio.Future[tuple[Step, bool]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+@dataclass(eq=False)
+class _Complete:
+    completion: Completion
+    done: asyncio.Future[str] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class Checkpoints:
+    """The replica's checkpoint committer.
+
+    Args:
+        connector: The database.
+        metrics: Step durations and finished workflows are counted here.
+        finished: Called with the ids of workflows this replica finished, after
+            commit, so local awaiters wake without waiting for the notification.
+    """
+
+    def __init__(
+        self, connector: Connector, metrics: Metrics, finished: Callable[[list[str]], None]
+    ) -> None:
+        self._connector = connector
+        self._metrics = metrics
+        self._finished = finished
+        self._pending: list[_Record | _Complete] = []
+        self._wake = asyncio.Event()
+        self._alone: set[asyncio.Task[None]] = set()
+
+    async def record_step(self, new: NewStep) -> tuple[Step, bool]:
+        """Records a step; ``(step, True)`` when it was recorded before.
+
+        Raises:
+            NotFound: The workflow does not exist.
+            FailedPrecondition: The attempt no longer owns the workflow.
+        """
+        item = _Record(new)
+        self._submit(item)
+        return await item.done
+
+    async def complete(self, completion: Completion) -> str:
+        """Finishes the workflow; returns its final status (also for a retried
+        call whose first try committed).
+
+        Raises:
+            NotFound: The workflow does not exist.
+            FailedPrecondition: The attempt no longer owns the workflow.
+        """
+        item = _Complete(completion)
+        self._submit(item)
+        return await item.done
+
+    def _submit(self, item: _Record | _Complete) -> None:
+        self._pending.append(item)
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Commits batches until cancelled."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._pending:
+                    batch, self._pending = self._pending[:_BATCH], self._pending[_BATCH:]
+                    await self._commit(batch)
+        finally:
+            for task in self._alone:
+                task.cancel()
+
+    async def _commit(self, batch: list[_Record | _Complete]) -> None:
+        records = [item for item in batch if isinstance(item, _Record)]
+        completes = [item for item in batch if isinstance(item, _Complete)]
+        try:
+            async with self._connector.transaction() as tx:
+                written = await steps.record_many(tx, [r.new for r in records]) if records else []
+                finished = (
+                    await workflows.complete_many(tx, [c.completion for c in completes])
+                    if completes
+                    else []
+                )
+                if finished:
+                    await workflows.notify_statuses(tx, [f.workflow_id for f in finished])
+                    for queue in sorted({f.queue for f in finished if f.queue}):
+                        await workflows.notify_enqueued(tx, queue)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # One bad checkpoint, a deadlock or an outage: each goes alone, so
+            # its neighbours land (or fail with their own error).
+            log.debug("a batch of %d checkpoint(s) failed, retried alone: %s", len(batch), exc)
+            for item in batch:
+                self._handle_alone(item)
+            return
+        self._metrics.checkpoint_batch.observe(len(batch))
+        self._answer_records(records, written)
+        self._answer_completes(completes, finished)
+
+    def _answer_records(self, records: list[_Record], written: list[Step]) -> None:
+        by_key = {(step.workflow_id, step.function_id): step for step in written}
+        for item in records:
+            step = by_key.pop((item.new.workflow_id, item.new.function_id), None)
+            if step is None or step.attempt != item.new.attempt:
+                self._handle_alone(item)
+                continue
+            self._observe(item.new, step)
+            if not item.done.done():
+                item.done.set_result((step, False))
+
+    def _answer_completes(self, completes: list[_Complete], finished: list[Finished]) -> None:
+        by_id = {f.workflow_id: f for f in finished}
+        for item in completes:
+            done = by_id.pop(item.completion.workflow_id, None)
+            if done is None:
+                self._handle_alone(item)
+            elif not item.done.done():
+                item.done.set_result(done.status)
+        self._count_finished(finished)
+
+    def _observe(self, new: NewStep, step: Step) -> None:
+        if new.started_at is not None:
+            seconds = (step.completed_at - new.started_at).total_seconds()
+            self._metrics.step_duration.labels(new.step_name).observe(max(seconds, 0.0))
+
+    def _count_finished(self, finished: list[Finished]) -> None:
+        for done in finished:
+            self._metrics.workflows_finished.labels(done.workflow_name, done.status).inc()
+        if finished:
+            self._finished([f.workflow_id for f in finished])
+
+    def _handle_alone(self, item: _Record | _Complete) -> None:
+        task = asyncio.create_task(self._alone_task(item))
+        self._alone.add(task)
+        task.add_done_callback(self._alone.discard)
+
+    async def _alone_task(self, item: _Record | _Complete) -> None:
+        future: asyncio.Future[object] = item.done  # type: ignore[assignment]
+        try:
+            if isinstance(item, _Record):
+                result: object = await self._record_alone(item.new)
+            else:
+                result = await self._complete_alone(item.completion)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+            return
+        if not future.done():
+            future.set_result(result)
+
+    async def _record_alone(self, new: NewStep) -> tuple[Step, bool]:
+        async with self._connector.transaction() as tx:
+            step = await steps.record(tx, new)
+            if step is not None:
+                self._observe(new, step)
+                return step, False
+            workflow = await workflows.get(tx, new.workflow_id)
+            existing = await steps.get(tx, new.workflow_id, new.function_id)
+        if workflow is None:
+            raise workflow_not_found(new.workflow_id)
+        if workflow.status != "PENDING" or workflow.attempt != new.attempt:
+            raise refusal(workflow, new.attempt)
+        if existing is None:  # pragma: no cover - the guarded insert saw what we saw
+            raise stale_attempt(new.workflow_id, new.attempt, "the step could not be recorded")
+        return existing, True
+
+    async def _complete_alone(self, completion: Completion) -> str:
+        async with self._connector.transaction() as tx:
+            finished = await workflows.complete_many(tx, [completion])
+            if finished:
+                await workflows.notify_statuses(tx, [completion.workflow_id])
+                if finished[0].queue:
+                    await workflows.notify_enqueued(tx, finished[0].queue)
+            else:
+                workflow = await workflows.get(tx, completion.workflow_id)
+        if finished:
+            self._count_finished(finished)
+            return finished[0].status
+        if workflow is None:
+            raise workflow_not_found(completion.workflow_id)
+        if workflow.status in ("SUCCESS", "ERROR") and workflow.attempt == completion.attempt:
+            return workflow.status  # a retried call whose first try committed
+        raise refusal(workflow, completion.attempt)

@@ -1,0 +1,216 @@
+"""Checkpoints sent on the worker's Connect stream, over raw gRPC: answered after
+commit, idempotent, fenced, validated like the unary calls; and checkpoints that
+arrive together are group-committed."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+from collections.abc import Iterator
+
+import grpc
+import psycopg
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+
+from baton import Client, WorkflowStatus
+from baton._proto.baton.v1 import common_pb2 as common
+from baton._proto.baton.v1 import worker_service_pb2 as wk
+from baton._proto.baton.v1 import worker_service_pb2_grpc as wk_grpc
+from tests.conftest import ThreadServer
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class _Stream:
+    """A raw Connect stream whose requests the test sends one by one."""
+
+    def __init__(self, target: str, workflow: str) -> None:
+        self._requests: queue.Queue[wk.ConnectRequest | None] = queue.Queue()
+        self._channel = grpc.insecure_channel(target)
+        self._requests.put(
+            wk.ConnectRequest(
+                register=wk.RegisterWorker(
+                    worker_id="raw-worker",
+                    workflows=[wk.WorkflowRegistration(name=workflow)],
+                    workflow_slots=1,
+                )
+            )
+        )
+        self._responses = wk_grpc.WorkerServiceStub(self._channel).Connect(
+            iter(self._requests.get, None), timeout=30
+        )
+        assert self.next().HasField("registered")
+
+    def send(self, **message: object) -> None:
+        self._requests.put(wk.ConnectRequest(**message))  # type: ignore[arg-type]
+
+    def next(self) -> wk.ConnectResponse:
+        response: wk.ConnectResponse = next(self._responses)
+        return response
+
+    def checkpoint(self, checkpoint: wk.Checkpoint) -> wk.Checkpointed:
+        self.send(checkpoint=checkpoint)
+        while True:
+            response = self.next()
+            if response.HasField("checkpointed"):
+                assert response.checkpointed.id == checkpoint.id
+                return response.checkpointed
+
+    def close(self) -> None:
+        self._requests.put(None)
+        self._responses.cancel()
+        self._channel.close()
+
+
+@pytest.fixture
+def stream(server: ThreadServer) -> Iterator[_Stream]:
+    opened = _Stream(server.target, "checkout")
+    yield opened
+    opened.close()
+
+
+def _error(answer: wk.Checkpointed) -> tuple[int, str, list[str]]:
+    """(code, ErrorInfo reason, BadRequest fields) of a refused checkpoint."""
+    assert answer.WhichOneof("result") == "error"
+    status = status_pb2.Status.FromString(answer.error)
+    reason, fields = "", []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            fields = [v.field for v in bad.field_violations]
+    return status.code, reason, fields
+
+
+def _step(workflow_id: str, attempt: int, function_id: int, value: str) -> wk.RecordStepRequest:
+    return wk.RecordStepRequest(
+        context=common.WorkflowContext(
+            workflow_id=workflow_id, function_id=function_id, attempt=attempt
+        ),
+        step_name="pay",
+        output=common.Payload(json=value),
+    )
+
+
+def test_a_step_and_a_completion_sent_on_the_stream_are_committed_before_they_are_answered(
+    server: ThreadServer, stream: _Stream, database_url: str
+) -> None:
+    with Client(server.target) as client:
+        client.start_workflow("checkout", workflow_id="order-1")
+        dispatch = stream.next().dispatch
+        assert dispatch.workflow_id == "order-1"
+        attempt = dispatch.attempt
+
+        answer = stream.checkpoint(
+            wk.Checkpoint(id=1, record_step=_step("order-1", attempt, 1, '"paid"'))
+        )
+        assert answer.record_step.step.output.json == '"paid"'
+        assert not answer.record_step.already_recorded
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute(
+                "SELECT step_name, output FROM steps WHERE workflow_id = 'order-1'"
+            ).fetchone()
+        assert row == ("pay", b'"paid"')
+
+        # Sent again (the worker did not see the answer): the first record wins.
+        again = stream.checkpoint(
+            wk.Checkpoint(id=2, record_step=_step("order-1", attempt, 1, '"other"'))
+        )
+        assert again.record_step.already_recorded
+        assert again.record_step.step.output.json == '"paid"'
+
+        done = stream.checkpoint(
+            wk.Checkpoint(
+                id=3,
+                complete_workflow=wk.CompleteWorkflowRequest(
+                    workflow_id="order-1", attempt=attempt, output=common.Payload(json='"ok"')
+                ),
+            )
+        )
+        assert done.complete_workflow.status == common.WORKFLOW_STATUS_SUCCESS
+        assert client.get_workflow("order-1").status == WorkflowStatus.SUCCESS
+        assert client.get_workflow("order-1").output == "ok"
+
+        # Completing twice is idempotent for the same attempt.
+        twice = stream.checkpoint(
+            wk.Checkpoint(
+                id=4,
+                complete_workflow=wk.CompleteWorkflowRequest(
+                    workflow_id="order-1", attempt=attempt, output=common.Payload(json='"ok"')
+                ),
+            )
+        )
+        assert twice.complete_workflow.status == common.WORKFLOW_STATUS_SUCCESS
+
+
+def test_a_checkpoint_on_the_stream_is_refused_with_the_status_the_unary_call_would_give(
+    server: ThreadServer, stream: _Stream
+) -> None:
+    with Client(server.target) as client:
+        client.start_workflow("checkout", workflow_id="order-2")
+        attempt = stream.next().dispatch.attempt
+
+        no_result = wk.RecordStepRequest(
+            context=common.WorkflowContext(workflow_id="order-2", function_id=1, attempt=attempt),
+            step_name="pay",
+        )
+        code, _, fields = _error(stream.checkpoint(wk.Checkpoint(id=1, record_step=no_result)))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+        assert fields == ["checkpoint.record_step.result"]
+
+        code, _, fields = _error(stream.checkpoint(wk.Checkpoint(id=2)))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+        assert fields == ["checkpoint"]
+
+        stale = _step("order-2", attempt - 1, 1, "1")
+        code, reason, _ = _error(stream.checkpoint(wk.Checkpoint(id=3, record_step=stale)))
+        assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION.value[0], "STALE_ATTEMPT")
+
+        unknown = _step("no-such-workflow", 1, 1, "1")
+        code, _, _ = _error(stream.checkpoint(wk.Checkpoint(id=4, record_step=unknown)))
+        assert code == grpc.StatusCode.NOT_FOUND.value[0]
+
+        # The stream and the workflow are unharmed: a good checkpoint still lands.
+        good = stream.checkpoint(wk.Checkpoint(id=5, record_step=_step("order-2", attempt, 1, "1")))
+        assert good.record_step.step.function_id == 1
+
+
+async def test_checkpoints_that_arrive_together_share_transactions(
+    server: ThreadServer, database_url: str
+) -> None:
+    count = 100
+    ids = [f"batch-{i}" for i in range(count)]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO workflows (workflow_id, workflow_name, status, attempt)"
+            " SELECT id, 'checkout', 'PENDING', 1 FROM unnest(%s::text[]) AS id",
+            (ids,),
+        )
+    batches = server.running.metrics.checkpoint_batch
+    before = _histogram_count(batches)
+    async with grpc.aio.insecure_channel(server.target) as channel:
+        stub = wk_grpc.WorkerServiceStub(channel)
+        answers = await asyncio.gather(
+            *(stub.RecordStep(_step(workflow_id, 1, 1, "1"), timeout=30) for workflow_id in ids)
+        )
+    assert all(not answer.already_recorded for answer in answers)
+    with psycopg.connect(database_url) as conn:
+        (recorded,) = conn.execute(  # type: ignore[misc]
+            "SELECT count(*) FROM steps WHERE workflow_id = ANY(%s)", (ids,)
+        ).fetchone()
+    assert recorded == count
+    transactions = _histogram_count(batches) - before
+    assert 1 <= transactions < count, f"{count} checkpoints took {transactions} transactions"
+
+
+def _histogram_count(histogram: object) -> float:
+    for metric in histogram.collect():  # type: ignore[attr-defined]
+        for sample in metric.samples:
+            if sample.name.endswith("_count"):
+                return float(sample.value)
+    return 0.0

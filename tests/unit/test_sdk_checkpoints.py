@@ -1,0 +1,109 @@
+"""The worker sends checkpoints on its Connect stream and falls back to the unary
+call whenever the stream cannot answer."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import pytest
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from baton import FailedPrecondition
+from baton._checkpoints import StreamCheckpoints
+from baton._proto.baton.v1 import common_pb2 as common
+from baton._proto.baton.v1 import worker_service_pb2 as wk
+from baton._rpc_async import AsyncRpc
+
+pytestmark = pytest.mark.timeout(10)
+
+REQUEST = wk.RecordStepRequest(
+    context=common.WorkflowContext(workflow_id="w", function_id=1, attempt=1),
+    step_name="pay",
+    output=common.Payload(json="1"),
+)
+
+
+class _UnaryCalls:
+    """Stands in for the worker's AsyncRpc: records which checkpoints went unary."""
+
+    def __init__(self) -> None:
+        self.calls: list[Any] = []
+
+    async def record_step(self, request: wk.RecordStepRequest) -> wk.RecordStepResponse:
+        self.calls.append(request)
+        return wk.RecordStepResponse(step=common.Step(function_id=1, step_name="unary"))
+
+
+def _checkpoints() -> tuple[StreamCheckpoints, _UnaryCalls]:
+    unary = _UnaryCalls()
+    return StreamCheckpoints(cast(AsyncRpc, unary)), unary
+
+
+async def _sent(outbox: asyncio.Queue[wk.ConnectRequest | None]) -> wk.Checkpoint:
+    message = await outbox.get()
+    assert message is not None and message.HasField("checkpoint")
+    return message.checkpoint
+
+
+async def test_a_checkpoint_goes_on_the_stream_and_its_answer_is_returned() -> None:
+    checkpoints, unary = _checkpoints()
+    outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
+    checkpoints.attach(outbox)
+    call = asyncio.create_task(checkpoints.record_step(REQUEST))
+    sent = await _sent(outbox)
+    assert sent.record_step == REQUEST
+    step = common.Step(function_id=1, step_name="stream")
+    checkpoints.answer(wk.Checkpointed(id=sent.id, record_step=wk.RecordStepResponse(step=step)))
+    assert (await call).step.step_name == "stream"
+    assert unary.calls == []
+
+
+async def test_without_a_stream_the_checkpoint_is_a_unary_call() -> None:
+    checkpoints, unary = _checkpoints()
+    assert (await checkpoints.record_step(REQUEST)).step.step_name == "unary"
+    assert unary.calls == [REQUEST]
+
+
+async def test_a_checkpoint_whose_stream_ends_before_the_answer_is_sent_again_unary() -> None:
+    checkpoints, unary = _checkpoints()
+    outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
+    checkpoints.attach(outbox)
+    call = asyncio.create_task(checkpoints.record_step(REQUEST))
+    await _sent(outbox)
+    checkpoints.detach(outbox)
+    assert (await call).step.step_name == "unary"
+    assert unary.calls == [REQUEST]
+
+
+def _refusal(code: int, reason: str) -> bytes:
+    info = any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain="baton.dev"))
+    return status_pb2.Status(code=code, message="refused", details=[info]).SerializeToString()
+
+
+async def test_a_transient_failure_on_the_stream_is_retried_unary() -> None:
+    checkpoints, unary = _checkpoints()
+    outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
+    checkpoints.attach(outbox)
+    call = asyncio.create_task(checkpoints.record_step(REQUEST))
+    sent = await _sent(outbox)
+    checkpoints.answer(wk.Checkpointed(id=sent.id, error=_refusal(code_pb2.UNAVAILABLE, "")))
+    assert (await call).step.step_name == "unary"
+    assert unary.calls == [REQUEST]
+
+
+async def test_a_refusal_on_the_stream_raises_what_the_unary_call_would() -> None:
+    checkpoints, unary = _checkpoints()
+    outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
+    checkpoints.attach(outbox)
+    call = asyncio.create_task(checkpoints.record_step(REQUEST))
+    sent = await _sent(outbox)
+    checkpoints.answer(
+        wk.Checkpointed(id=sent.id, error=_refusal(code_pb2.FAILED_PRECONDITION, "STALE_ATTEMPT"))
+    )
+    with pytest.raises(FailedPrecondition) as refused:
+        await call
+    assert refused.value.reason == "STALE_ATTEMPT"
+    assert unary.calls == []
