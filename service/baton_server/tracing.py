@@ -11,7 +11,7 @@ the program, e.g. with ``opentelemetry-instrument`` or the OTEL_* variables).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -37,6 +37,31 @@ def current_carrier() -> dict[str, str] | None:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier or None
+
+
+def server_span(method: str, carrier: Mapping[str, str]) -> Callable[[str | None], None]:
+    """Starts a SERVER span for work a caller asked for outside an RPC of its own
+    (a checkpoint sent on a worker's stream), parented by ``carrier``; returns
+    the function that ends it, given the failed status code's name or ``None``."""
+    if trace is None or not carrier:
+        return _nothing
+    parent = propagate.extract(carrier)
+    span = trace.get_tracer("baton.server").start_span(
+        method, context=parent, kind=trace.SpanKind.SERVER
+    )
+    span.set_attribute("rpc.system", "grpc")
+    span.set_attribute("rpc.method", method)
+
+    def end(failed: str | None) -> None:
+        if failed is not None:
+            span.set_status(trace.Status(trace.StatusCode.ERROR, failed))
+        span.end()
+
+    return end
+
+
+def _nothing(failed: str | None) -> None:
+    pass
 
 
 class TracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]

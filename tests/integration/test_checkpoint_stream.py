@@ -4,7 +4,6 @@ arrive together are group-committed."""
 
 from __future__ import annotations
 
-import asyncio
 import queue
 from collections.abc import Iterator
 
@@ -13,7 +12,7 @@ import psycopg
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from baton import Client, WorkflowStatus
+from baton import Client, WorkflowStart, WorkflowStatus
 from baton._proto.baton.v1 import common_pb2 as common
 from baton._proto.baton.v1 import worker_service_pb2 as wk
 from baton._proto.baton.v1 import worker_service_pb2_grpc as wk_grpc
@@ -25,7 +24,7 @@ pytestmark = pytest.mark.timeout(60)
 class _Stream:
     """A raw Connect stream whose requests the test sends one by one."""
 
-    def __init__(self, target: str, workflow: str) -> None:
+    def __init__(self, target: str, workflow: str, slots: int = 1) -> None:
         self._requests: queue.Queue[wk.ConnectRequest | None] = queue.Queue()
         self._channel = grpc.insecure_channel(target)
         self._requests.put(
@@ -33,7 +32,7 @@ class _Stream:
                 register=wk.RegisterWorker(
                     worker_id="raw-worker",
                     workflows=[wk.WorkflowRegistration(name=workflow)],
-                    workflow_slots=1,
+                    workflow_slots=slots,
                 )
             )
         )
@@ -180,29 +179,27 @@ def test_a_checkpoint_on_the_stream_is_refused_with_the_status_the_unary_call_wo
         assert good.record_step.step.function_id == 1
 
 
-async def test_checkpoints_that_arrive_together_share_transactions(
+def test_checkpoints_that_arrive_together_share_transactions(
     server: ThreadServer, database_url: str
 ) -> None:
     count = 100
-    ids = [f"batch-{i}" for i in range(count)]
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO workflows (workflow_id, workflow_name, status, attempt)"
-            " SELECT id, 'checkout', 'PENDING', 1 FROM unnest(%s::text[]) AS id",
-            (ids,),
-        )
-    batches = server.running.metrics.checkpoint_batch
-    before = _histogram_count(batches)
-    async with grpc.aio.insecure_channel(server.target) as channel:
-        stub = wk_grpc.WorkerServiceStub(channel)
-        answers = await asyncio.gather(
-            *(stub.RecordStep(_step(workflow_id, 1, 1, "1"), timeout=30) for workflow_id in ids)
-        )
-    assert all(not answer.already_recorded for answer in answers)
+    stream = _Stream(server.target, "checkout", slots=count)
+    try:
+        with Client(server.target) as client:
+            client.start_workflows([WorkflowStart("checkout") for _ in range(count)])
+        dispatched = [stream.next().dispatch for _ in range(count)]
+        batches = server.running.metrics.checkpoint_batch
+        before = _histogram_count(batches)
+        for index, dispatch in enumerate(dispatched):
+            step = _step(dispatch.workflow_id, dispatch.attempt, 1, "1")
+            stream.send(checkpoint=wk.Checkpoint(id=index + 1, record_step=step))
+        answers = [stream.next() for _ in range(count)]
+    finally:
+        stream.close()
+    assert sorted(a.checkpointed.id for a in answers) == list(range(1, count + 1))
+    assert all(a.checkpointed.HasField("record_step") for a in answers)
     with psycopg.connect(database_url) as conn:
-        (recorded,) = conn.execute(  # type: ignore[misc]
-            "SELECT count(*) FROM steps WHERE workflow_id = ANY(%s)", (ids,)
-        ).fetchone()
+        (recorded,) = conn.execute("SELECT count(*) FROM steps").fetchone()  # type: ignore[misc]
     assert recorded == count
     transactions = _histogram_count(batches) - before
     assert 1 <= transactions < count, f"{count} checkpoints took {transactions} transactions"

@@ -25,6 +25,7 @@ from baton._errors import map_status
 from baton._proto.baton.v1 import worker_service_pb2 as pb
 from baton._rpc import CHECKPOINT_RETRY, DEFAULT_TIMEOUT
 from baton._rpc_async import AsyncRpc
+from baton._tracing import outgoing_metadata
 
 __all__ = ["Checkpointer", "StreamCheckpoints"]
 
@@ -114,6 +115,7 @@ class StreamCheckpoints:
         if outbox is None:
             return None
         checkpoint.id = next(self._ids)
+        checkpoint.trace_carrier.update(outgoing_metadata())
         pending = _Pending(asyncio.get_running_loop().create_future(), outbox)
         self._pending[checkpoint.id] = pending
         outbox.put_nowait(pb.ConnectRequest(checkpoint=checkpoint))

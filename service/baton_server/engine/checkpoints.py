@@ -27,9 +27,9 @@ from baton_server.engine.fencing import refusal
 from baton_server.errors import stale_attempt, workflow_not_found
 from baton_server.metrics import Metrics
 from baton_server.store import steps, workflows
-from baton_server.store.models import Step
+from baton_server.store.models import Step, Workflow
 from baton_server.store.steps import NewStep
-from baton_server.store.workflows import Completion, Finished
+from baton_server.store.workflows import Completion
 
 log = logging.getLogger("baton.checkpoints")
 
@@ -59,12 +59,13 @@ class Checkpoints:
     Args:
         connector: The database.
         metrics: Step durations and finished workflows are counted here.
-        finished: Called with the ids of workflows this replica finished, after
-            commit, so local awaiters wake without waiting for the notification.
+        finished: Called with the workflows this replica finished, as they are
+            after commit, so local awaiters have them without the notification
+            and a re-read.
     """
 
     def __init__(
-        self, connector: Connector, metrics: Metrics, finished: Callable[[list[str]], None]
+        self, connector: Connector, metrics: Metrics, finished: Callable[[list[Workflow]], None]
     ) -> None:
         self._connector = connector
         self._metrics = metrics
@@ -80,9 +81,13 @@ class Checkpoints:
             NotFound: The workflow does not exist.
             FailedPrecondition: The attempt no longer owns the workflow.
         """
+        return await self.submit_step(new)
+
+    def submit_step(self, new: NewStep) -> asyncio.Future[tuple[Step, bool]]:
+        """`record_step` as a future (no task needed to wait for it)."""
         item = _Record(new)
         self._submit(item)
-        return await item.done
+        return item.done
 
     async def complete(self, completion: Completion) -> str:
         """Finishes the workflow; returns its final status (also for a retried
@@ -92,9 +97,13 @@ class Checkpoints:
             NotFound: The workflow does not exist.
             FailedPrecondition: The attempt no longer owns the workflow.
         """
+        return await self.submit_completion(completion)
+
+    def submit_completion(self, completion: Completion) -> asyncio.Future[str]:
+        """`complete` as a future (no task needed to wait for it)."""
         item = _Complete(completion)
         self._submit(item)
-        return await item.done
+        return item.done
 
     def _submit(self, item: _Record | _Complete) -> None:
         self._pending.append(item)
@@ -152,7 +161,7 @@ class Checkpoints:
             if not item.done.done():
                 item.done.set_result((step, False))
 
-    def _answer_completes(self, completes: list[_Complete], finished: list[Finished]) -> None:
+    def _answer_completes(self, completes: list[_Complete], finished: list[Workflow]) -> None:
         by_id = {f.workflow_id: f for f in finished}
         for item in completes:
             done = by_id.pop(item.completion.workflow_id, None)
@@ -167,11 +176,11 @@ class Checkpoints:
             seconds = (step.completed_at - new.started_at).total_seconds()
             self._metrics.step_duration.labels(new.step_name).observe(max(seconds, 0.0))
 
-    def _count_finished(self, finished: list[Finished]) -> None:
+    def _count_finished(self, finished: list[Workflow]) -> None:
         for done in finished:
             self._metrics.workflows_finished.labels(done.workflow_name, done.status).inc()
         if finished:
-            self._finished([f.workflow_id for f in finished])
+            self._finished(finished)
 
     def _handle_alone(self, item: _Record | _Complete) -> None:
         task = asyncio.create_task(self._alone_task(item))

@@ -1,10 +1,13 @@
 """Pushes waiting workflows to this replica's connected workers.
 
 The loop wakes on a local start, on a ``baton_enqueued`` notification from any
-replica, or on a periodic re-check. Each round claims, for every session with
-free slots, the oldest waiting workflows it hosts (``FOR UPDATE SKIP LOCKED``,
-so replicas never claim the same row), reads their journals in the same
-transaction, and queues them on the session's stream. Workflows started on a
+replica, or on a periodic re-check; and when a worker frees slots, but only if
+the last round may have left work behind (a session had no free slot, or a
+claim filled its whole batch), so finishing a workflow costs no empty round.
+Each round claims, for every session with free slots, the oldest waiting
+workflows it hosts (``FOR UPDATE SKIP LOCKED``, so replicas never claim the same
+row), reads their journals in the same transaction, and queues them on the
+session's stream. Workflows started on a
 queue are claimed only for sessions serving that queue, as its flow control
 allows (``engine/queues.py``).
 """
@@ -41,42 +44,58 @@ class Dispatcher:
         self._sessions = sessions
         self._metrics = metrics
         self._wake = asyncio.Event()
+        # Whether the last round may have left work that a freed slot could take.
+        self._starved = True
         self.queues: Queues | None = None
         """Claims of queued workflows (set by the engine)."""
 
     def wake(self) -> None:
-        """Asks for a dispatch round soon (cheap; rounds coalesce)."""
+        """Asks for a dispatch round soon: work may be waiting (cheap; rounds coalesce)."""
         self._wake.set()
+
+    def slots_freed(self) -> None:
+        """A worker can take more: asks for a round if work may have been left behind."""
+        if self._starved:
+            self._wake.set()
 
     async def run(self) -> None:
         """Dispatches until cancelled."""
         while True:
             await wait_event(self._wake, self._config.dispatch_poll_seconds)
             self._wake.clear()
+            self._starved = False
             try:
                 await self._round()
             except DatabaseUnavailable as exc:
+                self._starved = True
                 log.warning("dispatch paused: database unavailable (%s)", exc)
                 await pause(0.5)
             except Exception:
+                self._starved = True
                 log.exception("dispatch round failed")
                 await pause(0.5)
 
     async def _round(self) -> None:
         for session in self._sessions.live():
-            if session.slots <= 0 or not session.max_attempts:
+            if not session.max_attempts:
+                continue
+            if session.slots <= 0:
+                self._starved = True  # what waits for it is claimed once it frees a slot
                 continue
             limit = min(session.slots, _CLAIM_BATCH)
             dispatched = await self._claim_for(session, limit)
             if dispatched == limit:
+                self._starved = True
                 self.wake()  # there may be more waiting
             elif self.queues is not None:
                 # Queued workflows, each queue as its flow control allows.
                 for queue in session.registration.queues:
                     limit = min(session.slots, _CLAIM_BATCH)
                     if limit <= 0:
+                        self._starved = True
                         break
                     if await self._claim_for(session, limit, queue) == limit:
+                        self._starved = True
                         self.wake()
 
     async def _claim_for(self, session: WorkerSession, limit: int, queue: str = "") -> int:

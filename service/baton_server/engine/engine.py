@@ -155,12 +155,13 @@ class Engine:
         if with_deadline:
             self._deadlines.wake()
 
-    def _finished_here(self, workflow_ids: list[str]) -> None:
-        """Wakes this replica's awaiters of workflows it just finished, before
-        the ``baton_status`` notification comes back (it will, harmlessly)."""
-        for workflow_id in workflow_ids:
-            self._waiters.changed(workflow_id)
-            self._comms.changed(workflow_id)
+    def _finished_here(self, finished: list[Workflow]) -> None:
+        """Wakes this replica's awaiters of workflows it just finished, with the
+        finished rows, before the ``baton_status`` notification comes back (it
+        will, harmlessly)."""
+        for workflow in finished:
+            self._waiters.changed(workflow.workflow_id, finished=workflow)
+            self._comms.changed(workflow.workflow_id)
 
     def _on_notify(self, channel: str, payload: str) -> None:
         if channel == "baton_enqueued":
@@ -254,6 +255,8 @@ class Engine:
                 if workflow.finished or remaining <= 0:
                     return workflow
                 await wait_event(changed, min(remaining, _RECHECK_SECONDS))
+                if changed.finished is not None:
+                    return changed.finished
 
     async def watch_workflow(self, workflow_id: str) -> AsyncIterator[Workflow]:
         """Yields the workflow now and after each status change, until finished."""
@@ -348,7 +351,7 @@ class Engine:
     def grant(self, session: WorkerSession, slots: int) -> None:
         """Adds free slots to a session and dispatches to them."""
         session.slots += slots
-        self._dispatcher.wake()
+        self._dispatcher.slots_freed()
 
     async def close_session(self, session: WorkerSession) -> None:
         """Forgets a session whose stream ended; undelivered work goes back.

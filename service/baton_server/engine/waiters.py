@@ -10,17 +10,27 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from baton_server.store.models import Workflow
+
+
+class Watch(asyncio.Event):
+    """An event set at each change of one workflow."""
+
+    finished: Workflow | None = None
+    """The workflow as this replica finished it, when it did while watched
+    (saves the watcher a re-read); ``None`` otherwise."""
+
 
 class StatusWaiters:
     """Events to set when a workflow's status changes, by workflow id."""
 
     def __init__(self) -> None:
-        self._events: dict[str, set[asyncio.Event]] = {}
+        self._events: dict[str, set[Watch]] = {}
 
     @contextmanager
-    def watch(self, workflow_id: str) -> Iterator[asyncio.Event]:
+    def watch(self, workflow_id: str) -> Iterator[Watch]:
         """An event set at each change of ``workflow_id``; register before reading."""
-        event = asyncio.Event()
+        event = Watch()
         self._events.setdefault(workflow_id, set()).add(event)
         try:
             yield event
@@ -31,9 +41,12 @@ class StatusWaiters:
                 if not events:
                     del self._events[workflow_id]
 
-    def changed(self, workflow_id: str) -> None:
-        """Wakes the waiters of ``workflow_id``."""
+    def changed(self, workflow_id: str, finished: Workflow | None = None) -> None:
+        """Wakes the waiters of ``workflow_id`` (handing them the row when this
+        replica just ``finished`` it)."""
         for event in self._events.get(workflow_id, ()):
+            if finished is not None:
+                event.finished = finished
             event.set()
 
     def wake_all(self) -> None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
+from google.rpc import code_pb2
 
 from baton._proto.baton.v1 import common_pb2
 from baton._proto.baton.v1 import worker_service_pb2 as pb
 from baton._proto.baton.v1 import worker_service_pb2_grpc as pb_grpc
+from baton_server import tracing
 from baton_server.config import Config
 from baton_server.engine import cron
 from baton_server.engine.engine import Engine
@@ -29,7 +31,7 @@ from baton_server.servicers import convert, validate
 from baton_server.servicers.caller import caller_in
 from baton_server.servicers.errors import classify
 from baton_server.servicers.message import topic
-from baton_server.store.models import Failure, Payload
+from baton_server.store.models import Failure, Payload, Step
 from baton_server.store.schedules import DeclaredSchedule
 from baton_server.store.steps import NewStep
 from baton_server.store.workers import WorkerRegistration
@@ -56,8 +58,6 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
     def __init__(self, engine: Engine, config: Config) -> None:
         self._engine = engine
         self._config = config
-        # Checkpoints sent on streams and not answered yet (kept referenced).
-        self._checkpointing: set[asyncio.Future[pb.Checkpointed]] = set()
 
     async def Connect(
         self, requests: AsyncIterator[pb.ConnectRequest], context: Context
@@ -162,16 +162,22 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             session.close()
 
     def _checkpoint(self, session: WorkerSession, checkpoint: pb.Checkpoint) -> None:
-        """Starts writing a checkpoint sent on the stream; its answer follows on
-        the stream once committed (or refused)."""
+        """Hands a checkpoint sent on the stream to the committer; its answer
+        follows on the stream once committed (or refused)."""
         kind = checkpoint.WhichOneof("checkpoint")
-        work: Awaitable[pb.Checkpointed]
+        answer: Callable[[Any], pb.Checkpointed]
+        written: asyncio.Future[Any]
         try:
             if kind == "record_step":
-                work = self._recorded(checkpoint.id, self._new_step(checkpoint.record_step, _STEP))
+                new = self._new_step(checkpoint.record_step, _STEP)
+                method = "baton.v1.WorkerService/RecordStep"
+                written = self._engine.checkpoints.submit_step(new)
+                answer = functools.partial(_step_answer, checkpoint.id)
             elif kind == "complete_workflow":
                 completion = self._completion(checkpoint.complete_workflow, _COMPLETE)
-                work = self._completed(checkpoint.id, completion)
+                method = "baton.v1.WorkerService/CompleteWorkflow"
+                written = self._engine.checkpoints.submit_completion(completion)
+                answer = functools.partial(_completion_answer, checkpoint.id)
             else:
                 raise InvalidArgument(
                     "checkpoint", "one of record_step or complete_workflow is required"
@@ -179,29 +185,10 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         except ServiceError as exc:
             session.outbox.put_nowait(Reply(_refused(checkpoint.id, exc)))
             return
-        task = asyncio.ensure_future(work)
-        self._checkpointing.add(task)
-        task.add_done_callback(functools.partial(self._reply, session, checkpoint.id))
-
-    def _reply(
-        self, session: WorkerSession, checkpoint_id: int, task: asyncio.Future[pb.Checkpointed]
-    ) -> None:
-        self._checkpointing.discard(task)
-        if task.cancelled() or session.closed.is_set():
-            return  # the worker sends it again if it still cares
-        exc = task.exception()
-        answer = task.result() if exc is None else _refused(checkpoint_id, exc)
-        session.outbox.put_nowait(Reply(answer))
-
-    async def _recorded(self, checkpoint_id: int, new: NewStep) -> pb.Checkpointed:
-        step, already = await self._engine.checkpoints.record_step(new)
-        response = pb.RecordStepResponse(step=convert.step_out(step), already_recorded=already)
-        return pb.Checkpointed(id=checkpoint_id, record_step=response)
-
-    async def _completed(self, checkpoint_id: int, completion: Completion) -> pb.Checkpointed:
-        status = await self._engine.checkpoints.complete(completion)
-        response = pb.CompleteWorkflowResponse(status=convert.STATUS_TO_PROTO[status])
-        return pb.Checkpointed(id=checkpoint_id, complete_workflow=response)
+        end_span = tracing.server_span(method, checkpoint.trace_carrier)
+        written.add_done_callback(
+            functools.partial(_reply, session, checkpoint.id, answer, end_span)
+        )
 
     async def RecordStep(
         self, request: pb.RecordStepRequest, context: Context
@@ -295,6 +282,40 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         output, error = self._result(request)
         await self._engine.remote_steps.complete(request.task_id, output, error)
         return pb.CompleteStepResponse()
+
+
+def _reply(
+    session: WorkerSession,
+    checkpoint_id: int,
+    answer: Callable[[Any], pb.Checkpointed],
+    end_span: Callable[[str | None], None],
+    written: asyncio.Future[Any],
+) -> None:
+    """Sends the answer to a checkpoint once the committer is done with it."""
+    if written.cancelled():
+        end_span("CANCELLED")
+        return  # the worker sends it again if it still cares
+    exc = written.exception()
+    if exc is None:
+        reply = answer(written.result())
+        end_span(None)
+    else:
+        status = classify(exc, "WorkerService/Connect checkpoint")
+        reply = pb.Checkpointed(id=checkpoint_id, error=status.SerializeToString())
+        end_span(code_pb2.Code.Name(status.code))
+    if not session.closed.is_set():
+        session.outbox.put_nowait(Reply(reply))
+
+
+def _step_answer(checkpoint_id: int, result: tuple[Step, bool]) -> pb.Checkpointed:
+    step, already = result
+    response = pb.RecordStepResponse(step=convert.step_out(step), already_recorded=already)
+    return pb.Checkpointed(id=checkpoint_id, record_step=response)
+
+
+def _completion_answer(checkpoint_id: int, status: str) -> pb.Checkpointed:
+    response = pb.CompleteWorkflowResponse(status=convert.STATUS_TO_PROTO[status])
+    return pb.Checkpointed(id=checkpoint_id, complete_workflow=response)
 
 
 def _refused(checkpoint_id: int, exc: BaseException) -> pb.Checkpointed:

@@ -148,4 +148,4 @@ FROM unnest(
     %(output_encodings)s::text[], %(outputs)s::bytea[], %(errors)s::jsonb[])
     AS c (workflow_id, attempt, status, output_encoding, output, error)
 WHERE w.workflow_id = c.workflow_id AND w.status = 'PENDING' AND w.attempt = c.attempt
-RETURNING w.workflow_id, w.status, w.workflow_name, w.queue
+RETURNING w.*

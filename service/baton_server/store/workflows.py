@@ -115,21 +115,13 @@ class Completion:
         return "ERROR" if self.error is not None else "SUCCESS"
 
 
-@dataclass(frozen=True)
-class Finished:
-    """A workflow a completion finished."""
+async def complete_many(tx: Tx, completions: list[Completion]) -> list[Workflow]:
+    """Finishes several PENDING workflows in one statement, each only for its
+    owner's current attempt.
 
-    workflow_id: str
-    status: str
-    workflow_name: str
-    queue: str
-
-
-async def complete_many(tx: Tx, completions: list[Completion]) -> list[Finished]:
-    """Finishes several PENDING workflows in one statement, each as :func:`complete`.
-
-    Returns those finished; one missing from the result changed nothing (a
-    stale attempt, a workflow no longer PENDING, or one finished before).
+    Returns those finished, as they are now; one missing from the result
+    changed nothing (a stale attempt, a workflow no longer PENDING, or one
+    finished before).
     """
     rows = await tx.fetch(
         "complete_workflows",
@@ -142,10 +134,7 @@ async def complete_many(tx: Tx, completions: list[Completion]) -> list[Finished]
             "errors": [Jsonb(c.error.to_json()) if c.error else None for c in completions],
         },
     )
-    return [
-        Finished(row["workflow_id"], row["status"], row["workflow_name"], row["queue"])
-        for row in rows
-    ]
+    return [Workflow.from_row(row) for row in rows]
 
 
 async def release_expired_leases(tx: Tx) -> list[tuple[str, str]]:

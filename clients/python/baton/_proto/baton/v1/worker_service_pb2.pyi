@@ -24,14 +24,23 @@ class ConnectRequest(_message.Message):
     def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., slots: _Optional[_Union[GrantSlots, _Mapping]] = ..., checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ...) -> None: ...
 
 class Checkpoint(_message.Message):
-    __slots__ = ("id", "record_step", "complete_workflow")
+    __slots__ = ("id", "record_step", "complete_workflow", "trace_carrier")
+    class TraceCarrierEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     RECORD_STEP_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    TRACE_CARRIER_FIELD_NUMBER: _ClassVar[int]
     id: int
     record_step: RecordStepRequest
     complete_workflow: CompleteWorkflowRequest
-    def __init__(self, id: _Optional[int] = ..., record_step: _Optional[_Union[RecordStepRequest, _Mapping]] = ..., complete_workflow: _Optional[_Union[CompleteWorkflowRequest, _Mapping]] = ...) -> None: ...
+    trace_carrier: _containers.ScalarMap[str, str]
+    def __init__(self, id: _Optional[int] = ..., record_step: _Optional[_Union[RecordStepRequest, _Mapping]] = ..., complete_workflow: _Optional[_Union[CompleteWorkflowRequest, _Mapping]] = ..., trace_carrier: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Checkpointed(_message.Message):
     __slots__ = ("id", "record_step", "complete_workflow", "error")
