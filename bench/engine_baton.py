@@ -64,16 +64,24 @@ def w1(client: Client, settings: Settings, report: Report) -> None:
 
 
 def w2(client: Client, settings: Settings, report: Report, pids: dict[str, list[int]]) -> None:
+    """Started in batches (`start_workflows`), as a program starting thousands
+    would; the rate runs to the latest end time the workflows recorded, so the
+    client's own awaits after the work is done are not counted."""
     deadline = Deadline(settings.workload_timeout)
     cpu = CpuMeter(pids)
-    began = time.perf_counter()
-    handles = [
-        client.start_workflow("three_noops", i, workflow_id=f"w2-{i}")
+    starts = [
+        WorkflowStart("three_noops", (i,), workflow_id=f"w2-{i}")
         for i in range(settings.w2_workflows)
     ]
-    for handle in handles:
-        handle.result(timeout=deadline.left())
-    report.put(W2_RATE, settings.w2_workflows / (time.perf_counter() - began))
+    handles = []
+    began_wall = time.time()
+    for first in range(0, len(starts), BATCH):
+        for item in client.start_workflows(starts[first : first + BATCH]):
+            if isinstance(item, Exception):
+                raise item
+            handles.append(item)
+    ended = max(float(handle.result(timeout=deadline.left())) for handle in handles)
+    report.put(W2_RATE, settings.w2_workflows / (ended - began_wall))
     used = cpu.since_mark()
     report.put(W2_CPU_SERVER, used["server"] * 1000 / settings.w2_workflows)
     report.put(W2_CPU_WORKER, used["worker"] * 1000 / settings.w2_workflows)
