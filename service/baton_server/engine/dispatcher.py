@@ -58,6 +58,38 @@ class Dispatcher:
         if self._starved:
             self._wake.set()
 
+    def reserve(self, workflow_name: str, app_version: str) -> WorkerSession | None:
+        """Eager dispatch, first half: takes a free slot of a session of this
+        replica that can run a new workflow of this name (the one with the most
+        free slots), or returns ``None``. Follow with `deliver` or `unreserve`."""
+        chosen: WorkerSession | None = None
+        for session in self._sessions.live():
+            if (
+                session.slots > 0
+                and workflow_name in session.max_attempts
+                and (not app_version or app_version == session.registration.app_version)
+                and (chosen is None or session.slots > chosen.slots)
+            ):
+                chosen = session
+        if chosen is not None:
+            chosen.slots -= 1
+        return chosen
+
+    def unreserve(self, session: WorkerSession) -> None:
+        """Gives back a slot taken by `reserve` (nothing was created for it)."""
+        session.slots += 1
+        self.slots_freed()
+
+    async def deliver(self, session: WorkerSession, workflow: Workflow) -> None:
+        """Eager dispatch, second half: pushes a workflow created dispatched to
+        ``session`` (its slot reserved), or gives it back if the session closed."""
+        dispatch = Dispatch(workflow, [])
+        if session.closed.is_set():
+            await self.give_back([dispatch])
+            return
+        session.outbox.put_nowait(dispatch)
+        self._metrics.dispatch_latency.observe(0.0)
+
     async def run(self) -> None:
         """Dispatches until cancelled."""
         while True:

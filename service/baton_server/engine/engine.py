@@ -143,15 +143,17 @@ class Engine:
                 log.debug("metrics refresh failed: %s", exc)
             await pause(_STATS_SECONDS)
 
-    def _started(self, created: Iterable[Workflow]) -> None:
+    def _started(self, created: Iterable[Workflow], *, dispatched: bool = False) -> None:
         """After a start of any kind committed (plain, queued, batch, child,
-        scheduled): count what it created, and wake the dispatcher (and the
-        deadline sweep when a new workflow has a deadline)."""
+        scheduled): count what it created, and wake the dispatcher (unless it
+        was all ``dispatched`` eagerly) and the deadline sweep when a new
+        workflow has a deadline."""
         with_deadline = False
         for workflow in created:
             self.metrics.workflows_started.labels(workflow.workflow_name).inc()
             with_deadline = with_deadline or workflow.deadline is not None
-        self._dispatcher.wake()
+        if not dispatched:
+            self._dispatcher.wake()
         if with_deadline:
             self._deadlines.wake()
 
@@ -190,18 +192,35 @@ class Engine:
     async def start_workflow(self, new: NewWorkflow) -> tuple[Workflow, bool]:
         """Creates the workflow, or returns the existing one with that id.
 
+        A workflow started without a queue while a worker connected to this
+        replica hosts it and has a free slot is created dispatched to that
+        worker (eager dispatch: no enqueue, no claim); otherwise it is enqueued
+        and the dispatchers are woken.
+
         Raises AlreadyExists when the id belongs to a workflow of another name.
         """
-        async with self._connector.transaction() as tx:
-            created = await workflows.insert(tx, new)
-            if created is not None:
-                await workflows.notify_enqueued(tx, new.workflow_name)
-                existing = None
-            else:
-                existing = await workflows.get(tx, new.workflow_id)
+        eager = None if new.queue else self._dispatcher.reserve(new.workflow_name, new.app_version)
+        owner = eager.worker_id if eager is not None else None
+        try:
+            async with self._connector.transaction() as tx:
+                created = await workflows.insert(tx, new, owner=owner)
+                if created is not None:
+                    if eager is None:
+                        await workflows.notify_enqueued(tx, new.workflow_name)
+                    existing = None
+                else:
+                    existing = await workflows.get(tx, new.workflow_id)
+        except BaseException:
+            if eager is not None:
+                self._dispatcher.unreserve(eager)
+            raise
         if created is not None:
-            self._started([created])
+            if eager is not None:
+                await self._dispatcher.deliver(eager, created)
+            self._started([created], dispatched=eager is not None)
             return created, True
+        if eager is not None:
+            self._dispatcher.unreserve(eager)
         if existing is None:  # deleted between the two statements; try again
             return await self.start_workflow(new)
         if existing.workflow_name != new.workflow_name:

@@ -9,6 +9,21 @@ VALUES (
 ON CONFLICT (workflow_id) DO NOTHING
 RETURNING *
 
+-- insert_workflow_dispatched --
+-- Creates a workflow already dispatched (eager dispatch: a worker connected to
+-- this replica hosts it and has a free slot), owned by that worker under
+-- attempt 1, unless the id is taken; returns nothing when it is.
+INSERT INTO workflows (
+    workflow_id, workflow_name, status, input_encoding, input, queue, app_version,
+    max_attempts, parent_workflow_id, deadline, trace_carrier, attempt, owner_worker_id,
+    started_at)
+VALUES (
+    %(workflow_id)s, %(workflow_name)s, 'PENDING', %(input_encoding)s, %(input)s, %(queue)s,
+    %(app_version)s, %(max_attempts)s, %(parent_workflow_id)s, %(deadline)s, %(trace_carrier)s,
+    1, %(owner_worker_id)s, now())
+ON CONFLICT (workflow_id) DO NOTHING
+RETURNING *
+
 -- get_workflow --
 -- One workflow by id.
 SELECT * FROM workflows WHERE workflow_id = %(workflow_id)s

@@ -26,10 +26,14 @@ class NewWorkflow:
     trace_carrier: dict[str, str] | None = None
 
 
-async def insert(tx: Tx, new: NewWorkflow) -> Workflow | None:
-    """Creates the workflow; ``None`` when its id is already taken."""
+async def insert(tx: Tx, new: NewWorkflow, *, owner: str | None = None) -> Workflow | None:
+    """Creates the workflow; ``None`` when its id is already taken.
+
+    With ``owner``, it is created dispatched to that worker (PENDING, attempt
+    1) instead of ENQUEUED.
+    """
     row = await tx.fetch_one(
-        "insert_workflow",
+        "insert_workflow" if owner is None else "insert_workflow_dispatched",
         {
             "workflow_id": new.workflow_id,
             "workflow_name": new.workflow_name,
@@ -41,6 +45,7 @@ async def insert(tx: Tx, new: NewWorkflow) -> Workflow | None:
             "parent_workflow_id": new.parent_workflow_id,
             "deadline": new.deadline,
             "trace_carrier": Jsonb(new.trace_carrier) if new.trace_carrier else None,
+            "owner_worker_id": owner,
         },
     )
     return Workflow.from_row(row) if row else None
