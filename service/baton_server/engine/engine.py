@@ -185,11 +185,7 @@ class Engine:
         """
         async with self._connector.transaction() as tx:
             created = await workflows.insert(tx, new)
-            if created is not None:
-                await workflows.notify_enqueued(tx, new.workflow_name)
-                existing = None
-            else:
-                existing = await workflows.get(tx, new.workflow_id)
+            existing = None if created is not None else await workflows.get(tx, new.workflow_id)
         if created is not None:
             self._started([created])
             return created, True

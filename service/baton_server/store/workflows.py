@@ -27,7 +27,10 @@ class NewWorkflow:
 
 
 async def insert(tx: Tx, new: NewWorkflow) -> Workflow | None:
-    """Creates the workflow; ``None`` when its id is already taken."""
+    """Creates the workflow; ``None`` when its id is already taken.
+
+    A created workflow wakes every replica's dispatcher when ``tx`` commits.
+    """
     row = await tx.fetch_one(
         "insert_workflow",
         {
