@@ -118,7 +118,7 @@ class Schedules:
 
     async def get(self, name: str) -> Schedule:
         """The schedule; NotFound when there is none."""
-        async with self._connector.transaction() as tx:
+        async with self._connector.read() as tx:
             found = await schedules.get(tx, name)
         if found is None:
             raise schedule_not_found(name)
@@ -126,7 +126,7 @@ class Schedules:
 
     async def list_page(self, *, after: str, limit: int) -> list[Schedule]:
         """A page of schedules by name."""
-        async with self._connector.transaction() as tx:
+        async with self._connector.read() as tx:
             return await schedules.list_page(tx, after=after, limit=limit)
 
     async def pause(self, name: str) -> Schedule:
