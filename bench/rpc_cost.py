@@ -1,6 +1,8 @@
 """The fixed cost of one RPC, layer by layer (by hand, not in the tests).
 
-    .venv/bin/python bench/rpc_cost.py [--database-url URL] [-n 300] [--rounds 3]
+    .venv/bin/python bench/rpc_cost.py [--database-url URL] [-n 300] [--rounds 3] [--pause S]
+
+(``--pause`` waits after the server starts, e.g. to attach py-spy to the pid it prints.)
 
 Starts a server process on loopback against a fresh database (dropped at the
 end) and times N sequential calls of each RPC through each path:
@@ -16,7 +18,7 @@ end) and times N sequential calls of each RPC through each path:
 - ``psycopg sync, autocommit``: the same SELECT on one plain connection: the
   floor of one Postgres round trip.
 
-The RPCs: GetWorkflow of a finished workflow (one SELECT), and StartWorkflow
+The RPCs: GetWorkflow of a finished (cancelled) workflow (one SELECT), and StartWorkflow
 onto a queue no worker serves (the workflow stays ENQUEUED, so no dispatch
 runs). Rounds interleave the paths so that load from elsewhere on the machine
 spreads over all of them; p50/p99 are over every call of every round. CPU
