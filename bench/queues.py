@@ -1,7 +1,7 @@
 """Queue benchmark: Baton beside DBOS, in the same run (by hand, not in the tests).
 
     .venv/bin/python bench/queues.py [--database-url URL] [--latency 200] [--drain 5000]
-                                     [--batch 500] [--dbos-fast-poll 0.01]
+                                     [--batch 500] [--dbos-fast-poll 0.01] [--baton-only]
 
 Measures, on each system:
 
@@ -174,11 +174,16 @@ def main() -> None:
     parser.add_argument(
         "--dbos-fast-poll", type=float, default=0.01, help="extra DBOS column's polling (0: none)"
     )
+    parser.add_argument(
+        "--baton-only", action="store_true", help="measure Baton alone (no DBOS columns)"
+    )
     args = parser.parse_args()
 
     columns: list[tuple[str, dict[str, float]]] = []
-    runs = [("baton", None), ("dbos (1 s poll, default)", 1.0)]
-    if args.dbos_fast_poll > 0:
+    runs: list[tuple[str, float | None]] = [("baton", None)]
+    if not args.baton_only:
+        runs.append(("dbos (1 s poll, default)", 1.0))
+    if args.dbos_fast_poll > 0 and not args.baton_only:
         runs.append((f"dbos ({args.dbos_fast_poll:g} s poll)", args.dbos_fast_poll))
     for name, poll in runs:
         url = create_database(

@@ -77,7 +77,6 @@ class Children:
                 )
                 created = await workflows.insert(tx, child)
                 if created is not None:
-                    await workflows.notify_enqueued(tx, child.workflow_name)
                     result, fresh = created, True
                 else:
                     existing = await workflows.get(tx, wanted)

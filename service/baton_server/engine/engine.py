@@ -137,7 +137,7 @@ class Engine:
     async def _refresh_stats(self) -> None:
         while True:
             try:
-                async with self._connector.transaction() as tx:
+                async with self._connector.read() as tx:
                     self.metrics.set_unfinished(await stats.unfinished_counts(tx))
             except Exception as exc:  # metrics must never take the replica down
                 log.debug("metrics refresh failed: %s", exc)
@@ -204,12 +204,7 @@ class Engine:
         try:
             async with self._connector.transaction() as tx:
                 created = await workflows.insert(tx, new, owner=owner)
-                if created is not None:
-                    if eager is None:
-                        await workflows.notify_enqueued(tx, new.workflow_name)
-                    existing = None
-                else:
-                    existing = await workflows.get(tx, new.workflow_id)
+                existing = None if created is not None else await workflows.get(tx, new.workflow_id)
         except BaseException:
             if eager is not None:
                 self._dispatcher.unreserve(eager)
@@ -237,7 +232,7 @@ class Engine:
 
     async def get_workflow(self, workflow_id: str) -> tuple[Workflow, str]:
         """The workflow and, if it is stuck, why (else an empty string)."""
-        async with self._connector.transaction() as tx:
+        async with self._connector.read() as tx:
             workflow = await workflows.get(tx, workflow_id)
             if workflow is None:
                 raise workflow_not_found(workflow_id)
@@ -256,7 +251,7 @@ class Engine:
         return workflow, reason
 
     async def _read(self, workflow_id: str) -> Workflow:
-        async with self._connector.transaction() as tx:
+        async with self._connector.read() as tx:
             workflow = await workflows.get(tx, workflow_id)
         if workflow is None:
             raise workflow_not_found(workflow_id)
@@ -295,12 +290,12 @@ class Engine:
         self, filters: ListFilter, *, limit: int, cursor: tuple[datetime, str] | None
     ) -> list[Workflow]:
         """One page of workflows."""
-        async with self._connector.transaction() as tx:
+        async with self._connector.read() as tx:
             return await workflows.list_page(tx, filters, limit=limit, cursor=cursor)
 
     async def list_steps(self, workflow_id: str, *, after: int, limit: int) -> list[Step]:
         """One page of a workflow's journal; NotFound for an unknown workflow."""
-        async with self._connector.transaction() as tx:
+        async with self._connector.read() as tx:
             page = await steps.list_page(tx, workflow_id, after=after, limit=limit)
             if not page and await workflows.get(tx, workflow_id) is None:
                 raise workflow_not_found(workflow_id)

@@ -64,7 +64,7 @@ class Queues:
 
     async def get(self, name: str) -> QueueStats:
         """A queue with its depth and running counts; NotFound if unknown."""
-        async with self._connector.transaction() as tx:
+        async with self._connector.read() as tx:
             stats = await queues.get_stats(tx, name)
         if stats is None:
             raise queue_not_found(name)
@@ -72,7 +72,7 @@ class Queues:
 
     async def list_page(self, *, after: str, limit: int) -> list[QueueStats]:
         """A page of queues by name."""
-        async with self._connector.transaction() as tx:
+        async with self._connector.read() as tx:
             return await queues.list_stats(tx, after=after, limit=limit)
 
     async def delete(self, name: str) -> None:

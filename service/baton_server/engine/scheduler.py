@@ -26,7 +26,7 @@ from baton_server.engine.schedules import tick_start
 from baton_server.engine.starts import OnStarted
 from baton_server.engine.waiters import wait_event
 from baton_server.errors import InvalidArgument
-from baton_server.store import queues, schedules, starts, workflows
+from baton_server.store import queues, schedules, starts
 from baton_server.store.schedules import Schedule
 from baton_server.store.starts import NewStart
 
@@ -89,8 +89,6 @@ class Scheduler:
             for schedule in due:
                 items += await self._fire(tx, schedule, now)
             created = await starts.insert_many(tx, items)
-            for name in sorted({w.workflow_name for w in created.values()}):
-                await workflows.notify_enqueued(tx, name)
         if created:
             log.debug("started %d scheduled workflow(s)", len(created))
             self._on_started(created.values())

@@ -22,7 +22,7 @@ from baton_server.engine import cron
 from baton_server.engine.queues import queue_not_found
 from baton_server.engine.starts import OnStarted
 from baton_server.errors import AlreadyExists, InvalidArgument, NotFound
-from baton_server.store import queues, schedules, starts, workflows
+from baton_server.store import queues, schedules, starts
 from baton_server.store.models import Payload
 from baton_server.store.schedules import DeclaredSchedule, NewSchedule, Schedule
 from baton_server.store.starts import NewStart
@@ -118,7 +118,7 @@ class Schedules:
 
     async def get(self, name: str) -> Schedule:
         """The schedule; NotFound when there is none."""
-        async with self._connector.transaction() as tx:
+        async with self._connector.read() as tx:
             found = await schedules.get(tx, name)
         if found is None:
             raise schedule_not_found(name)
@@ -126,7 +126,7 @@ class Schedules:
 
     async def list_page(self, *, after: str, limit: int) -> list[Schedule]:
         """A page of schedules by name."""
-        async with self._connector.transaction() as tx:
+        async with self._connector.read() as tx:
             return await schedules.list_page(tx, after=after, limit=limit)
 
     async def pause(self, name: str) -> Schedule:
@@ -176,8 +176,6 @@ class Schedules:
             now = await schedules.database_now(tx)
             start = tick_start(found, now)
             created = await starts.insert_many(tx, [start])
-            if created:
-                await workflows.notify_enqueued(tx, found.workflow_name)
         if created:
             self._on_started(created.values())
         return start.workflow_id
@@ -210,8 +208,6 @@ class Schedules:
                     )
                 items.append(tick_start(found, tick))
             created = await starts.insert_many(tx, items)
-            if created:
-                await workflows.notify_enqueued(tx, found.workflow_name)
         if created:
             self._on_started(created.values())
         return [item.workflow_id for item in items if item.workflow_id in created]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from baton_server.connector import Connector, Tx
 from baton_server.engine.queues import queue_not_found
 from baton_server.errors import AlreadyExists, InvalidArgument, ServiceError
-from baton_server.store import queues, starts, workflows
+from baton_server.store import queues, starts
 from baton_server.store.models import Workflow
 from baton_server.store.queues import QueueConfig
 from baton_server.store.starts import NewStart
@@ -100,8 +100,6 @@ class Starter:
             else:
                 conflicted.append(index)
         retry = await self._conflicts(tx, items, conflicted, outcomes)
-        for name in sorted({w.workflow_name for w in created.values()}):
-            await workflows.notify_enqueued(tx, name)
         return retry, bool(created)
 
     async def _conflicts(

@@ -1,7 +1,8 @@
 -- insert_workflows --
 -- Creates many ENQUEUED workflows with one statement, in request order (which
 -- is their FIFO order on a queue); an item whose id or in-flight
--- deduplication id is taken is skipped and returns nothing.
+-- deduplication id is taken is skipped and returns nothing. Wakes the
+-- dispatchers of every replica at commit (see insert_workflow).
 INSERT INTO workflows (
     workflow_id, workflow_name, status, input_encoding, input, queue, app_version,
     max_attempts, deduplication_id, priority, partition_key, start_at, queue_timeout,
@@ -22,7 +23,7 @@ FROM unnest(
     parent_workflow_id, trace_carrier, ord)
 ORDER BY i.ord
 ON CONFLICT DO NOTHING
-RETURNING *
+RETURNING *, pg_notify('baton_enqueued', workflow_name) IS NULL AS notified
 
 -- get_workflows --
 -- Several workflows by id.

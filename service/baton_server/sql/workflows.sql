@@ -1,5 +1,8 @@
 -- insert_workflow --
 -- Creates an ENQUEUED workflow unless the id is taken; returns nothing when it is.
+-- A created workflow wakes the dispatchers of every replica at commit, as
+-- notify_enqueued does, without a statement of its own (Postgres delivers the
+-- identical notifications of one transaction once).
 INSERT INTO workflows (
     workflow_id, workflow_name, status, input_encoding, input, queue, app_version,
     max_attempts, parent_workflow_id, deadline, trace_carrier)
@@ -7,7 +10,7 @@ VALUES (
     %(workflow_id)s, %(workflow_name)s, 'ENQUEUED', %(input_encoding)s, %(input)s, %(queue)s,
     %(app_version)s, %(max_attempts)s, %(parent_workflow_id)s, %(deadline)s, %(trace_carrier)s)
 ON CONFLICT (workflow_id) DO NOTHING
-RETURNING *
+RETURNING *, pg_notify('baton_enqueued', workflow_name) IS NULL AS notified
 
 -- insert_workflow_dispatched --
 -- Creates a workflow already dispatched (eager dispatch: a worker connected to

@@ -43,7 +43,8 @@ async def insert_many(tx: Tx, items: list[NewStart]) -> dict[str, Workflow]:
     """Inserts the items in one statement, in order; returns those created, by id.
 
     An item is skipped (absent from the result) when its id is taken or its
-    deduplication id is held by a workflow in flight.
+    deduplication id is held by a workflow in flight. Created workflows wake
+    every replica's dispatcher when ``tx`` commits.
     """
     if not items:
         return {}

@@ -29,8 +29,9 @@ class NewWorkflow:
 async def insert(tx: Tx, new: NewWorkflow, *, owner: str | None = None) -> Workflow | None:
     """Creates the workflow; ``None`` when its id is already taken.
 
-    With ``owner``, it is created dispatched to that worker (PENDING, attempt
-    1) instead of ENQUEUED.
+    A created workflow wakes every replica's dispatcher when ``tx`` commits;
+    with ``owner``, it is instead created dispatched to that worker (PENDING,
+    attempt 1) and wakes nobody.
     """
     row = await tx.fetch_one(
         "insert_workflow" if owner is None else "insert_workflow_dispatched",

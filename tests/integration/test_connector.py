@@ -1,0 +1,87 @@
+"""The connector's two ways in: transactions that are all or nothing, and
+lone reads without BEGIN/COMMIT; and a start's wake-up that rides on its INSERT."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import psycopg
+import pytest
+
+from baton_server.connector import Connector
+from baton_server.store import starts, workflows
+from baton_server.store.models import Payload
+from baton_server.store.starts import NewStart
+from baton_server.store.workflows import NewWorkflow
+
+
+def _new(workflow_id: str) -> NewWorkflow:
+    return NewWorkflow(workflow_id, "checkout", Payload("json", b"[1]"))
+
+
+def test_a_transaction_that_fails_writes_nothing(database_url: str) -> None:
+    async def scenario() -> None:
+        connector = Connector(database_url, min_size=1, max_size=1)
+        await connector.open()
+        try:
+            with pytest.raises(RuntimeError):
+                async with connector.transaction() as tx:
+                    assert await workflows.insert(tx, _new("rolled-back")) is not None
+                    raise RuntimeError("boom")
+            async with connector.read() as tx:
+                assert await workflows.get(tx, "rolled-back") is None
+        finally:
+            await connector.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_lone_read_sees_committed_rows_and_leaves_no_transaction_open(
+    database_url: str,
+) -> None:
+    async def scenario() -> None:
+        connector = Connector(database_url, min_size=1, max_size=1)
+        await connector.open()
+        try:
+            async with connector.transaction() as tx:
+                await workflows.insert(tx, _new("committed"))
+            async with connector.read() as tx:
+                found = await workflows.get(tx, "committed")
+                assert found is not None and found.status == "ENQUEUED"
+                assert tx.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        finally:
+            await connector.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_batch_start_wakes_the_dispatchers_once_per_workflow_name_at_commit(
+    database_url: str,
+) -> None:
+    async def scenario() -> list[str]:
+        listener = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+        await listener.execute("LISTEN baton_enqueued")
+        connector = Connector(database_url, min_size=1, max_size=1)
+        await connector.open()
+        tag = uuid.uuid4().hex[:6]
+        try:
+            async with connector.transaction() as tx:
+                await starts.insert_many(
+                    tx,
+                    [
+                        NewStart(f"{tag}-{i}", name, None)
+                        for i, name in enumerate(["a", "a", "b", "a"])
+                    ],
+                )
+            async with connector.transaction() as tx:  # every id taken: no wake-up
+                await starts.insert_many(tx, [NewStart(f"{tag}-0", "a", None)])
+            payloads: list[str] = []
+            async for notify in listener.notifies(timeout=1.0):
+                payloads.append(notify.payload)
+            return payloads
+        finally:
+            await connector.close()
+            await listener.close()
+
+    assert sorted(asyncio.run(scenario())) == ["a", "b"]
