@@ -1,6 +1,7 @@
-"""Checkpoints sent on the worker's Connect stream, over raw gRPC: answered after
-commit, idempotent, fenced, validated like the unary calls; and checkpoints that
-arrive together are group-committed."""
+"""The worker's Connect stream over raw gRPC: a start goes straight to a worker
+with a free slot (eager dispatch); checkpoints sent on the stream are answered
+after commit, idempotent, fenced, validated like the unary calls; and
+checkpoints that arrive together are group-committed."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from baton import Client, WorkflowStart, WorkflowStatus
 from baton._proto.baton.v1 import common_pb2 as common
 from baton._proto.baton.v1 import worker_service_pb2 as wk
 from baton._proto.baton.v1 import worker_service_pb2_grpc as wk_grpc
+from baton._proto.baton.v1 import workflow_service_pb2 as wf
+from baton._proto.baton.v1 import workflow_service_pb2_grpc as wf_grpc
 from tests.conftest import ThreadServer
 
 pytestmark = pytest.mark.timeout(60)
@@ -67,6 +70,52 @@ def stream(server: ThreadServer) -> Iterator[_Stream]:
     opened = _Stream(server.target, "checkout")
     yield opened
     opened.close()
+
+
+def _start(target: str, workflow_id: str, **options: object) -> wf.StartWorkflowResponse:
+    with grpc.insecure_channel(target) as channel:
+        response: wf.StartWorkflowResponse = wf_grpc.WorkflowServiceStub(channel).StartWorkflow(
+            wf.StartWorkflowRequest(
+                workflow_name="checkout",
+                workflow_id=workflow_id,
+                **options,  # type: ignore[arg-type]
+            ),
+            timeout=10,
+        )
+    return response
+
+
+def test_a_start_goes_straight_to_a_worker_with_a_free_slot_and_waits_without_one(
+    server: ThreadServer,
+) -> None:
+    stream = _Stream(server.target, "checkout", slots=1)
+    try:
+        eager = _start(server.target, "eager-1")
+        # Created already dispatched: owned by the worker, no claim needed.
+        assert eager.workflow.status == common.WORKFLOW_STATUS_PENDING
+        assert eager.workflow.attempt == 1
+        assert stream.next().dispatch.workflow_id == "eager-1"
+        # The only slot is taken: the next start waits for one.
+        waiting = _start(server.target, "eager-2")
+        assert waiting.workflow.status == common.WORKFLOW_STATUS_ENQUEUED
+        stream.send(slots=wk.GrantSlots(workflow_slots=1))
+        assert stream.next().dispatch.workflow_id == "eager-2"
+    finally:
+        stream.close()
+
+
+def test_a_start_pinned_to_another_app_version_is_not_dispatched_eagerly(
+    server: ThreadServer,
+) -> None:
+    stream = _Stream(server.target, "checkout", slots=1)
+    try:
+        pinned = _start(server.target, "pinned-1", app_version="v9")
+        assert pinned.workflow.status == common.WORKFLOW_STATUS_ENQUEUED
+        eager = _start(server.target, "plain-1")
+        assert eager.workflow.status == common.WORKFLOW_STATUS_PENDING
+        assert stream.next().dispatch.workflow_id == "plain-1"
+    finally:
+        stream.close()
 
 
 def _error(answer: wk.Checkpointed) -> tuple[int, str, list[str]]:
