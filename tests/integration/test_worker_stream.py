@@ -239,14 +239,27 @@ def test_checkpoints_that_arrive_together_share_transactions(
         dispatched = [stream.next().dispatch for _ in range(count)]
         batches = server.running.metrics.checkpoint_batch
         before = _histogram_count(batches)
-        for index, dispatch in enumerate(dispatched):
-            step = _step(dispatch.workflow_id, dispatch.attempt, 1, "1")
-            stream.send(checkpoint=wk.Checkpoint(id=index + 1, record_step=step))
-        answers = [stream.next() for _ in range(count)]
+        checkpoints = [
+            wk.Checkpoint(
+                id=index + 1, record_step=_step(dispatch.workflow_id, dispatch.attempt, 1, "1")
+            )
+            for index, dispatch in enumerate(dispatched)
+        ]
+        # Half one by one, half in one message: all are answered, one by one or in batches.
+        for checkpoint in checkpoints[: count // 2]:
+            stream.send(checkpoint=checkpoint)
+        stream.send(checkpoints=wk.CheckpointBatch(checkpoints=checkpoints[count // 2 :]))
+        answers: list[wk.Checkpointed] = []
+        while len(answers) < count:
+            response = stream.next()
+            if response.HasField("checkpointed_batch"):
+                answers.extend(response.checkpointed_batch.answers)
+            else:
+                answers.append(response.checkpointed)
     finally:
         stream.close()
-    assert sorted(a.checkpointed.id for a in answers) == list(range(1, count + 1))
-    assert all(a.checkpointed.HasField("record_step") for a in answers)
+    assert sorted(a.id for a in answers) == list(range(1, count + 1))
+    assert all(a.HasField("record_step") for a in answers)
     with psycopg.connect(database_url) as conn:
         (recorded,) = conn.execute("SELECT count(*) FROM steps").fetchone()  # type: ignore[misc]
     assert recorded == count

@@ -15,6 +15,7 @@ from baton._checkpoints import StreamCheckpoints
 from baton._proto.baton.v1 import common_pb2 as common
 from baton._proto.baton.v1 import worker_service_pb2 as wk
 from baton._rpc_async import AsyncRpc
+from baton._runner import _drain_queue
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -107,3 +108,16 @@ async def test_a_refusal_on_the_stream_raises_what_the_unary_call_would() -> Non
         await call
     assert refused.value.reason == "STALE_ATTEMPT"
     assert unary.calls == []
+
+
+async def test_checkpoints_queued_together_leave_in_one_stream_message() -> None:
+    outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
+    for checkpoint_id in (1, 2, 3):
+        outbox.put_nowait(wk.ConnectRequest(checkpoint=wk.Checkpoint(id=checkpoint_id)))
+    outbox.put_nowait(wk.ConnectRequest(heartbeat=wk.Heartbeat()))
+    outbox.put_nowait(wk.ConnectRequest(checkpoint=wk.Checkpoint(id=4)))
+    outbox.put_nowait(None)
+    sent = [message async for message in _drain_queue(outbox)]
+    assert [m.WhichOneof("message") for m in sent] == ["checkpoints", "heartbeat", "checkpoint"]
+    assert [c.id for c in sent[0].checkpoints.checkpoints] == [1, 2, 3]
+    assert sent[2].checkpoint.id == 4

@@ -247,6 +247,9 @@ class WorkerRunner:
                     heartbeat = self._on_registered(response.registered, outbox)
                 elif kind == "checkpointed":
                     checkpoints.answer(response.checkpointed)
+                elif kind == "checkpointed_batch":
+                    for answer in response.checkpointed_batch.answers:
+                        checkpoints.answer(answer)
                 elif kind == "dispatch":
                     self._on_dispatch(response.dispatch, rpc, checkpoints, executor)
                 elif kind == "cancel":
@@ -454,8 +457,23 @@ async def _complete(checkpoints: Checkpointer, completion: pb.CompleteWorkflowRe
 async def _drain_queue(
     outbox: asyncio.Queue[pb.ConnectRequest | None],
 ) -> AsyncIterator[pb.ConnectRequest]:
-    """The Connect request stream: the outbox's messages until a ``None``."""
-    while (message := await outbox.get()) is not None:
+    """The Connect request stream: the outbox's messages until a ``None``, with
+    the checkpoints queued together sent as one message."""
+    carried: list[pb.ConnectRequest | None] = []  # taken from the outbox, not sent yet
+    while True:
+        message = carried.pop() if carried else await outbox.get()
+        if message is None:
+            return
+        if message.HasField("checkpoint") and not outbox.empty():
+            batch = [message.checkpoint]
+            while not outbox.empty():
+                following = outbox.get_nowait()
+                if following is None or not following.HasField("checkpoint"):
+                    carried.append(following)
+                    break
+                batch.append(following.checkpoint)
+            if len(batch) > 1:
+                message = pb.ConnectRequest(checkpoints=pb.CheckpointBatch(checkpoints=batch))
         yield message
 
 

@@ -21,6 +21,7 @@ from baton_server.engine.engine import Engine
 from baton_server.engine.sessions import (
     CancelRun,
     Dispatch,
+    Outgoing,
     Reconnect,
     Reply,
     RunRemoteStep,
@@ -87,8 +88,20 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                     lease_duration=_duration(self._config.lease_seconds),
                 )
             )
+            carried: list[Outgoing | None] = []  # taken from the outbox, not sent yet
             while True:
-                item = await session.outbox.get()
+                item = carried.pop() if carried else await session.outbox.get()
+                if isinstance(item, Reply):
+                    # Every answer ready now goes in one message.
+                    answers = [item.message]
+                    while not session.outbox.empty():
+                        following = session.outbox.get_nowait()
+                        if not isinstance(following, Reply):
+                            carried.append(following)
+                            break
+                        answers.append(following.message)
+                    yield _answers_out(answers)
+                    continue
                 if item is None:
                     break
                 if isinstance(item, Reconnect):
@@ -99,10 +112,8 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                     yield pb.ConnectResponse(cancel=cancel)
                 elif isinstance(item, RunRemoteStep):
                     yield pb.ConnectResponse(run_step=_run_step_out(item))
-                elif isinstance(item, Dispatch):
+                else:
                     yield pb.ConnectResponse(dispatch=_dispatch_out(item))
-                elif isinstance(item.message, pb.Checkpointed):  # a Reply
-                    yield pb.ConnectResponse(checkpointed=item.message)
         finally:
             reader.cancel()
             await self._engine.close_session(session)
@@ -148,6 +159,9 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 kind = message.WhichOneof("message")
                 if kind == "checkpoint":
                     self._checkpoint(session, message.checkpoint)
+                elif kind == "checkpoints":
+                    for checkpoint in message.checkpoints.checkpoints:
+                        self._checkpoint(session, checkpoint)
                 elif kind == "slots":
                     granted = message.slots.workflow_slots
                     if 0 < granted <= _MAX_SLOTS:
@@ -305,6 +319,13 @@ def _reply(
         end_span(code_pb2.Code.Name(status.code))
     if not session.closed.is_set():
         session.outbox.put_nowait(Reply(reply))
+
+
+def _answers_out(answers: list[object]) -> pb.ConnectResponse:
+    checkpointed = [answer for answer in answers if isinstance(answer, pb.Checkpointed)]
+    if len(checkpointed) == 1:
+        return pb.ConnectResponse(checkpointed=checkpointed[0])
+    return pb.ConnectResponse(checkpointed_batch=pb.CheckpointedBatch(answers=checkpointed))
 
 
 def _step_answer(checkpoint_id: int, result: tuple[Step, bool]) -> pb.Checkpointed:

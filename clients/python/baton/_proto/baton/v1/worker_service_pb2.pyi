@@ -12,16 +12,24 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ConnectRequest(_message.Message):
-    __slots__ = ("register", "heartbeat", "slots", "checkpoint")
+    __slots__ = ("register", "heartbeat", "slots", "checkpoint", "checkpoints")
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     SLOTS_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
     register: RegisterWorker
     heartbeat: Heartbeat
     slots: GrantSlots
     checkpoint: Checkpoint
-    def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., slots: _Optional[_Union[GrantSlots, _Mapping]] = ..., checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ...) -> None: ...
+    checkpoints: CheckpointBatch
+    def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., slots: _Optional[_Union[GrantSlots, _Mapping]] = ..., checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ..., checkpoints: _Optional[_Union[CheckpointBatch, _Mapping]] = ...) -> None: ...
+
+class CheckpointBatch(_message.Message):
+    __slots__ = ("checkpoints",)
+    CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
+    checkpoints: _containers.RepeatedCompositeFieldContainer[Checkpoint]
+    def __init__(self, checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ...) -> None: ...
 
 class Checkpoint(_message.Message):
     __slots__ = ("id", "record_step", "complete_workflow", "trace_carrier")
@@ -113,20 +121,28 @@ class GrantSlots(_message.Message):
     def __init__(self, workflow_slots: _Optional[int] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
-    __slots__ = ("registered", "dispatch", "cancel", "reconnect", "run_step", "checkpointed")
+    __slots__ = ("registered", "dispatch", "cancel", "reconnect", "run_step", "checkpointed", "checkpointed_batch")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     DISPATCH_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     RECONNECT_FIELD_NUMBER: _ClassVar[int]
     RUN_STEP_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINTED_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINTED_BATCH_FIELD_NUMBER: _ClassVar[int]
     registered: Registered
     dispatch: DispatchWorkflow
     cancel: CancelWorkflowCommand
     reconnect: Reconnect
     run_step: RunStep
     checkpointed: Checkpointed
-    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., dispatch: _Optional[_Union[DispatchWorkflow, _Mapping]] = ..., cancel: _Optional[_Union[CancelWorkflowCommand, _Mapping]] = ..., reconnect: _Optional[_Union[Reconnect, _Mapping]] = ..., run_step: _Optional[_Union[RunStep, _Mapping]] = ..., checkpointed: _Optional[_Union[Checkpointed, _Mapping]] = ...) -> None: ...
+    checkpointed_batch: CheckpointedBatch
+    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., dispatch: _Optional[_Union[DispatchWorkflow, _Mapping]] = ..., cancel: _Optional[_Union[CancelWorkflowCommand, _Mapping]] = ..., reconnect: _Optional[_Union[Reconnect, _Mapping]] = ..., run_step: _Optional[_Union[RunStep, _Mapping]] = ..., checkpointed: _Optional[_Union[Checkpointed, _Mapping]] = ..., checkpointed_batch: _Optional[_Union[CheckpointedBatch, _Mapping]] = ...) -> None: ...
+
+class CheckpointedBatch(_message.Message):
+    __slots__ = ("answers",)
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    answers: _containers.RepeatedCompositeFieldContainer[Checkpointed]
+    def __init__(self, answers: _Optional[_Iterable[_Union[Checkpointed, _Mapping]]] = ...) -> None: ...
 
 class Registered(_message.Message):
     __slots__ = ("worker_id", "replica_id", "heartbeat_interval", "lease_duration")
