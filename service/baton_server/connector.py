@@ -114,6 +114,15 @@ class Connector:
         its own snapshot anyway. Never write here: each write would commit on
         its own, and a later failure would not undo it.
         """
+        async with self.autocommit() as tx:
+            yield tx
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[Tx]:
+        """A connection outside any transaction: each statement commits by itself,
+        which saves the BEGIN and COMMIT round trips. For reads (see `read`) and
+        for writes that are each whole on their own (one statement that must
+        not be undone by a later one's failure)."""
         async with _translated(), self._pool.connection() as conn:
             yield Tx(conn)
 

@@ -2,12 +2,12 @@
 completions, whether they arrive as unary calls or on a worker's stream.
 
 One committer per replica. Checkpoints that arrive while a commit is in flight
-wait for the next one, which writes all of them in a single transaction (one
-multi-row insert of steps, one multi-row update of finished workflows, and
-their notifications), so under load many checkpoints share a commit and no
-timer ever adds latency. Every caller is answered after the transaction that
-wrote its checkpoint commits: a step's result is durable before the workflow
-runs its next step.
+wait for the next one, which writes all of them at once (one multi-row insert
+of steps, one multi-row update of finished workflows that also sends their
+notifications; each statement commits by itself), so under load many
+checkpoints share a commit and no timer ever adds latency. Every caller is
+answered after the statement that wrote its checkpoint commits: a step's
+result is durable before the workflow runs its next step.
 
 A checkpoint the batch did not write (a retried call whose first try landed,
 a stale attempt, a cancelled workflow), or whose batch failed as a whole, is
@@ -126,17 +126,15 @@ class Checkpoints:
         records = [item for item in batch if isinstance(item, _Record)]
         completes = [item for item in batch if isinstance(item, _Complete)]
         try:
-            async with self._connector.transaction() as tx:
+            # Two statements, each whole by itself (a completion never needs a
+            # step of the same batch), so no transaction around them.
+            async with self._connector.autocommit() as tx:
                 written = await steps.record_many(tx, [r.new for r in records]) if records else []
                 finished = (
                     await workflows.complete_many(tx, [c.completion for c in completes])
                     if completes
                     else []
                 )
-                if finished:
-                    await workflows.notify_statuses(tx, [f.workflow_id for f in finished])
-                    for queue in sorted({f.queue for f in finished if f.queue}):
-                        await workflows.notify_enqueued(tx, queue)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -223,11 +221,7 @@ class Checkpoints:
     async def _complete_alone(self, completion: Completion) -> str:
         async with self._connector.transaction() as tx:
             finished = await workflows.complete_many(tx, [completion])
-            if finished:
-                await workflows.notify_statuses(tx, [completion.workflow_id])
-                if finished[0].queue:
-                    await workflows.notify_enqueued(tx, finished[0].queue)
-            else:
+            if not finished:
                 workflow = await workflows.get(tx, completion.workflow_id)
         if finished:
             self._count_finished(finished)

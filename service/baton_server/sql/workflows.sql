@@ -156,8 +156,10 @@ RETURNING workflow_id, workflow_name
 
 -- complete_workflows --
 -- Finishes several workflows at once (group commit), each only for its owner's
--- current attempt. Returns those finished; a missing one was stale, not
--- PENDING, or finished before (the caller reads the workflow to tell which).
+-- current attempt, and wakes their awaiters (`baton_status`) and, for one on a
+-- queue, the dispatchers (its place is free) at commit, without statements of
+-- their own. Returns those finished; a missing one was stale, not PENDING, or
+-- finished before (the caller reads the workflow to tell which).
 UPDATE workflows w
 SET status = c.status, output_encoding = c.output_encoding, output = c.output,
     error = c.error, owner_worker_id = NULL, completed_at = now(), updated_at = now()
@@ -166,4 +168,6 @@ FROM unnest(
     %(output_encodings)s::text[], %(outputs)s::bytea[], %(errors)s::jsonb[])
     AS c (workflow_id, attempt, status, output_encoding, output, error)
 WHERE w.workflow_id = c.workflow_id AND w.status = 'PENDING' AND w.attempt = c.attempt
-RETURNING w.*
+RETURNING w.*,
+    pg_notify('baton_status', w.workflow_id) IS NULL AS notified,
+    CASE WHEN w.queue <> '' THEN pg_notify('baton_enqueued', w.queue) IS NULL END AS freed

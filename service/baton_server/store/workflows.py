@@ -123,7 +123,8 @@ class Completion:
 
 async def complete_many(tx: Tx, completions: list[Completion]) -> list[Workflow]:
     """Finishes several PENDING workflows in one statement, each only for its
-    owner's current attempt.
+    owner's current attempt; their awaiters (and, for a queued one, every
+    dispatcher) are notified when it commits.
 
     Returns those finished, as they are now; one missing from the result
     changed nothing (a stale attempt, a workflow no longer PENDING, or one
