@@ -171,6 +171,13 @@ class Dispatcher:
         if session.closed.is_set():
             await self.give_back(ready)
             return 0
+        # Eager starts may have taken slots while the claim ran: what no longer
+        # fits goes back to waiting (and this round counts as starved).
+        room = max(session.slots, 0)
+        if len(ready) > room:
+            self._starved = True
+            await self.give_back(ready[room:])
+            ready = ready[:room]
         now = datetime.now(UTC)
         for dispatch in ready:
             session.slots -= 1
