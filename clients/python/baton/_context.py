@@ -66,6 +66,12 @@ class CancelRequested(WorkflowStop):
     """The service asked the worker to stop the workflow (it was cancelled)."""
 
 
+class WaitReleased(WorkflowStop):
+    """The service released the workflow while it waits (a long sleep or recv):
+    this run ends here, and the service dispatches the workflow again when the
+    wait is over. Not a failure."""
+
+
 class RunState:
     """The flags the worker sets on a running workflow from outside it.
 
@@ -92,6 +98,8 @@ class ContextCore:
         rpc: The worker's RPC tier.
         loop: The worker's event loop (where `rpc` lives).
         state: The run's flags, set by the worker.
+        release_waits_after: A sleep or recv with more than this many seconds
+            to wait asks the service to release the workflow; ``None``: never.
     """
 
     def __init__(
@@ -105,12 +113,14 @@ class ContextCore:
         rpc: AsyncRpc | None,
         loop: asyncio.AbstractEventLoop | None,
         state: RunState,
+        release_waits_after: float | None = None,
     ) -> None:
         self.workflow_id = workflow_id
         self.workflow_name = workflow_name
         self.attempt = attempt
         self.serializer = serializer
         self.state = state
+        self.release_waits_after = release_waits_after
         self.nondeterminism: NonDeterministicError | None = None
         """Set when replay diverged, so the workflow fails even if its code
         catches the exception."""
