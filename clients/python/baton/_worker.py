@@ -70,19 +70,20 @@ class Worker:
         tls: TLS settings: a `TLSConfig`, ``True`` (system CAs) or ``False``
             (plaintext). Default: ``BATON_TLS_CA``/``BATON_TLS_CERT``/``BATON_TLS_KEY``
             if set, else plaintext for a target on this machine and TLS otherwise.
-        evict_waits_after: Seconds. A ``ctx.sleep`` or ``ctx.recv`` with more
-            than this left to wait evicts its workflow from this worker: the
-            service takes the workflow back (its status is ``ENQUEUED`` while
-            it waits), the run ends and frees its slot and thread, and the
-            service dispatches the workflow again (to any worker hosting it)
-            when the sleep ends, or when a message on the topic arrives or the
-            recv times out. The new run replays the journal up to the wait,
-            which then returns at once, so code between steps runs again (as
-            after a crash); evictions never count against ``max_attempts``.
-            This is what lets one worker hold thousands of waiting workflows
-            with ``concurrency`` threads. ``None`` never evicts (a waiting
-            workflow keeps its slot). Workflows started on a queue are never
-            evicted (they keep their place in the queue's concurrency).
+        evict_waits_after: Seconds. Long waits evict their workflow from this
+            worker: a ``ctx.sleep`` with more than this left to sleep at once,
+            and a ``ctx.recv`` still without a message after waiting this long.
+            The service takes the workflow back (its status is ``ENQUEUED``
+            while it waits), the run ends and frees its slot and thread, and
+            the service dispatches the workflow again, to any worker hosting
+            it, when the sleep ends, or when a message on the topic arrives or
+            the recv times out. The new run replays the journal up to the
+            wait, which then returns at once, so the code between steps runs
+            again (as after a crash); evictions never count against
+            ``max_attempts``. This lets one worker hold thousands of waiting
+            workflows with ``concurrency`` threads. ``None`` never evicts (a
+            waiting workflow keeps its slot). Workflows started on a queue are
+            never evicted (they keep their place in the queue's concurrency).
     """
 
     def __init__(

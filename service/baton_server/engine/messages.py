@@ -7,7 +7,7 @@ exactly once, and a recovered workflow replays the recorded one. When none is
 there, Recv waits on this replica for a ``baton_comms`` notification (a hint)
 with a periodic re-check, until the deadline recorded the first time.
 
-A Recv with a long wait ahead may release its workflow instead (see
+A Recv still waiting after a while may release its workflow instead (see
 ``engine/waits.py``), until its deadline or the next message on its topic:
 a Send that finds the destination released in a recv on that topic makes it
 claimable at once. The two take the destination's inbox lock, so one always
@@ -106,9 +106,11 @@ class Messages:
 
         Returns the recorded step: its output is the message, or ``None`` when
         the deadline (recorded the first time, so a recovered workflow keeps
-        it) passed with no message. With ``release_if_longer_than`` set, no
-        message there and more than that left, the workflow is released
-        instead (see ``engine/waits.py``) and nothing is recorded.
+        it) passed with no message. With ``release_if_longer_than`` set and
+        more than that left, the call is held at most that long: if no message
+        has come by then, the workflow is released instead (see
+        ``engine/waits.py``) and nothing is recorded. A message usually comes
+        quickly when it comes at all, so a short wait keeps its worker.
         """
         async with self._connector.transaction() as tx:
             done = await journal.recorded(tx, caller)
@@ -117,22 +119,27 @@ class Messages:
             deadline, remaining = await waits.deadline(
                 tx, caller.workflow_id, caller.function_id, timedelta(seconds=timeout)
             )
-        if release_if_longer_than is not None and remaining > release_if_longer_than:
-            received = await self._take_or_release(caller, topic, deadline)
-            if received is not None:
-                return received
         loop = asyncio.get_running_loop()
         until = loop.time() + remaining
+        release_at: float | None = None
+        if release_if_longer_than is not None and remaining > release_if_longer_than:
+            release_at = loop.time() + release_if_longer_than
         with self._waiters.watch(caller.workflow_id) as changed:
             while True:
                 changed.clear()
                 step = await self._take(caller, topic)
                 if step is not None:
                     return Received(step)
-                left = until - loop.time()
-                if left <= 0:
+                now = loop.time()
+                if until <= now:
                     return Received(await self._time_out(caller))
-                await wait_event(changed, min(left, RECHECK_SECONDS))
+                if release_at is not None and release_at <= now:
+                    received = await self._take_or_release(caller, topic, deadline)
+                    if received is not None:
+                        return received
+                    release_at = None  # started on a queue: it waits here
+                next_at = until if release_at is None else min(until, release_at)
+                await wait_event(changed, min(next_at - now, RECHECK_SECONDS))
 
     async def _take_or_release(
         self, caller: Caller, topic: str, deadline: datetime

@@ -99,11 +99,12 @@ def test_a_four_slot_worker_holds_two_hundred_sleeping_workflows_at_once(
 def test_workflows_evicted_in_recv_come_back_for_their_message_or_their_timeout(
     server: ThreadServer, spawn_comms, effects_url: str
 ) -> None:
-    spawn_comms(server.target, app=EVICT_APP, SLOTS="4", EVICT_AFTER="0.5")
+    # A recv is held 0.2 s before it is evicted: 4 slots evict 20 a second.
+    spawn_comms(server.target, app=EVICT_APP, SLOTS="4", EVICT_AFTER="0.2")
     ids = [f"inbox-{i:03}" for i in range(100)]
     with Client(server.target) as client:
         handles = [
-            client.start_workflow("listener" if i % 2 else "async_listener", 12.0, workflow_id=wid)
+            client.start_workflow("listener" if i % 2 else "async_listener", 25.0, workflow_id=wid)
             for i, wid in enumerate(ids)
         ]
         wait_until(lambda: _released(effects_url, "inbox-") == 100, 60, "100 released recvs")
@@ -119,7 +120,7 @@ def test_workflows_evicted_in_recv_come_back_for_their_message_or_their_timeout(
     late = _query(
         effects_url,
         "SELECT w.workflow_id FROM workflows w JOIN wait_deadlines d USING (workflow_id)"
-        " WHERE w.workflow_id = ANY(%s) AND w.completed_at > d.deadline - interval '5 seconds'",
+        " WHERE w.workflow_id = ANY(%s) AND w.completed_at > d.deadline - interval '10 seconds'",
         ids[:50],
     )
     assert late == []
@@ -168,7 +169,7 @@ def test_a_workflow_evicted_in_a_wait_can_be_cancelled(
 ) -> None:
     spawn_comms(server.target, app=EVICT_APP)
     with Client(server.target) as client:
-        client.start_workflow("listener", 60.0, workflow_id="hush")
+        client.start_workflow("listener", 60.0, workflow_id="hush")  # evicted after 0.5 s
         wait_until(lambda: _released(effects_url, "hush"), 30, "the recv to release it")
         assert client.cancel_workflow("hush") == ["hush"]
         client.send("hush", "too late", topic="ping")

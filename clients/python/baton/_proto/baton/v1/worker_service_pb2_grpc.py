@@ -161,10 +161,10 @@ class WorkerServiceServicer:
         timeout. A retried call for a recorded step returns the recorded result.
         FAILED_PRECONDITION (STALE_ATTEMPT), also while waiting, as soon as the
         caller's attempt no longer owns the workflow. With `release_if_longer_than`
-        set, no message there yet and more than that left of the timeout, the
-        service releases the workflow instead of holding the call (see
-        RecvRequest) and answers at once with `released = true`; it dispatches
-        the workflow again when a message on the topic arrives or the deadline
+        set and more than that left of the timeout, the service holds the call at
+        most that long: if no message has come by then, it releases the workflow
+        (see RecvRequest) and answers `released = true`; it dispatches the
+        workflow again when a message on the topic arrives or the deadline
         passes, whichever comes first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
