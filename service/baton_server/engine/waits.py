@@ -6,11 +6,12 @@ re-checks that it still owns the workflow whenever woken, so a sleep of a
 cancelled or re-dispatched run ends at once, refused, instead of holding the
 call (and the worker's slot) until its wake-up time.
 
-A long wait (sleep or recv) need not hold its worker at all: when the caller
-asks for it, the workflow is *released*. In the transaction that records the
-deadline, the workflow goes back to ENQUEUED with ``start_at`` (not before) at
-the end of its wait, and no owner; the call answers at once and the worker
-drops the run. The dispatcher leaves it alone until then (a timer wakes it at
+A long wait need not hold its worker at all: when the caller asks for it, the
+workflow is *released* (a sleep with more than the caller's threshold left, at
+once, in the transaction that records its wake-up time; a recv once it has
+waited that long for nothing, see ``engine/messages.py``). The workflow goes
+back to ENQUEUED with no owner and ``start_at`` (not before) at the recorded
+end of its wait; the call answers at once and the worker drops the run. The dispatcher leaves it alone until then (a timer wakes it at
 the earliest ``start_at``; a message for a released recv clears it at once),
 then dispatches it like any other: its replay reaches the same wait, which is
 over. Each release moves the dispatch budget up by one, so waiting is never
