@@ -98,8 +98,10 @@ class ContextCore:
         rpc: The worker's RPC tier.
         loop: The worker's event loop (where `rpc` lives).
         state: The run's flags, set by the worker.
-        release_waits_after: A sleep or recv with more than this many seconds
-            to wait asks the service to release the workflow; ``None``: never.
+        release_waits_after: A sleep with more than this many seconds left,
+            or a recv still waiting after this long, asks the service to
+            release the workflow (``Worker(evict_waits_after=...)``); ``None``:
+            never.
     """
 
     def __init__(

@@ -11,12 +11,13 @@ workflow is *released* (a sleep with more than the caller's threshold left, at
 once, in the transaction that records its wake-up time; a recv once it has
 waited that long for nothing, see ``engine/messages.py``). The workflow goes
 back to ENQUEUED with no owner and ``start_at`` (not before) at the recorded
-end of its wait; the call answers at once and the worker drops the run. The dispatcher leaves it alone until then (a timer wakes it at
-the earliest ``start_at``; a message for a released recv clears it at once),
-then dispatches it like any other: its replay reaches the same wait, which is
-over. Each release moves the dispatch budget up by one, so waiting is never
-taken for a crashing worker. Workflows started on a queue are not released:
-they would give up their place in the queue's concurrency.
+end of its wait; the call answers at once and the worker drops the run. The
+dispatcher leaves it alone until then (a timer wakes it at the earliest
+``start_at``; a message for a released recv clears it at once), then
+dispatches it like any other: its replay reaches the same wait, which is over.
+Each release moves the dispatch budget up by one, so waiting is never taken for
+a crashing worker. Workflows started on a queue are not released: they would
+give up their place in the queue's concurrency.
 """
 
 from __future__ import annotations

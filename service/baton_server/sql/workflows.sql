@@ -47,10 +47,16 @@ fresh AS (
       AND workflow_name = ANY(%(workflow_names)s)
       AND (app_version = '' OR app_version = %(app_version)s)
     ORDER BY created_at, workflow_id
-    LIMIT greatest(%(limit)s - (SELECT count(*) FROM woken), 0)
+    LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ),
-picked AS (SELECT workflow_id FROM woken UNION ALL SELECT workflow_id FROM fresh)
+-- The CTEs run only as far as this reads them: fresh not at all when woken
+-- fills the batch. (A computed LIMIT in fresh would make the planner scan the
+-- created_at index past every released workflow.)
+picked AS (
+    SELECT workflow_id FROM woken UNION ALL SELECT workflow_id FROM fresh
+    LIMIT %(limit)s
+)
 UPDATE workflows w
 SET status = 'PENDING',
     attempt = w.attempt + 1,
