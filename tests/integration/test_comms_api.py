@@ -211,3 +211,66 @@ def test_a_child_start_is_recorded_once_and_the_child_inherits_from_its_parent(
     with pytest.raises(grpc.RpcError) as caught:
         stubs.workflows.StartWorkflow(stale, timeout=10)
     assert details(caught.value)[0] == "STALE_ATTEMPT"
+
+
+def test_a_wait_with_release_if_longer_than_releases_the_workflow_at_once(
+    server: ThreadServer, stubs: Stubs, database_url: str
+) -> None:
+    from baton._proto.baton.v1 import worker_service_pb2 as wk
+    from baton._proto.baton.v1 import worker_service_pb2_grpc as wk_grpc
+
+    def row(workflow_id: str) -> tuple[object, ...] | None:
+        with psycopg.connect(database_url) as conn:
+            return conn.execute(
+                "SELECT w.status, w.start_at = d.deadline, w.wait_topic, w.attempts_base,"
+                "       w.owner_worker_id FROM workflows w"
+                " JOIN wait_deadlines d USING (workflow_id) WHERE workflow_id = %s",
+                (workflow_id,),
+            ).fetchone()
+
+    _running(stubs, database_url, "napper")
+    _running(stubs, database_url, "listener")
+    with grpc.insecure_channel(server.target) as channel:
+        worker = wk_grpc.WorkerServiceStub(channel)
+        slept = worker.Sleep(
+            wk.SleepRequest(
+                context=_ctx("napper", 1),
+                duration={"seconds": 600},
+                release_if_longer_than={"seconds": 1},
+            ),
+            timeout=10,
+        )
+        received = worker.Recv(
+            wk.RecvRequest(
+                context=_ctx("listener", 1),
+                topic="t",
+                timeout={"seconds": 600},
+                release_if_longer_than={},  # zero: at once
+            ),
+            timeout=10,
+        )
+        assert (slept.released, received.released, received.found) == (True, True, False)
+        assert row("napper") == ("ENQUEUED", True, None, 1, None)
+        assert row("listener") == ("ENQUEUED", True, "t", 1, None)
+        # The released attempt is stale now.
+        with pytest.raises(grpc.RpcError) as caught:
+            worker.Sleep(
+                wk.SleepRequest(context=_ctx("napper", 1), duration={"seconds": 600}), timeout=10
+            )
+        assert details(caught.value)[0] == "STALE_ATTEMPT"
+        # A message on another topic leaves the recv waiting; one on its topic ends the wait.
+        stubs.messages.Send(msg.SendRequest(destination_id="listener", topic="u"), timeout=10)
+        assert row("listener") == ("ENQUEUED", True, "t", 1, None)
+        stubs.messages.Send(msg.SendRequest(destination_id="listener", topic="t"), timeout=10)
+        assert row("listener") == ("ENQUEUED", None, None, 1, None)
+        with pytest.raises(grpc.RpcError) as caught:
+            worker.Sleep(
+                wk.SleepRequest(
+                    context=_ctx("napper", 2),
+                    duration={"seconds": 1},
+                    release_if_longer_than={"seconds": -1},
+                ),
+                timeout=10,
+            )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details(caught.value)[1][0][0] == "release_if_longer_than"

@@ -16,8 +16,8 @@ import contextvars
 import random
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from baton import _client_shared as shared
 from baton._convert import duration, error_info_from_proto
@@ -141,12 +141,21 @@ async def send(
 
 
 async def recv(core: ContextCore, function_id: int, topic: str | None, timeout: float) -> Any:
-    """Receives the next message on ``topic``, or ``None`` after ``timeout``."""
+    """Receives the next message on ``topic``, or ``None`` after ``timeout``.
+
+    Raises:
+        WaitReleased: The service released the workflow while it waits.
+    """
     assert core.rpc is not None
     request = worker_service_pb2.RecvRequest(
-        context=_context(core, function_id), topic=topic or "", timeout=duration(timeout)
+        context=_context(core, function_id),
+        topic=topic or "",
+        timeout=duration(timeout),
+        release_if_longer_than=_release_threshold(core),
     )
     response = await _fenced(core, core.rpc.recv(request, wait=timeout))
+    if response.released:
+        _stop_released(core, f"receiving on topic {topic!r}")
     return core.serializer.decode(response.message) if response.found else None
 
 
@@ -192,12 +201,40 @@ async def close_stream(core: ContextCore, function_id: int, key: str) -> None:
 
 
 async def sleep(core: ContextCore, function_id: int, seconds: float) -> None:
-    """Sleeps durably: the wake-up time is recorded the first time."""
+    """Sleeps durably: the wake-up time is recorded the first time.
+
+    Raises:
+        WaitReleased: The service released the workflow while it waits.
+    """
     assert core.rpc is not None
     request = worker_service_pb2.SleepRequest(
-        context=_context(core, function_id), duration=duration(max(seconds, 0.000001))
+        context=_context(core, function_id),
+        duration=duration(max(seconds, 0.000001)),
+        release_if_longer_than=_release_threshold(core),
     )
-    await _fenced(core, core.rpc.sleep(request, wait=seconds))
+    response = await _fenced(core, core.rpc.sleep(request, wait=seconds))
+    if response.released:
+        _stop_released(core, f"sleeping until {response.wake_at.ToJsonString()}")
+
+
+def _release_threshold(core: ContextCore) -> timedelta | None:
+    """The request's ``release_if_longer_than``: unset when the worker never releases."""
+    after = core.release_waits_after
+    return None if after is None else duration(after)
+
+
+def _stop_released(core: ContextCore, waiting: str) -> NoReturn:
+    """Ends a run whose workflow the service released while it waits.
+
+    The run is marked stale as well, so that nothing else of it (a concurrent
+    step, code that catches the stop) can complete the workflow.
+    """
+    from baton._context import WaitReleased
+
+    core.state.stale = True
+    raise WaitReleased(
+        f"workflow {core.workflow_id!r} attempt {core.attempt} released while {waiting}"
+    )
 
 
 async def record_value(core: ContextCore, function_id: int, name: str, value: Any) -> Any:

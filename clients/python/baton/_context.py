@@ -67,6 +67,12 @@ class CancelRequested(WorkflowStop):
     """The service asked the worker to stop the workflow (it was cancelled)."""
 
 
+class WaitReleased(WorkflowStop):
+    """The service released the workflow while it waits (a long sleep or recv):
+    this run ends here, and the service dispatches the workflow again when the
+    wait is over. Not a failure."""
+
+
 class RunState:
     """The flags the worker sets on a running workflow from outside it.
 
@@ -94,6 +100,10 @@ class ContextCore:
         loop: The worker's event loop (where `rpc` lives).
         state: The run's flags, set by the worker.
         checkpoints: Where step results go (default: ``rpc``'s unary calls).
+        release_waits_after: A sleep with more than this many seconds left,
+            or a recv still waiting after this long, asks the service to
+            release the workflow (``Worker(evict_waits_after=...)``); ``None``:
+            never.
     """
 
     def __init__(
@@ -108,12 +118,14 @@ class ContextCore:
         loop: asyncio.AbstractEventLoop | None,
         state: RunState,
         checkpoints: Checkpointer | None = None,
+        release_waits_after: float | None = None,
     ) -> None:
         self.workflow_id = workflow_id
         self.workflow_name = workflow_name
         self.attempt = attempt
         self.serializer = serializer
         self.state = state
+        self.release_waits_after = release_waits_after
         self.nondeterminism: NonDeterministicError | None = None
         """Set when replay diverged, so the workflow fails even if its code
         catches the exception."""

@@ -35,6 +35,7 @@ async def execute_workflow(
     checkpoints: Checkpointer | None = None,
     executor: Executor,
     state: RunState,
+    release_waits_after: float | None = None,
 ) -> worker_service_pb2.CompleteWorkflowRequest:
     """Runs a dispatched workflow to its end and returns the request that completes it.
 
@@ -53,10 +54,11 @@ async def execute_workflow(
         checkpoints: Where step results go (default: ``rpc``'s unary calls).
         executor: Where plain ``def`` workflows run.
         state: The run's flags, set by the worker (stale, cancelled).
+        release_waits_after: Longer waits release the workflow (see `ContextCore`).
 
     Raises:
         WorkflowStop: The run was abandoned (lease lost, cancelled, shutting
-            down); it must not be completed.
+            down, or released while it waits); it must not be completed.
     """
     completion = worker_service_pb2.CompleteWorkflowRequest(
         workflow_id=dispatch.workflow_id, attempt=dispatch.attempt
@@ -79,6 +81,7 @@ async def execute_workflow(
         checkpoints=checkpoints,
         loop=asyncio.get_running_loop(),
         state=state,
+        release_waits_after=release_waits_after,
     )
     try:
         args = serializer.decode_args(dispatch.input)

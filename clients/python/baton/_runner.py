@@ -27,7 +27,13 @@ from dataclasses import dataclass, field
 import grpc
 
 from baton._checkpoints import Checkpointer, StreamCheckpoints
-from baton._context import WORKFLOW_CANCELLED, CancelRequested, RunState, WorkflowStop
+from baton._context import (
+    WORKFLOW_CANCELLED,
+    CancelRequested,
+    RunState,
+    WaitReleased,
+    WorkflowStop,
+)
 from baton._convert import error_to_proto
 from baton._errors import (
     BatonError,
@@ -89,6 +95,8 @@ class RunnerConfig:
     """The queues it serves."""
     tls: TLSConfig | bool | None = None
     """TLS settings (see `baton.TLSConfig`)."""
+    evict_waits_after: float | None = None
+    """A sleep or recv with longer to wait releases its workflow; ``None``: never."""
 
 
 @dataclass(eq=False)
@@ -334,12 +342,14 @@ class WorkerRunner:
             self._grant_slot()  # the dispatch took a slot that no run will use
             return
         if current is not None:
-            logger.warning(
-                "workflow %s: attempt %d supersedes attempt %d running here; abandoning that run",
-                dispatch.workflow_id,
-                dispatch.attempt,
-                current.attempt,
-            )
+            if not current.state.stale:  # a run released while it waits is stale already
+                logger.warning(
+                    "workflow %s: attempt %d supersedes attempt %d running here; "
+                    "abandoning that run",
+                    dispatch.workflow_id,
+                    dispatch.attempt,
+                    current.attempt,
+                )
             current.state.stale = True
         run = _Run(dispatch.workflow_id, dispatch.attempt)
         self._runs[run.workflow_id] = run
@@ -373,6 +383,7 @@ class WorkerRunner:
                 checkpoints=checkpoints,
                 executor=executor,
                 state=run.state,
+                release_waits_after=self._config.evict_waits_after,
             )
             await _complete(checkpoints, completion)
             if completion.HasField("error"):
@@ -386,6 +397,9 @@ class WorkerRunner:
                 logger.debug("workflow %s attempt %d succeeded", run.workflow_id, run.attempt)
         except CancelRequested as stop:
             logger.info("workflow %s attempt %d cancelled: %s", run.workflow_id, run.attempt, stop)
+        except WaitReleased as stop:
+            # The service dispatches it again when the wait ends; the slot is free now.
+            logger.debug("%s", stop)
         except WorkflowStop as stop:
             # Expected after a long pause or partition, but worth an operator's eye:
             # another attempt now owns the workflow and this run's work is discarded.

@@ -24,6 +24,8 @@ logger = logging.getLogger("baton.worker")
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_TARGET = "localhost:50051"
+# The service's limit on a wait, and so on `evict_waits_after`: 7 days.
+_MAX_EVICT_AFTER = 7 * 24 * 3600.0
 
 
 class Worker:
@@ -68,6 +70,20 @@ class Worker:
         tls: TLS settings: a `TLSConfig`, ``True`` (system CAs) or ``False``
             (plaintext). Default: ``BATON_TLS_CA``/``BATON_TLS_CERT``/``BATON_TLS_KEY``
             if set, else plaintext for a target on this machine and TLS otherwise.
+        evict_waits_after: Seconds. Long waits evict their workflow from this
+            worker: a ``ctx.sleep`` with more than this left to sleep at once,
+            and a ``ctx.recv`` still without a message after waiting this long.
+            The service takes the workflow back (its status is ``ENQUEUED``
+            while it waits), the run ends and frees its slot and thread, and
+            the service dispatches the workflow again, to any worker hosting
+            it, when the sleep ends, or when a message on the topic arrives or
+            the recv times out. The new run replays the journal up to the
+            wait, which then returns at once, so the code between steps runs
+            again (as after a crash); evictions never count against
+            ``max_attempts``. This lets one worker hold thousands of waiting
+            workflows with ``concurrency`` threads. ``None`` never evicts (a
+            waiting workflow keeps its slot). Workflows started on a queue are
+            never evicted (they keep their place in the queue's concurrency).
     """
 
     def __init__(
@@ -82,9 +98,14 @@ class Worker:
         shutdown_timeout: float = 30.0,
         queues: Sequence[str] = (),
         tls: TLSConfig | bool | None = None,
+        evict_waits_after: float | None = 30.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if evict_waits_after is not None and not 0 <= evict_waits_after <= _MAX_EVICT_AFTER:
+            raise ValueError(
+                f"evict_waits_after must be None or between 0 and {_MAX_EVICT_AFTER:g} seconds"
+            )
         if serializer not in ("json", "pickle"):
             raise ValueError(f"serializer must be 'json' or 'pickle', not {serializer!r}")
         self._config = RunnerConfig(
@@ -98,6 +119,7 @@ class Worker:
             shutdown_timeout=shutdown_timeout,
             queues=tuple(queues),
             tls=tls,
+            evict_waits_after=evict_waits_after,
         )
         self._workflows: dict[str, WorkflowDefinition] = {}
         self._steps: dict[str, StepDefinition] = {}

@@ -7,9 +7,11 @@ claim filled its whole batch), so finishing a workflow costs no empty round.
 Each round claims, for every session with free slots, the oldest waiting
 workflows it hosts (``FOR UPDATE SKIP LOCKED``, so replicas never claim the same
 row), reads their journals in the same transaction, and queues them on the
-session's stream. Workflows started on a
-queue are claimed only for sessions serving that queue, as its flow control
-allows (``engine/queues.py``).
+session's stream. Workflows started on a queue are claimed only for sessions
+serving that queue, as its flow control allows (``engine/queues.py``).
+Workflows released while they wait (``engine/waits.py``) are claimed once their
+wait has ended: a round that leaves free slots sets a timer for the earliest
+end.
 """
 
 from __future__ import annotations
@@ -24,13 +26,16 @@ from baton_server.engine.queues import Queues
 from baton_server.engine.sessions import Dispatch, Sessions, WorkerSession
 from baton_server.engine.waiters import pause, wait_event
 from baton_server.metrics import Metrics
-from baton_server.store import steps, workflows
+from baton_server.store import steps, waits, workflows
 from baton_server.store.models import Failure, Workflow
 
 log = logging.getLogger("baton.dispatch")
 
 # Most workflows claimed for one session in one statement.
 _CLAIM_BATCH = 128
+# Added to a wake-up timer, so that it fires after the database's clock has
+# passed the wake-up time too (a timer that fires early only costs a round).
+_WAKE_UP_MARGIN = 0.005
 
 
 class Dispatcher:
@@ -46,6 +51,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         # Whether the last round may have left work that a freed slot could take.
         self._starved = True
+        self._wake_up: asyncio.TimerHandle | None = None
         self.queues: Queues | None = None
         """Claims of queued workflows (set by the engine)."""
 
@@ -90,6 +96,11 @@ class Dispatcher:
         session.outbox.put_nowait(dispatch)
         self._metrics.dispatch_latency.observe(0.0)
 
+    def stop(self) -> None:
+        """Cancels the pending wake-up timer."""
+        if self._wake_up is not None:
+            self._wake_up.cancel()
+
     async def run(self) -> None:
         """Dispatches until cancelled."""
         while True:
@@ -108,6 +119,7 @@ class Dispatcher:
                 await pause(0.5)
 
     async def _round(self) -> None:
+        slots_left = False
         for session in self._sessions.live():
             if not session.max_attempts:
                 continue
@@ -119,7 +131,9 @@ class Dispatcher:
             if dispatched == limit:
                 self._starved = True
                 self.wake()  # there may be more waiting
-            elif self.queues is not None:
+                continue
+            slots_left = True
+            if self.queues is not None:
                 # Queued workflows, each queue as its flow control allows.
                 for queue in session.registration.queues:
                     limit = min(session.slots, _CLAIM_BATCH)
@@ -129,6 +143,24 @@ class Dispatcher:
                     if await self._claim_for(session, limit, queue) == limit:
                         self._starved = True
                         self.wake()
+        if slots_left:
+            await self._set_wake_up()
+
+    async def _set_wake_up(self) -> None:
+        """Wakes the dispatcher when the earliest released workflow's wait ends
+        (keeping an earlier timer)."""
+        async with self._connector.read() as tx:
+            seconds = await waits.seconds_to_next_wake_up(tx)
+        if seconds is None:
+            return
+        loop = asyncio.get_running_loop()
+        when = loop.time() + max(seconds, 0.0) + _WAKE_UP_MARGIN
+        current = self._wake_up
+        if current is not None and not current.cancelled() and loop.time() < current.when() <= when:
+            return  # an earlier wake-up is already due
+        if current is not None:
+            current.cancel()
+        self._wake_up = loop.call_at(when, self.wake)
 
     async def _claim_for(self, session: WorkerSession, limit: int, queue: str = "") -> int:
         registration = session.registration

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from baton_server.config import Config
 from baton_server.connector import Connector
@@ -127,6 +127,7 @@ class Engine:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.queues.stop()
+        self._dispatcher.stop()
 
     def tell_workers_to_reconnect(self, reason: str) -> None:
         """Asks every connected worker to reconnect (elsewhere)."""
@@ -237,7 +238,9 @@ class Engine:
             if workflow is None:
                 raise workflow_not_found(workflow_id)
             reason = ""
-            if workflow.status == "ENQUEUED" and not await workflows.hosting_worker_exists(
+            if _released_until_later(workflow):
+                reason = _released_reason(workflow)
+            elif workflow.status == "ENQUEUED" and not await workflows.hosting_worker_exists(
                 tx, workflow.workflow_name, workflow.app_version
             ):
                 version = (
@@ -387,3 +390,22 @@ class Engine:
         await self._dispatcher.give_back(undelivered)
         await self.remote_steps.give_back(steps_undelivered)
         log.info("worker %s disconnected", session.worker_id)
+
+
+def _released_until_later(workflow: Workflow) -> bool:
+    """Whether the workflow was released while it waits and the wait goes on."""
+    return (
+        workflow.status == "ENQUEUED"
+        and workflow.queue == ""
+        and workflow.start_at is not None
+        and workflow.start_at > datetime.now(UTC)
+    )
+
+
+def _released_reason(workflow: Workflow) -> str:
+    assert workflow.start_at is not None
+    until = workflow.start_at.astimezone(UTC).isoformat(timespec="seconds")
+    if workflow.wait_topic is None:
+        return f"sleeping until {until} (released from its worker while it waits)"
+    topic = f"on topic {workflow.wait_topic!r}" if workflow.wait_topic else "without a topic"
+    return f"waiting for a message {topic} until {until} (released from its worker while it waits)"

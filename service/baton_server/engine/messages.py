@@ -6,23 +6,45 @@ step and marks it consumed, all in one transaction: a message is received
 exactly once, and a recovered workflow replays the recorded one. When none is
 there, Recv waits on this replica for a ``baton_comms`` notification (a hint)
 with a periodic re-check, until the deadline recorded the first time.
+
+A Recv still waiting after a while may release its workflow instead (see
+``engine/waits.py``), until its deadline or the next message on its topic:
+a Send that finds the destination released in a recv on that topic makes it
+claimable at once. The two take the destination's inbox lock, so one always
+sees the other: a message is never sent unseen past a release.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from baton_server.connector import Connector
+from baton_server.connector import Connector, Tx
 from baton_server.engine import journal
 from baton_server.engine.journal import Caller, Replayed
 from baton_server.engine.waiters import StatusWaiters, wait_event
+from baton_server.engine.waits import releasable, release
 from baton_server.errors import workflow_not_found
 from baton_server.store import messages, streams, waits, workflows
 from baton_server.store.models import Payload, Step
 
 # A waiter re-reads at least this often, in case a notification was lost.
 RECHECK_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Received:
+    """What a Recv ended with."""
+
+    step: Step | None
+    """The recorded step (its output is the message, or none on timeout);
+    ``None`` when the workflow was released instead."""
+
+    @property
+    def released(self) -> bool:
+        """Whether the workflow was released while it waits (nothing recorded)."""
+        return self.step is None
 
 
 class Messages:
@@ -55,6 +77,7 @@ class Messages:
             async with self._connector.transaction() as tx:
                 if caller is not None:
                     await journal.record(tx, caller, journal.SEND)
+                await messages.lock_inbox(tx, destination_id)
                 inserted = await messages.insert(
                     tx,
                     destination_id=destination_id,
@@ -64,37 +87,78 @@ class Messages:
                 )
                 if inserted:
                     await messages.notify(tx, destination_id)
+                    woken = await messages.wake_released_recv(tx, destination_id, topic)
+                    if woken is not None:
+                        await workflows.notify_enqueued(tx, woken)
                 elif await workflows.get(tx, destination_id) is None:
                     raise workflow_not_found(destination_id)
         except Replayed:
             return
 
-    async def recv(self, caller: Caller, topic: str, timeout: float) -> Step:
+    async def recv(
+        self,
+        caller: Caller,
+        topic: str,
+        timeout: float,
+        release_if_longer_than: float | None = None,
+    ) -> Received:
         """Receives the next message on ``topic`` for the calling workflow.
 
         Returns the recorded step: its output is the message, or ``None`` when
         the deadline (recorded the first time, so a recovered workflow keeps
-        it) passed with no message.
+        it) passed with no message. With ``release_if_longer_than`` set and
+        more than that left, the call is held at most that long: if no message
+        has come by then, the workflow is released instead (see
+        ``engine/waits.py``) and nothing is recorded. A message usually comes
+        quickly when it comes at all, so a short wait keeps its worker.
         """
         async with self._connector.transaction() as tx:
             done = await journal.recorded(tx, caller)
             if done is not None:
-                return done
-            _, remaining = await waits.deadline(
+                return Received(done)
+            deadline, remaining = await waits.deadline(
                 tx, caller.workflow_id, caller.function_id, timedelta(seconds=timeout)
             )
         loop = asyncio.get_running_loop()
         until = loop.time() + remaining
+        release_at: float | None = None
+        if release_if_longer_than is not None and remaining > release_if_longer_than:
+            release_at = loop.time() + release_if_longer_than
         with self._waiters.watch(caller.workflow_id) as changed:
             while True:
                 changed.clear()
                 step = await self._take(caller, topic)
                 if step is not None:
-                    return step
-                left = until - loop.time()
-                if left <= 0:
-                    return await self._time_out(caller)
-                await wait_event(changed, min(left, RECHECK_SECONDS))
+                    return Received(step)
+                now = loop.time()
+                if until <= now:
+                    return Received(await self._time_out(caller))
+                if release_at is not None and release_at <= now:
+                    received = await self._take_or_release(caller, topic, deadline)
+                    if received is not None:
+                        return received
+                    release_at = None  # started on a queue: it waits here
+                next_at = until if release_at is None else min(until, release_at)
+                await wait_event(changed, min(next_at - now, RECHECK_SECONDS))
+
+    async def _take_or_release(
+        self, caller: Caller, topic: str, deadline: datetime
+    ) -> Received | None:
+        """Takes the next message, or releases the workflow until ``deadline``
+        or a message on ``topic``; ``None`` when it may not be released (it
+        was started on a queue), and nothing was done."""
+        try:
+            async with self._connector.transaction() as tx:
+                if not await releasable(tx, caller):
+                    return None
+                await messages.lock_inbox(tx, caller.workflow_id)
+                message = await messages.take(tx, caller.workflow_id, topic)
+                if message is None:
+                    await release(tx, caller, deadline, wait_topic=topic)
+                    return Received(None)
+                return Received(await _receive(tx, caller, message))
+        except Replayed as replayed:
+            return Received(replayed.step)
 
     async def _take(self, caller: Caller, topic: str) -> Step | None:
         try:
@@ -106,11 +170,7 @@ class Messages:
                     if not await streams.running(tx, caller.workflow_id, caller.attempt):
                         await journal.refuse(tx, caller)
                     return None
-                step = await journal.record(
-                    tx, caller, journal.RECV, output=message.payload or journal.JSON_NULL
-                )
-                await messages.consume(tx, message.message_id)
-                return step
+                return await _receive(tx, caller, message)
         except Replayed as replayed:
             return replayed.step
 
@@ -120,3 +180,12 @@ class Messages:
                 return await journal.record(tx, caller, journal.RECV)
         except Replayed as replayed:
             return replayed.step
+
+
+async def _receive(tx: Tx, caller: Caller, message: messages.Message) -> Step:
+    """Records a taken message as the caller's Recv step and consumes it."""
+    step = await journal.record(
+        tx, caller, journal.RECV, output=message.payload or journal.JSON_NULL
+    )
+    await messages.consume(tx, message.message_id)
+    return step

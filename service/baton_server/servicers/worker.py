@@ -263,8 +263,10 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         duration = validate.seconds(
             request.duration, "duration", default=0.0, maximum=_MAX_SLEEP_SECONDS
         )
-        wake_at = await self._engine.sleeps.sleep(caller, duration)
-        return pb.SleepResponse(wake_at=convert.timestamp(wake_at))
+        wake_at, released = await self._engine.sleeps.sleep(
+            caller, duration, _release_threshold(request)
+        )
+        return pb.SleepResponse(wake_at=convert.timestamp(wake_at), released=released)
 
     async def Recv(self, request: pb.RecvRequest, context: Context) -> pb.RecvResponse:
         caller = caller_in(request.context, "context")
@@ -272,9 +274,14 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         timeout = validate.seconds(
             request.timeout, "timeout", default=0.0, maximum=_MAX_SLEEP_SECONDS
         )
-        step = await self._engine.messages.recv(caller, request.topic, timeout)
+        received = await self._engine.messages.recv(
+            caller, request.topic, timeout, _release_threshold(request)
+        )
+        if received.step is None:
+            return pb.RecvResponse(released=True)
         return pb.RecvResponse(
-            found=step.output is not None, message=convert.payload_out(step.output)
+            found=received.step.output is not None,
+            message=convert.payload_out(received.step.output),
         )
 
     async def CallStep(self, request: pb.CallStepRequest, context: Context) -> pb.CallStepResponse:
@@ -391,4 +398,16 @@ def _run_step_out(item: RunRemoteStep) -> pb.RunStep:
         ),
         step_name=task.step_name,
         input=convert.payload_out(task.input),
+    )
+
+
+def _release_threshold(request: pb.SleepRequest | pb.RecvRequest) -> float | None:
+    """``release_if_longer_than`` in seconds; ``None`` when unset (never release)."""
+    if not request.HasField("release_if_longer_than"):
+        return None
+    return validate.seconds(
+        request.release_if_longer_than,
+        "release_if_longer_than",
+        default=0.0,
+        maximum=_MAX_SLEEP_SECONDS,
     )

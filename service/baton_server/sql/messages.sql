@@ -21,3 +21,15 @@ UPDATE messages SET consumed_at = now() WHERE message_id = %(message_id)s
 -- notify_comms --
 -- Wakes whoever waits on this workflow's messages, events or streams (a hint).
 SELECT pg_notify('baton_comms', %(workflow_id)s)
+
+-- lock_inbox --
+-- Serializes, per destination, a Send with a Recv releasing its workflow
+-- (until commit), so a message is never sent unseen past a release: either the
+-- release sees the message, or the send sees the release and ends it.
+SELECT pg_advisory_xact_lock(1113018447, hashtext(%(workflow_id)s))
+
+-- wake_released_recv --
+-- Ends the wait of a workflow released in a recv on %(topic)s: claimable at once.
+UPDATE workflows SET start_at = NULL, wait_topic = NULL, updated_at = now()
+WHERE workflow_id = %(workflow_id)s AND status = 'ENQUEUED' AND wait_topic = %(topic)s
+RETURNING workflow_name

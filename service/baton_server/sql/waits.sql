@@ -8,3 +8,21 @@ ON CONFLICT (workflow_id, function_id) DO NOTHING
 -- A recorded deadline and the seconds left until it.
 SELECT deadline, greatest(0, extract(epoch FROM deadline - now()))::float8 AS remaining
 FROM wait_deadlines WHERE workflow_id = %(workflow_id)s AND function_id = %(function_id)s
+
+-- release_waiting_workflow --
+-- Takes a waiting workflow from its worker: ENQUEUED again, not to be claimed
+-- before %(wake_at)s (or, when %(wait_topic)s is not NULL, a message on that
+-- topic), its dispatch budget moved up by one so that the dispatch after the
+-- wait is not counted as a recovery. Only the owner's attempt of a workflow
+-- started without a queue; returns nothing otherwise.
+UPDATE workflows
+SET status = 'ENQUEUED', owner_worker_id = NULL, start_at = %(wake_at)s,
+    wait_topic = %(wait_topic)s, attempts_base = attempts_base + 1, updated_at = now()
+WHERE workflow_id = %(workflow_id)s AND status = 'PENDING' AND attempt = %(attempt)s
+  AND queue = ''
+RETURNING workflow_name
+
+-- next_wake_up --
+-- Seconds until the earliest released workflow's wait ends (NULL when none waits).
+SELECT extract(epoch FROM min(start_at) - now())::float8 AS seconds FROM workflows
+WHERE status = 'ENQUEUED' AND queue = '' AND start_at > now()

@@ -31,6 +31,10 @@ RETURNING *
 -- One workflow by id.
 SELECT * FROM workflows WHERE workflow_id = %(workflow_id)s
 
+-- lock_workflow --
+-- One workflow by id, locked against other updates of it until commit.
+SELECT * FROM workflows WHERE workflow_id = %(workflow_id)s FOR NO KEY UPDATE
+
 -- notify_enqueued --
 -- Wakes the dispatchers of every replica: workflows of this name wait.
 SELECT pg_notify('baton_enqueued', %(workflow_name)s)
@@ -40,24 +44,44 @@ SELECT pg_notify('baton_enqueued', %(workflow_name)s)
 SELECT pg_notify('baton_status', %(workflow_id)s)
 
 -- claim_workflows --
--- Takes up to %(limit)s of the oldest ENQUEUED workflows whose name the worker
--- hosts and whose version it runs, making it their owner under a new attempt.
--- SKIP LOCKED lets replicas claim side by side without waiting on each other.
+-- Takes up to %(limit)s ENQUEUED workflows whose name the worker hosts and whose
+-- version it runs, making it their owner under a new attempt: first released
+-- workflows whose wait has ended (by wake-up time), then the oldest of the
+-- others. Released workflows still waiting are left alone. SKIP LOCKED lets
+-- replicas claim side by side without waiting on each other.
 -- Only workflows started without a queue: queued ones go through queues.sql.
-WITH picked AS (
+WITH woken AS (
     SELECT workflow_id FROM workflows
-    WHERE status = 'ENQUEUED' AND queue = ''
+    WHERE status = 'ENQUEUED' AND queue = '' AND start_at <= now()
+      AND workflow_name = ANY(%(workflow_names)s)
+      AND (app_version = '' OR app_version = %(app_version)s)
+    ORDER BY start_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+),
+fresh AS (
+    SELECT workflow_id FROM workflows
+    WHERE status = 'ENQUEUED' AND queue = '' AND start_at IS NULL
       AND workflow_name = ANY(%(workflow_names)s)
       AND (app_version = '' OR app_version = %(app_version)s)
     ORDER BY created_at, workflow_id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
+),
+-- The CTEs run only as far as this reads them: fresh not at all when woken
+-- fills the batch. (A computed LIMIT in fresh would make the planner scan the
+-- created_at index past every released workflow.)
+picked AS (
+    SELECT workflow_id FROM woken UNION ALL SELECT workflow_id FROM fresh
+    LIMIT %(limit)s
 )
 UPDATE workflows w
 SET status = 'PENDING',
     attempt = w.attempt + 1,
     owner_worker_id = %(worker_id)s,
     started_at = coalesce(w.started_at, now()),
+    start_at = NULL,
+    wait_topic = NULL,
     updated_at = now()
 FROM picked
 WHERE w.workflow_id = picked.workflow_id

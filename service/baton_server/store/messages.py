@@ -55,3 +55,15 @@ async def consume(tx: Tx, message_id: int) -> None:
 async def notify(tx: Tx, workflow_id: str) -> None:
     """Wakes the waiters on ``workflow_id``'s messages, events and streams at commit."""
     await tx.execute("notify_comms", {"workflow_id": workflow_id})
+
+
+async def lock_inbox(tx: Tx, workflow_id: str) -> None:
+    """Serializes, until ``tx`` ends, with sends to and releasing recvs of ``workflow_id``."""
+    await tx.execute("lock_inbox", {"workflow_id": workflow_id})
+
+
+async def wake_released_recv(tx: Tx, workflow_id: str, topic: str) -> str | None:
+    """Ends the wait of ``workflow_id`` if it is released in a recv on ``topic``;
+    returns its name. ``None``: it was not waiting so (nothing changed)."""
+    row = await tx.fetch_one("wake_released_recv", {"workflow_id": workflow_id, "topic": topic})
+    return str(row["workflow_name"]) if row else None

@@ -91,9 +91,15 @@ class Workflow:
     started_at: datetime | None
     completed_at: datetime | None
     attempts_base: int = 0
-    """The attempt at the last resume: the dispatch budget counts from it."""
+    """The attempt at the last resume, plus one per release while waiting: the
+    dispatch budget counts from it."""
     trace_carrier: dict[str, str] | None = None
     """The W3C trace context it was started in, if the caller sent one."""
+    start_at: datetime | None = None
+    """Not dispatched before then: a queue's delayed start, or the end of the
+    wait of a workflow released while it waits."""
+    wait_topic: str | None = None
+    """A workflow released in a recv: the topic whose next message ends its wait."""
 
     @property
     def finished(self) -> bool:
@@ -124,6 +130,8 @@ class Workflow:
             completed_at=row["completed_at"],
             attempts_base=row.get("attempts_base", 0),
             trace_carrier=row.get("trace_carrier"),
+            start_at=row.get("start_at"),
+            wait_topic=row.get("wait_topic"),
         )
 
 

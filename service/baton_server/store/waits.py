@@ -1,4 +1,4 @@
-"""Deadlines of durable waits (``wait_deadlines``)."""
+"""Deadlines of durable waits (``wait_deadlines``), and workflows released while they wait."""
 
 from __future__ import annotations
 
@@ -16,3 +16,35 @@ async def deadline(
     row = await tx.fetch_one("get_wait_deadline", params)
     assert row is not None, "the deadline was just recorded"
     return row["deadline"], float(row["remaining"])
+
+
+async def release(
+    tx: Tx,
+    *,
+    workflow_id: str,
+    attempt: int,
+    wake_at: datetime,
+    wait_topic: str | None,
+) -> str | None:
+    """Takes the waiting workflow from its worker until ``wake_at`` (or a
+    message on ``wait_topic``); returns its name.
+
+    ``None``: nothing changed; the attempt is not the owner's, the workflow is
+    not PENDING, or it was started on a queue (those are never released).
+    """
+    row = await tx.fetch_one(
+        "release_waiting_workflow",
+        {
+            "workflow_id": workflow_id,
+            "attempt": attempt,
+            "wake_at": wake_at,
+            "wait_topic": wait_topic,
+        },
+    )
+    return str(row["workflow_name"]) if row else None
+
+
+async def seconds_to_next_wake_up(tx: Tx) -> float | None:
+    """Seconds until the earliest released workflow's wait ends; ``None`` when none waits."""
+    row = await tx.fetch_one("next_wake_up")
+    return None if row is None or row["seconds"] is None else float(row["seconds"])

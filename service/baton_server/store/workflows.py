@@ -58,6 +58,12 @@ async def get(tx: Tx, workflow_id: str) -> Workflow | None:
     return Workflow.from_row(row) if row else None
 
 
+async def lock(tx: Tx, workflow_id: str) -> Workflow | None:
+    """The workflow with this id, locked against other updates until ``tx`` ends."""
+    row = await tx.fetch_one("lock_workflow", {"workflow_id": workflow_id})
+    return Workflow.from_row(row) if row else None
+
+
 async def notify_enqueued(tx: Tx, workflow_name: str) -> None:
     """Wakes every replica's dispatcher when ``tx`` commits."""
     await tx.execute("notify_enqueued", {"workflow_name": workflow_name})

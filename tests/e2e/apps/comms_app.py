@@ -8,6 +8,7 @@ steered by environment variables:
 - ``HANG_IN``: a step name that blocks forever once it has recorded its effect.
 - ``DIE_IN``: a step name that kills its own process once it has recorded its effect.
 - ``FAST``: which of the two racing steps of ``selector`` is fast (``a`` or ``b``).
+- ``EVICT_AFTER``: ``evict_waits_after`` in seconds (default 30; ``none`` never evicts).
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ import psycopg
 import baton
 from baton import AsyncWorkflowContext, Worker, WorkflowContext
 
-worker = Worker(os.environ["BATON_TARGET"], concurrency=int(os.environ.get("SLOTS", "50")))
+_evict = os.environ.get("EVICT_AFTER")
+worker = Worker(
+    os.environ["BATON_TARGET"],
+    concurrency=int(os.environ.get("SLOTS", "50")),
+    evict_waits_after=None if _evict == "none" else float(_evict or 30.0),
+)
 
 
 def effect(step: str, workflow_id: str) -> None:

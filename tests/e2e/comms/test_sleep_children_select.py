@@ -130,7 +130,7 @@ def test_watch_workflow_emits_each_status_change_until_it_finishes(
 def test_cancelling_a_sleeping_workflow_ends_its_sleep_at_once(
     server: ThreadServer, spawn_comms, effects_url: str
 ) -> None:
-    spawn_comms(server.target)
+    spawn_comms(server.target, EVICT_AFTER="none")  # the sleep is held, not evicted
     registry = server.running.metrics.registry
     refused = {"method": "baton.v1.WorkerService/Sleep", "code": "FAILED_PRECONDITION"}
     with Client(server.target) as client:

@@ -250,36 +250,44 @@ class CompleteWorkflowResponse(_message.Message):
     def __init__(self, status: _Optional[_Union[_common_pb2.WorkflowStatus, str]] = ...) -> None: ...
 
 class SleepRequest(_message.Message):
-    __slots__ = ("context", "duration")
+    __slots__ = ("context", "duration", "release_if_longer_than")
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_IF_LONGER_THAN_FIELD_NUMBER: _ClassVar[int]
     context: _common_pb2.WorkflowContext
     duration: _duration_pb2.Duration
-    def __init__(self, context: _Optional[_Union[_common_pb2.WorkflowContext, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    release_if_longer_than: _duration_pb2.Duration
+    def __init__(self, context: _Optional[_Union[_common_pb2.WorkflowContext, _Mapping]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., release_if_longer_than: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class SleepResponse(_message.Message):
-    __slots__ = ("wake_at",)
+    __slots__ = ("wake_at", "released")
     WAKE_AT_FIELD_NUMBER: _ClassVar[int]
+    RELEASED_FIELD_NUMBER: _ClassVar[int]
     wake_at: _timestamp_pb2.Timestamp
-    def __init__(self, wake_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    released: bool
+    def __init__(self, wake_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., released: _Optional[bool] = ...) -> None: ...
 
 class RecvRequest(_message.Message):
-    __slots__ = ("context", "topic", "timeout")
+    __slots__ = ("context", "topic", "timeout", "release_if_longer_than")
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_IF_LONGER_THAN_FIELD_NUMBER: _ClassVar[int]
     context: _common_pb2.WorkflowContext
     topic: str
     timeout: _duration_pb2.Duration
-    def __init__(self, context: _Optional[_Union[_common_pb2.WorkflowContext, _Mapping]] = ..., topic: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    release_if_longer_than: _duration_pb2.Duration
+    def __init__(self, context: _Optional[_Union[_common_pb2.WorkflowContext, _Mapping]] = ..., topic: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., release_if_longer_than: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class RecvResponse(_message.Message):
-    __slots__ = ("found", "message")
+    __slots__ = ("found", "message", "released")
     FOUND_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    RELEASED_FIELD_NUMBER: _ClassVar[int]
     found: bool
     message: _common_pb2.Payload
-    def __init__(self, found: _Optional[bool] = ..., message: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ...) -> None: ...
+    released: bool
+    def __init__(self, found: _Optional[bool] = ..., message: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., released: _Optional[bool] = ...) -> None: ...
 
 class CallStepRequest(_message.Message):
     __slots__ = ("context", "step_name", "input")

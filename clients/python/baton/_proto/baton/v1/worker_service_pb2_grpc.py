@@ -144,7 +144,12 @@ class WorkerServiceServicer:
         this step, then waits until then (or returns at once when it has passed),
         so a recovered workflow only sleeps what remains; then records the step
         (`baton.sleep`). The call's gRPC deadline must exceed the sleep. At most
-        7 days (INVALID_ARGUMENT).
+        7 days (INVALID_ARGUMENT). With `release_if_longer_than` set and more
+        than that left, the service releases the workflow instead of holding the
+        call (see SleepRequest): it answers at once with `released = true`, and
+        dispatches the workflow again at the wake-up time. FAILED_PRECONDITION
+        (STALE_ATTEMPT, WORKFLOW_CANCELLED), also while waiting, as soon as the
+        caller's attempt no longer owns the workflow.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -159,7 +164,12 @@ class WorkerServiceServicer:
         (woken by LISTEN/NOTIFY); the call's gRPC deadline must exceed the
         timeout. A retried call for a recorded step returns the recorded result.
         FAILED_PRECONDITION (STALE_ATTEMPT), also while waiting, as soon as the
-        caller's attempt no longer owns the workflow.
+        caller's attempt no longer owns the workflow. With `release_if_longer_than`
+        set and more than that left of the timeout, the service holds the call at
+        most that long: if no message has come by then, it releases the workflow
+        (see RecvRequest) and answers `released = true`; it dispatches the
+        workflow again when a message on the topic arrives or the deadline
+        passes, whichever comes first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
