@@ -51,18 +51,26 @@ class Dispatcher:
         self._wake = asyncio.Event()
         # Whether the last round may have left work that a freed slot could take.
         self._starved = True
+        # Whether workflows started without a queue may wait (see `wake`).
+        self._plain_waiting = True
         self._wake_up: asyncio.TimerHandle | None = None
         self.queues: Queues | None = None
         """Claims of queued workflows (set by the engine)."""
 
-    def wake(self) -> None:
-        """Asks for a dispatch round soon: work may be waiting (cheap; rounds coalesce)."""
+    def wake(self, *, plain: bool = True) -> None:
+        """Asks for a dispatch round soon: work may be waiting (cheap; rounds coalesce).
+
+        Args:
+            plain: Whether workflows started without a queue may be waiting;
+                ``False`` (only queued ones) saves the round its claim of those.
+        """
+        self._plain_waiting = self._plain_waiting or plain
         self._wake.set()
 
     def slots_freed(self) -> None:
         """A worker can take more: asks for a round if work may have been left behind."""
         if self._starved:
-            self._wake.set()
+            self.wake()
 
     def reserve(self, workflow_name: str, app_version: str) -> WorkerSession | None:
         """Eager dispatch, first half: takes a free slot of a session of this
@@ -104,21 +112,23 @@ class Dispatcher:
     async def run(self) -> None:
         """Dispatches until cancelled."""
         while True:
-            await wait_event(self._wake, self._config.dispatch_poll_seconds)
+            if not await wait_event(self._wake, self._config.dispatch_poll_seconds):
+                self._plain_waiting = True  # the periodic re-check looks at everything
             self._wake.clear()
+            plain, self._plain_waiting = self._plain_waiting, False
             self._starved = False
             try:
-                await self._round()
+                await self._round(plain)
             except DatabaseUnavailable as exc:
-                self._starved = True
+                self._starved = self._plain_waiting = True
                 log.warning("dispatch paused: database unavailable (%s)", exc)
                 await pause(0.5)
             except Exception:
-                self._starved = True
+                self._starved = self._plain_waiting = True
                 log.exception("dispatch round failed")
                 await pause(0.5)
 
-    async def _round(self) -> None:
+    async def _round(self, plain: bool) -> None:
         slots_left = False
         for session in self._sessions.live():
             if not session.max_attempts:
@@ -127,7 +137,7 @@ class Dispatcher:
                 self._starved = True  # what waits for it is claimed once it frees a slot
                 continue
             limit = min(session.slots, _CLAIM_BATCH)
-            dispatched = await self._claim_for(session, limit)
+            dispatched = await self._claim_for(session, limit) if plain else 0
             if dispatched == limit:
                 self._starved = True
                 self.wake()  # there may be more waiting

@@ -149,12 +149,13 @@ class Engine:
         scheduled): count what it created, and wake the dispatcher (unless it
         was all ``dispatched`` eagerly) and the deadline sweep when a new
         workflow has a deadline."""
-        with_deadline = False
+        with_deadline = plain = False
         for workflow in created:
             self.metrics.workflows_started.labels(workflow.workflow_name).inc()
             with_deadline = with_deadline or workflow.deadline is not None
+            plain = plain or not workflow.queue
         if not dispatched:
-            self._dispatcher.wake()
+            self._dispatcher.wake(plain=plain)
         if with_deadline:
             self._deadlines.wake()
 
