@@ -207,9 +207,11 @@ class Dispatcher:
                     )
                 else:
                     runnable.append(workflow)
-            journals = await steps.journals(tx, [w.workflow_id for w in runnable])
-            await workflows.notify_statuses(tx, [w.workflow_id for w in claimed])
-            ready = [Dispatch(w, journals[w.workflow_id]) for w in runnable]
+            # A first dispatch has no journal unless it is a fork (steps are
+            # written only by an owner); the rest are read in one statement.
+            replays = [w.workflow_id for w in runnable if w.attempt > 1 or w.forked_from]
+            journals = await steps.journals(tx, replays) if replays else {}
+            ready = [Dispatch(w, journals.get(w.workflow_id, [])) for w in runnable]
         if session.closed.is_set():
             await self.give_back(ready)
             return 0

@@ -82,6 +82,7 @@ FROM t
 -- Takes up to %(limit)s waiting workflows of a queue that the worker hosts,
 -- in priority then FIFO order, whose start time has come; SKIP LOCKED lets
 -- replicas claim an unlimited queue side by side.
+-- Wakes the claimed workflows' watchers (`baton_status`) at commit.
 WITH t AS (SELECT clock_timestamp() AS now),
 picked AS (
     SELECT w.workflow_id FROM workflows w
@@ -104,12 +105,13 @@ SET status = 'PENDING',
     updated_at = now()
 FROM picked, t
 WHERE w.workflow_id = picked.workflow_id AND w.status = 'ENQUEUED'
-RETURNING w.*
+RETURNING w.*, pg_notify('baton_status', w.workflow_id) IS NULL AS notified
 
 -- claim_queued_partitioned --
 -- Like claim_queued, but each partition key runs at most %(per_partition)s at
 -- once: per key, the free places are filled in priority then FIFO order.
 -- Runs under the queue's lock, so the counts cannot change underneath.
+-- Wakes the claimed workflows' watchers (`baton_status`) at commit.
 WITH t AS (SELECT clock_timestamp() AS now),
 keys AS (
     SELECT DISTINCT w.partition_key FROM workflows w
@@ -150,7 +152,7 @@ SET status = 'PENDING',
     updated_at = now()
 FROM picked, t
 WHERE w.workflow_id = picked.workflow_id AND w.status = 'ENQUEUED'
-RETURNING w.*
+RETURNING w.*, pg_notify('baton_status', w.workflow_id) IS NULL AS notified
 
 -- next_delayed_start --
 -- Seconds until the earliest delayed workflow of a queue may start, if any.

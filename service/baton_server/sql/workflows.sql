@@ -50,6 +50,7 @@ SELECT pg_notify('baton_status', %(workflow_id)s)
 -- others. Released workflows still waiting are left alone. SKIP LOCKED lets
 -- replicas claim side by side without waiting on each other.
 -- Only workflows started without a queue: queued ones go through queues.sql.
+-- Wakes the claimed workflows' watchers (`baton_status`) at commit.
 WITH woken AS (
     SELECT workflow_id FROM workflows
     WHERE status = 'ENQUEUED' AND queue = '' AND start_at <= now()
@@ -85,7 +86,7 @@ SET status = 'PENDING',
     updated_at = now()
 FROM picked
 WHERE w.workflow_id = picked.workflow_id
-RETURNING w.*
+RETURNING w.*, pg_notify('baton_status', w.workflow_id) IS NULL AS notified
 
 -- release_workflow --
 -- Gives a claimed workflow back (its dispatch could not be delivered).
