@@ -60,6 +60,13 @@ class Tx:
         cur = await self.conn.execute(_sql(name), params, prepare=True)
         return cur.rowcount
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Makes the statements of the block one transaction (on a connection
+        from `Connector.autocommit`; a savepoint inside a transaction)."""
+        async with self.conn.transaction():
+            yield
+
 
 def _sql(name: str) -> LiteralString:
     # The text comes from our own .sql files, never from input.

@@ -175,9 +175,13 @@ class Dispatcher:
     async def _claim_for(self, session: WorkerSession, limit: int, queue: str = "") -> int:
         registration = session.registration
         ready: list[Dispatch] = []
-        async with self._connector.transaction() as tx:
+        short = False
+        # No transaction around the claim: each statement is whole by itself (a
+        # queue whose budget needs its lock takes one of its own), and the
+        # journals read after the claim committed are only ever written by us.
+        async with self._connector.autocommit() as tx:
             if queue and self.queues is not None:
-                claimed = await self.queues.claim(tx, session, queue, limit)
+                claimed, short = await self.queues.claim(tx, session, queue, limit)
             else:
                 claimed = await workflows.claim(
                     tx,
@@ -187,6 +191,8 @@ class Dispatcher:
                     limit=limit,
                 )
             if not claimed:
+                if short and self.queues is not None:
+                    await self.queues.time_delayed_starts(queue)
                 return 0
             runnable: list[Workflow] = []
             for workflow in claimed:
@@ -229,6 +235,8 @@ class Dispatcher:
             if dispatch.workflow.attempt == 1:
                 latency = (now - dispatch.workflow.created_at).total_seconds()
                 self._metrics.dispatch_latency.observe(max(latency, 0.0))
+        if short and self.queues is not None:
+            await self.queues.time_delayed_starts(queue)  # after the dispatches left
         return len(claimed)
 
     def _max_attempts(self, session: WorkerSession, workflow: Workflow) -> int:

@@ -96,17 +96,29 @@ class Queues:
 
     # -- claims ------------------------------------------------------------
 
-    async def claim(self, tx: Tx, session: WorkerSession, queue: str, limit: int) -> list[Workflow]:
+    async def claim(
+        self, tx: Tx, session: WorkerSession, queue: str, limit: int
+    ) -> tuple[list[Workflow], bool]:
         """Claims for ``session`` up to ``limit`` workflows of ``queue`` that its
-        budgets allow, inside the dispatcher's transaction ``tx``."""
+        budgets allow, on the dispatcher's connection ``tx`` (outside a
+        transaction: a queue with a global budget is claimed in one of its own,
+        under the queue's lock). Returns them, and whether fewer were found than
+        the budgets allowed (then call `time_delayed_starts`)."""
         found = await queues.get_many(tx, [queue])
         config = found.get(queue)
         if config is None:
-            return []
-        if config.has_global_budget:
-            config = await queues.lock(tx, queue)
-            if config is None:
-                return []
+            return [], False
+        if not config.has_global_budget:
+            return await self._claim_within(tx, session, config, limit)
+        async with tx.transaction():
+            locked = await queues.lock(tx, queue)
+            if locked is None:
+                return [], False
+            return await self._claim_within(tx, session, locked, limit)
+
+    async def _claim_within(
+        self, tx: Tx, session: WorkerSession, config: QueueConfig, limit: int
+    ) -> tuple[list[Workflow], bool]:
         worker_id = session.registration.worker_id
         allowed = limit
         if config.has_global_budget or config.worker_concurrency > 0:
@@ -118,10 +130,10 @@ class Queues:
             if config.rate_limit > 0:
                 left = config.rate_limit - usage.recent_starts
                 if left <= 0 and usage.rate_frees_in is not None:
-                    self._wake_in(queue, usage.rate_frees_in)
+                    self._wake_in(config.name, usage.rate_frees_in)
                 allowed = min(allowed, left)
         if allowed <= 0:
-            return []
+            return [], False
         claimed = await queues.claim(
             tx,
             config,
@@ -130,11 +142,14 @@ class Queues:
             app_version=session.registration.app_version,
             limit=allowed,
         )
-        if len(claimed) < allowed:
+        return claimed, len(claimed) < allowed
+
+    async def time_delayed_starts(self, queue: str) -> None:
+        """Wakes the dispatcher when the queue's earliest delayed workflow may start."""
+        async with self._connector.read() as tx:
             starts_in = await queues.next_delayed_start(tx, queue)
-            if starts_in is not None:
-                self._wake_in(queue, starts_in)
-        return claimed
+        if starts_in is not None:
+            self._wake_in(queue, starts_in)
 
     def _wake_in(self, queue: str, seconds: float) -> None:
         """Wakes the dispatcher after ``seconds`` (keeping an earlier timer for ``queue``)."""
