@@ -23,6 +23,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 import psutil
 import psycopg
@@ -242,6 +243,8 @@ def create_database(admin_url: str, prefix: str) -> str:
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    if "://" in admin_url:  # keep the URL form: DBOS (SQLAlchemy) reads only URLs
+        return urlsplit(admin_url)._replace(path=f"/{name}").geturl()
     info = psycopg.conninfo.conninfo_to_dict(admin_url)
     info["dbname"] = name
     return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in info.items()})
