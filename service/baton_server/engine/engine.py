@@ -204,7 +204,8 @@ class Engine:
         eager = None if new.queue else self._dispatcher.reserve(new.workflow_name, new.app_version)
         owner = eager.worker_id if eager is not None else None
         try:
-            async with self._connector.transaction() as tx:
+            # No transaction: the insert is one statement, whole by itself.
+            async with self._connector.autocommit() as tx:
                 created = await workflows.insert(tx, new, owner=owner)
                 existing = None if created is not None else await workflows.get(tx, new.workflow_id)
         except BaseException:

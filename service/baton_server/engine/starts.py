@@ -1,11 +1,10 @@
 """Starting workflows in bulk, with their queue options (StartWorkflows, and
 StartWorkflow onto a queue).
 
-All accepted items of a call are inserted in one transaction with one
-multi-row statement; an item whose id is taken returns the existing workflow
-(the id is an idempotency key), and an item whose deduplication id is held by
-a workflow in flight is refused with ALREADY_EXISTS naming that workflow (or
-returns it, when the item asks to).
+All accepted items of a call are inserted by one multi-row statement; an item
+whose id is taken returns the existing workflow (the id is an idempotency key),
+and an item whose deduplication id is held by a workflow in flight is refused
+with ALREADY_EXISTS naming that workflow (or returns it, when the item asks to).
 """
 
 from __future__ import annotations
@@ -63,7 +62,9 @@ class Starter:
         for _ in range(_ROUNDS):
             if not todo:
                 break
-            async with self._connector.transaction() as tx:
+            # No transaction: the insert is one statement, whole by itself, and
+            # the reads around it would see no more inside one (READ COMMITTED).
+            async with self._connector.autocommit() as tx:
                 todo, created = await self._round(tx, items, todo, outcomes)
             created_any = created_any or created
         for index in todo:  # pragma: no cover - needs three races in a row
