@@ -103,6 +103,20 @@ def runner_args() -> tuple[Settings, Report]:
     return Settings.from_json(args.settings), report
 
 
+def bench_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The argument parser of a hand-run benchmark script: its docstring as the
+    help, and ``--database-url`` (default: BATON_DATABASE_URL, else the machine's
+    Postgres at 127.0.0.1:5432)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "BATON_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    return parser
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The nearest-rank percentile ``q`` (0..1) of ``values``."""
     ordered = sorted(values)

@@ -13,29 +13,20 @@ BATON_DATABASE_URL, else 127.0.0.1:5432), in a fresh database.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import subprocess
 import sys
 import time
 
-from common import create_database, drop_database, percentile  # bench/common.py
+from common import bench_parser, create_database, drop_database, percentile  # bench/common.py
 from run import HERE  # bench/run.py, beside this file
 
 from baton import Client
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "BATON_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--values", type=int, default=1000, help="S1 stream values")
     parser.add_argument("--rounds", type=int, default=300, help="M1 ping-pong rounds")
     args = parser.parse_args()

@@ -16,8 +16,6 @@ was sent. ``--sleep`` must outlast the time it takes to start everything.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -26,7 +24,7 @@ from dataclasses import dataclass
 
 import psutil
 import psycopg
-from common import HERE, children, create_database, drop_database  # bench/common.py
+from common import HERE, bench_parser, children, create_database, drop_database  # bench/common.py
 from engine_baton import start_server  # bench/engine_baton.py
 
 from baton import Client, WorkflowStart
@@ -52,15 +50,7 @@ class Peaks:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "BATON_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--receivers", type=int, default=10_000)
     parser.add_argument("--sleepers", type=int, default=10_000)
     parser.add_argument("--sleep", type=float, default=300.0, help="seconds each sleeper sleeps")

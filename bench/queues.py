@@ -25,7 +25,6 @@ not counted on either side.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -37,7 +36,7 @@ from pathlib import Path
 
 import psutil
 import psycopg
-from common import create_database, drop_database, percentile
+from common import bench_parser, create_database, drop_database, percentile
 
 from baton import Client, WorkflowStart
 
@@ -159,15 +158,7 @@ def table(columns: list[tuple[str, dict[str, float]]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "BATON_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--latency", type=int, default=200, help="latency runs")
     parser.add_argument("--drain", type=int, default=5000, help="workflows enqueued and drained")
     parser.add_argument("--batch", type=int, default=500, help="StartWorkflows batch size")

@@ -28,7 +28,6 @@ columns: microseconds of CPU per call, of the server process and of this
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import re
@@ -43,7 +42,7 @@ from typing import Any
 import grpc
 import psutil
 import psycopg
-from common import create_database, drop_database, percentile  # bench/common.py
+from common import bench_parser, create_database, drop_database, percentile  # bench/common.py
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from psycopg.rows import dict_row
 
@@ -239,15 +238,7 @@ PATHS = [grpc_sync, grpc_aio, sdk_sync, sdk_async, engine, psycopg_sync]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "BATON_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("-n", type=int, default=300, help="calls per path, RPC and round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over all paths")
     parser.add_argument(

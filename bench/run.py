@@ -13,7 +13,6 @@ a fresh database, prints a table, and reports each side's CPU time.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import statistics
@@ -23,7 +22,7 @@ import time
 from pathlib import Path
 
 import psutil
-from common import create_database, drop_database, percentile  # bench/common.py
+from common import bench_parser, create_database, drop_database, percentile  # bench/common.py
 
 from baton import Client
 
@@ -31,15 +30,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "BATON_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--w1", type=int, default=200, help="W1 runs")
     parser.add_argument("--w2", type=int, default=2000, help="W2 workflows")
     args = parser.parse_args()
