@@ -23,8 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from baton_server.connector import Connector
+from baton_server.engine import journal
 from baton_server.engine.fencing import refusal
-from baton_server.errors import stale_attempt, workflow_not_found
+from baton_server.engine.journal import Caller, Replayed
+from baton_server.errors import workflow_not_found
 from baton_server.metrics import Metrics
 from baton_server.store import steps, workflows
 from baton_server.store.models import Step, Workflow
@@ -208,15 +210,11 @@ class Checkpoints:
             if step is not None:
                 self._observe(new, step)
                 return step, False
-            workflow = await workflows.get(tx, new.workflow_id)
-            existing = await steps.get(tx, new.workflow_id, new.function_id)
-        if workflow is None:
-            raise workflow_not_found(new.workflow_id)
-        if workflow.status != "PENDING" or workflow.attempt != new.attempt:
-            raise refusal(workflow, new.attempt)
-        if existing is None:  # pragma: no cover - the guarded insert saw what we saw
-            raise stale_attempt(new.workflow_id, new.attempt, "the step could not be recorded")
-        return existing, True
+            try:  # raises why nothing was written
+                await journal.refuse(tx, Caller(new.workflow_id, new.function_id, new.attempt))
+            except Replayed as replayed:
+                return replayed.step, True
+        raise AssertionError("unreachable: refuse always raises")
 
     async def _complete_alone(self, completion: Completion) -> str:
         async with self._connector.transaction() as tx:

@@ -197,7 +197,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                     "checkpoint", "one of record_step or complete_workflow is required"
                 )
         except ServiceError as exc:
-            session.outbox.put_nowait(Reply(_refused(checkpoint.id, exc)))
+            session.outbox.put_nowait(Reply(_refusal(checkpoint.id, exc)[0]))
             return
         end_span = tracing.server_span(method, checkpoint.trace_carrier)
         written.add_done_callback(
@@ -318,12 +318,10 @@ def _reply(
         return  # the worker sends it again if it still cares
     exc = written.exception()
     if exc is None:
-        reply = answer(written.result())
-        end_span(None)
+        reply, failed = answer(written.result()), None
     else:
-        status = classify(exc, "WorkerService/Connect checkpoint")
-        reply = pb.Checkpointed(id=checkpoint_id, error=status.SerializeToString())
-        end_span(code_pb2.Code.Name(status.code))
+        reply, failed = _refusal(checkpoint_id, exc)
+    end_span(failed)
     if not session.closed.is_set():
         session.outbox.put_nowait(Reply(reply))
 
@@ -346,10 +344,12 @@ def _completion_answer(checkpoint_id: int, status: str) -> pb.Checkpointed:
     return pb.Checkpointed(id=checkpoint_id, complete_workflow=response)
 
 
-def _refused(checkpoint_id: int, exc: BaseException) -> pb.Checkpointed:
-    """The answer to a checkpoint that failed: the status the unary call would end with."""
+def _refusal(checkpoint_id: int, exc: BaseException) -> tuple[pb.Checkpointed, str]:
+    """The answer to a checkpoint that failed (the status the unary call would
+    end with), and that status code's name."""
     status = classify(exc, "WorkerService/Connect checkpoint")
-    return pb.Checkpointed(id=checkpoint_id, error=status.SerializeToString())
+    answer = pb.Checkpointed(id=checkpoint_id, error=status.SerializeToString())
+    return answer, code_pb2.Code.Name(status.code)
 
 
 def _declared_schedule(workflow: pb.WorkflowRegistration, field: str) -> DeclaredSchedule | None:
