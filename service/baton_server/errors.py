@@ -7,6 +7,7 @@ status with ``google.rpc`` details in one place (``servicers.errors``)::
     ├── AlreadyExists        the id is taken by something else
     ├── FailedPrecondition   the state does not allow it (e.g. STALE_ATTEMPT,
     │                        WORKFLOW_CANCELLED, WORKFLOW_NOT_FINISHED)
+    ├── Aborted              a write ran ahead of the one it depends on (retry)
     ├── Unimplemented        the capability is not built yet
     └── Unavailable          Postgres is unreachable right now (retry)
 """
@@ -48,12 +49,26 @@ class FailedPrecondition(ServiceError):
     """The current state does not allow the operation."""
 
 
+class Aborted(ServiceError):
+    """A write arrived before the write it depends on; the caller retries."""
+
+
 class Unimplemented(ServiceError):
     """The capability is declared in the contract but not built yet."""
 
 
 class Unavailable(ServiceError):
     """A transient failure; the caller should retry."""
+
+
+def step_not_recorded(workflow_id: str, function_id: int) -> Aborted:
+    """The error for a completion that follows a step not recorded (yet)."""
+    return Aborted(
+        f"workflow {workflow_id!r}: step {function_id}, which the completion follows,"
+        " is not recorded (yet); retry once it is",
+        reason="STEP_NOT_RECORDED",
+        metadata={"workflow_id": workflow_id, "function_id": str(function_id)},
+    )
 
 
 def workflow_not_found(workflow_id: str) -> NotFound:

@@ -273,3 +273,63 @@ def _histogram_count(histogram: object) -> float:
             if sample.name.endswith("_count"):
                 return float(sample.value)
     return 0.0
+
+
+def _completion(workflow_id: str, attempt: int, follows_step: int) -> wk.CompleteWorkflowRequest:
+    return wk.CompleteWorkflowRequest(
+        workflow_id=workflow_id,
+        attempt=attempt,
+        output=common.Payload(json='"shipped"'),
+        follows_step=follows_step,
+    )
+
+
+def test_a_completion_that_follows_a_step_waits_for_that_step(
+    server: ThreadServer, stream: _Stream
+) -> None:
+    with Client(server.target) as client:
+        handle = client.start_workflow("checkout", workflow_id="order-3")
+        attempt = stream.next().dispatch.attempt
+
+        # Ahead of its step: refused as retryable, and nothing is written.
+        early = _completion("order-3", attempt, follows_step=1)
+        code, reason, _ = _error(stream.checkpoint(wk.Checkpoint(id=1, complete_workflow=early)))
+        assert (code, reason) == (grpc.StatusCode.ABORTED.value[0], "STEP_NOT_RECORDED")
+        assert handle.status() == WorkflowStatus.PENDING
+        with grpc.insecure_channel(server.target) as channel, pytest.raises(grpc.RpcError) as unary:
+            wk_grpc.WorkerServiceStub(channel).CompleteWorkflow(early, timeout=10)
+        assert unary.value.code() == grpc.StatusCode.ABORTED
+        assert "step 1, which the completion follows, is not recorded" in unary.value.details()
+
+        # The step and the completion back to back, in one message: both land.
+        together = wk.CheckpointBatch(
+            checkpoints=[
+                wk.Checkpoint(id=2, record_step=_step("order-3", attempt, 1, '"paid"')),
+                wk.Checkpoint(id=3, complete_workflow=early),
+            ]
+        )
+        stream.send(checkpoints=together)
+        answers: list[wk.Checkpointed] = []
+        while len(answers) < 2:
+            response = stream.next()
+            if response.HasField("checkpointed_batch"):
+                answers.extend(response.checkpointed_batch.answers)
+            elif response.HasField("checkpointed"):
+                answers.append(response.checkpointed)
+        by_id = {answer.id: answer for answer in answers}
+        assert by_id[2].HasField("record_step")
+        assert by_id[3].complete_workflow.status == common.WORKFLOW_STATUS_SUCCESS
+        assert handle.result(timeout=10) == "shipped"
+        assert [step.name for step in client.list_steps("order-3")] == ["pay"]
+
+
+def test_a_negative_follows_step_is_refused_naming_the_field(
+    server: ThreadServer, stream: _Stream
+) -> None:
+    with Client(server.target) as client:
+        client.start_workflow("checkout", workflow_id="order-4")
+        attempt = stream.next().dispatch.attempt
+        bad = _completion("order-4", attempt, follows_step=-1)
+        code, _, fields = _error(stream.checkpoint(wk.Checkpoint(id=1, complete_workflow=bad)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert fields == ["checkpoint.complete_workflow.follows_step"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,15 +32,20 @@ __all__ = ["Checkpointer", "StreamCheckpoints"]
 
 
 class Checkpointer(Protocol):
-    """Where a running workflow sends its checkpoints (`AsyncRpc` is one)."""
+    """Where a running workflow sends its checkpoints (`AsyncRpc` is one).
 
-    async def record_step(self, request: pb.RecordStepRequest) -> pb.RecordStepResponse:
+    Both methods return an awaitable of the answer; an implementation that can
+    (`StreamCheckpoints`) sends the checkpoint when called rather than when
+    awaited, so checkpoints made one after the other leave in that order.
+    """
+
+    def record_step(self, request: pb.RecordStepRequest) -> Awaitable[pb.RecordStepResponse]:
         """Records a step result (idempotent); raises as the RecordStep call."""
         ...
 
-    async def complete_workflow(
+    def complete_workflow(
         self, request: pb.CompleteWorkflowRequest
-    ) -> pb.CompleteWorkflowResponse:
+    ) -> Awaitable[pb.CompleteWorkflowResponse]:
         """Completes the workflow (idempotent); raises as the CompleteWorkflow call."""
         ...
 
@@ -88,29 +94,34 @@ class StreamCheckpoints:
         if pending is not None and not pending.answer.done():
             pending.answer.set_result(checkpointed)
 
-    async def record_step(self, request: pb.RecordStepRequest) -> pb.RecordStepResponse:
-        """Records a step result; raises as `AsyncRpc.record_step`."""
-        answer = await self._send(pb.Checkpoint(record_step=request))
+    def record_step(self, request: pb.RecordStepRequest) -> Awaitable[pb.RecordStepResponse]:
+        """Sends a step result now; the answer raises as `AsyncRpc.record_step`."""
+        return self._record_step(request, self._send(pb.Checkpoint(record_step=request)))
+
+    def complete_workflow(
+        self, request: pb.CompleteWorkflowRequest
+    ) -> Awaitable[pb.CompleteWorkflowResponse]:
+        """Sends a completion now; the answer raises as `AsyncRpc.complete_workflow`."""
+        return self._complete(request, self._send(pb.Checkpoint(complete_workflow=request)))
+
+    async def _record_step(
+        self, request: pb.RecordStepRequest, sent: tuple[int, _Pending] | None
+    ) -> pb.RecordStepResponse:
+        answer = await self._answer(sent)
         if answer is None:
             return await self._rpc.record_step(request)
         return answer.record_step
 
-    async def complete_workflow(
-        self, request: pb.CompleteWorkflowRequest
+    async def _complete(
+        self, request: pb.CompleteWorkflowRequest, sent: tuple[int, _Pending] | None
     ) -> pb.CompleteWorkflowResponse:
-        """Completes a workflow; raises as `AsyncRpc.complete_workflow`."""
-        answer = await self._send(pb.Checkpoint(complete_workflow=request))
+        answer = await self._answer(sent)
         if answer is None:
             return await self._rpc.complete_workflow(request)
         return answer.complete_workflow
 
-    async def _send(self, checkpoint: pb.Checkpoint) -> pb.Checkpointed | None:
-        """Sends on the stream and waits for the answer; ``None`` when the unary
-        call must be used instead.
-
-        Raises:
-            RpcError: The service refused the checkpoint (not transiently).
-        """
+    def _send(self, checkpoint: pb.Checkpoint) -> tuple[int, _Pending] | None:
+        """Puts the checkpoint on the stream's outbox; ``None`` when there is no stream."""
         outbox = self._outbox
         if outbox is None:
             return None
@@ -119,13 +130,25 @@ class StreamCheckpoints:
         pending = _Pending(asyncio.get_running_loop().create_future(), outbox)
         self._pending[checkpoint.id] = pending
         outbox.put_nowait(pb.ConnectRequest(checkpoint=checkpoint))
+        return checkpoint.id, pending
+
+    async def _answer(self, sent: tuple[int, _Pending] | None) -> pb.Checkpointed | None:
+        """Waits for the answer to what `_send` sent; ``None`` when the unary
+        call must be used instead.
+
+        Raises:
+            RpcError: The service refused the checkpoint (not transiently).
+        """
+        if sent is None:
+            return None
+        checkpoint_id, pending = sent
         try:
             async with asyncio.timeout(DEFAULT_TIMEOUT):
                 answer = await pending.answer
         except (_StreamLost, TimeoutError):
             return None
         finally:
-            self._pending.pop(checkpoint.id, None)
+            self._pending.pop(checkpoint_id, None)
         if answer.WhichOneof("result") != "error":
             return answer
         error = map_status(status_pb2.Status.FromString(answer.error))

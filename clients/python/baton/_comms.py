@@ -114,9 +114,15 @@ def _context(core: ContextCore, function_id: int) -> common_pb2.WorkflowContext:
 
 
 async def _fenced(core: ContextCore, coro: Coroutine[Any, Any, T]) -> T:
-    """Awaits a checkpoint call; a refusal for a stale attempt stops the run."""
+    """Awaits a checkpoint call, once the step sent before it is committed; a
+    refusal for a stale attempt stops the run."""
     from baton._context import LeaseLost
 
+    try:
+        await core.settled()
+    except BaseException:
+        coro.close()
+        raise
     try:
         return await coro
     except FailedPrecondition as exc:

@@ -11,6 +11,14 @@ has no record; from there it runs for real.
 and `AsyncWorkflowContext` serves ``async def`` workflows (tasks on the worker's
 event loop). Both share `ContextCore`, which holds the journal, the step counter
 and the checkpoint logic.
+
+A step's result is sent *ahead*: `ctx.run` returns as soon as it is on its way,
+and the workflow's next durable operation (a step, a message, a sleep, a child,
+a patch, ...) first waits until it is committed. So a step's result is always
+committed before anything that follows it happens, while the code between
+(which must be deterministic and free of side effects anyway) overlaps the
+round trip; and the completion leaves right behind the last step, carrying its
+number (``follows_step``) so the service never writes one without the other.
 """
 
 from __future__ import annotations
@@ -135,6 +143,12 @@ class ContextCore:
         self._loop = loop
         self._next_function_id = 1
         self._lock = threading.Lock()
+        # The steps sent ahead and not yet known committed (see the module
+        # docstring), as (function_id, answer): a concurrent future when sent
+        # from a workflow thread, an asyncio one when sent on the loop. Several
+        # when steps run concurrently; one whose write failed stays, so every
+        # later operation raises its error.
+        self._ahead: list[tuple[int, concurrent.futures.Future[Any] | asyncio.Future[Any]]] = []
 
     @property
     def rpc(self) -> AsyncRpc | None:
@@ -241,7 +255,8 @@ class ContextCore:
         return request
 
     async def record(self, request: worker_service_pb2.RecordStepRequest) -> common_pb2.Step:
-        """Records a step (retrying through outages) and returns the step to use.
+        """Records a step (retrying through outages), waits until it is committed
+        and returns the step to use.
 
         Returns our own step unless the service already had one under this number
         (a retried call, or a racing attempt), in which case the recorded one wins.
@@ -250,9 +265,88 @@ class ContextCore:
             WorkflowStop: The service refused the write (FAILED_PRECONDITION): the
                 lease is lost or the workflow is no longer running.
         """
+        await self.settled()
         assert self._checkpoints is not None, "a ContextCore without rpc cannot record steps"
+        return await self._recorded(request, self._checkpoints.record_step(request))
+
+    def record_ahead(
+        self, request: worker_service_pb2.RecordStepRequest, *, from_thread: bool
+    ) -> common_pb2.Step:
+        """Sends a step's result without waiting for the answer; returns our own
+        step. The workflow's next durable operation waits for it (`settled`).
+
+        Call it from the workflow's thread (``from_thread``) or on the loop.
+        """
+        assert self._checkpoints is not None, "a ContextCore without rpc cannot record steps"
+        answer: concurrent.futures.Future[Any] | asyncio.Future[Any]
+        if from_thread:
+            assert self._loop is not None, "a ContextCore without a loop cannot record ahead"
+            answer = asyncio.run_coroutine_threadsafe(self._record_now(request), self._loop)
+        else:
+            # Sent now (not when the task first runs), so a completion that
+            # follows right away leaves behind it.
+            sent = self._checkpoints.record_step(request)
+            answer = asyncio.ensure_future(self._recorded(request, sent))
+        answer.add_done_callback(_retrieve)
+        with self._lock:
+            self._ahead.append((request.context.function_id, answer))
+        return self._own_step(request)
+
+    @property
+    def ahead_step(self) -> int:
+        """The number of the one step sent ahead and not yet settled; 0 when
+        there is none, or several (a completion then waits for them all)."""
+        with self._lock:
+            return self._ahead[0][0] if len(self._ahead) == 1 else 0
+
+    async def settled(self) -> None:
+        """Waits, on the loop, until every step sent ahead so far is committed.
+
+        Raises:
+            WorkflowStop: A write was refused as stale or cancelled.
+            BatonError: A write was refused for another reason (e.g. too large).
+        """
+        for entry in self._pending_ahead():
+            answer = entry[1]
+            if isinstance(answer, concurrent.futures.Future):
+                await asyncio.wrap_future(answer)
+            else:
+                await answer
+            self._settle_ahead(entry)
+
+    def wait_settled(self) -> None:
+        """`settled`, from a workflow thread."""
+        for entry in self._pending_ahead():
+            answer = entry[1]
+            assert isinstance(answer, concurrent.futures.Future), "sent ahead from the loop"
+            self._wait_from_thread(answer)
+            self._settle_ahead(entry)
+
+    def _pending_ahead(
+        self,
+    ) -> list[tuple[int, concurrent.futures.Future[Any] | asyncio.Future[Any]]]:
+        with self._lock:
+            return list(self._ahead)
+
+    def _settle_ahead(
+        self, entry: tuple[int, concurrent.futures.Future[Any] | asyncio.Future[Any]]
+    ) -> None:
+        with self._lock:
+            if entry in self._ahead:
+                self._ahead.remove(entry)
+
+    async def _record_now(self, request: worker_service_pb2.RecordStepRequest) -> common_pb2.Step:
+        assert self._checkpoints is not None
+        return await self._recorded(request, self._checkpoints.record_step(request))
+
+    async def _recorded(
+        self,
+        request: worker_service_pb2.RecordStepRequest,
+        sent: Awaitable[worker_service_pb2.RecordStepResponse],
+    ) -> common_pb2.Step:
+        """The step to use once ``sent`` (the RecordStep of ``request``) is answered."""
         try:
-            response = await self._checkpoints.record_step(request)
+            response = await sent
         except FailedPrecondition as exc:
             if exc.reason == WORKFLOW_CANCELLED:
                 self.state.cancelled = True
@@ -262,6 +356,10 @@ class ContextCore:
             raise LeaseLost(str(exc)) from exc
         if response.already_recorded:
             return response.step
+        return self._own_step(request)
+
+    @staticmethod
+    def _own_step(request: worker_service_pb2.RecordStepRequest) -> common_pb2.Step:
         mine = common_pb2.Step(function_id=request.context.function_id, step_name=request.step_name)
         if request.HasField("error"):
             mine.error.CopyFrom(request.error)
@@ -277,10 +375,20 @@ class ContextCore:
         """
         assert self._loop is not None, "a ContextCore without a loop cannot call it"
         try:
+            self.wait_settled()
+        except BaseException:
+            coro.close()
+            raise
+        try:
             future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         except RuntimeError:  # the loop is closed: the worker has stopped
             coro.close()
             raise LeaseLost("the worker has stopped") from None
+        return self._wait_from_thread(future)
+
+    def _wait_from_thread(self, future: concurrent.futures.Future[T]) -> T:
+        """Waits for ``future`` (running on the loop) from the workflow's thread,
+        raising `WorkflowStop` if the run is abandoned meanwhile."""
         while True:
             done, _ = concurrent.futures.wait([future], timeout=_POLL_SECONDS)
             if done:
@@ -292,6 +400,13 @@ class ContextCore:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _retrieve(future: concurrent.futures.Future[Any] | asyncio.Future[Any]) -> None:
+    """Marks a step sent ahead as looked at: a run abandoned before settling it
+    must not log "exception never retrieved"."""
+    if not future.cancelled():
+        future.exception()
 
 
 class WorkflowContext(SyncOps):
@@ -360,6 +475,7 @@ class WorkflowContext(SyncOps):
             SerializationError: The step's return value cannot be encoded.
         """
         core = self._core
+        core.wait_settled()
         if isinstance(step, str):
             core.check_alive()
             function_id, recorded = core.claim(step)
@@ -399,7 +515,7 @@ class WorkflowContext(SyncOps):
         request = core.record_request(
             function_id, definition.name, started_at, output=output, error=failure
         )
-        return core.settle(core.call_from_thread(core.record(request)), failure)
+        return core.settle(core.record_ahead(request, from_thread=True), failure)
 
     def patch(self, name: str) -> bool:
         """Lets changed workflow code run safely under workflows started before
@@ -487,6 +603,7 @@ class AsyncWorkflowContext(AsyncOps):
             SerializationError: The step's return value cannot be encoded.
         """
         core = self._core
+        await core.settled()
         if isinstance(step, str):  # a remote step, by name
             core.check_alive()
             function_id, recorded = core.claim(step)
@@ -522,7 +639,7 @@ class AsyncWorkflowContext(AsyncOps):
         request = core.record_request(
             function_id, definition.name, started_at, output=output, error=failure
         )
-        return core.settle(await core.record(request), failure)
+        return core.settle(core.record_ahead(request, from_thread=False), failure)
 
     async def patch(self, name: str) -> bool:
         """Patching for changed workflow code; see `WorkflowContext.patch`."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any
 
@@ -36,8 +37,14 @@ async def execute_workflow(
     executor: Executor,
     state: RunState,
     release_waits_after: float | None = None,
-) -> worker_service_pb2.CompleteWorkflowRequest:
-    """Runs a dispatched workflow to its end and returns the request that completes it.
+) -> tuple[worker_service_pb2.CompleteWorkflowRequest, Callable[[], Awaitable[None]]]:
+    """Runs a dispatched workflow to its end; returns the request that completes
+    it and a coroutine function that waits until the workflow's last step is
+    committed.
+
+    The last step may still be on its way (`ContextCore.record_ahead`): the
+    completion then names it in ``follows_step``, so it can be sent at once
+    and is written only after that step.
 
     A plain ``def`` workflow runs in ``executor`` (a thread); an ``async def``
     workflow runs in the calling task. A workflow that raises completes with
@@ -70,7 +77,7 @@ async def execute_workflow(
                 message=f"workflow {dispatch.workflow_name!r} is not registered on this worker",
             )
         )
-        return completion
+        return completion, _nothing_ahead
     core = ContextCore(
         workflow_id=dispatch.workflow_id,
         workflow_name=definition.name,
@@ -98,7 +105,12 @@ async def execute_workflow(
     except Exception as exc:
         core.check_alive()
         completion.error.CopyFrom(error_to_proto(core.nondeterminism or exc))
-    return completion
+    completion.follows_step = core.ahead_step
+    return completion, core.settled
+
+
+async def _nothing_ahead() -> None:
+    return None
 
 
 async def _call_workflow(

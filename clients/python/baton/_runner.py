@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -375,7 +375,7 @@ class WorkerRunner:
             len(dispatch.journal),
         )
         try:
-            completion = await execute_workflow(
+            completion, settled = await execute_workflow(
                 dispatch,
                 self._workflows.get(dispatch.workflow_name),
                 serializer=self._serializer,
@@ -385,7 +385,7 @@ class WorkerRunner:
                 state=run.state,
                 release_waits_after=self._config.evict_waits_after,
             )
-            await _complete(checkpoints, completion)
+            await _complete(checkpoints, completion, settled)
             if completion.HasField("error"):
                 logger.info(
                     "workflow %s attempt %d failed: %s",
@@ -452,20 +452,44 @@ class WorkerRunner:
             logger.warning("could not report remote step %s: %s", run_step.task_id, exc)
 
 
-async def _complete(checkpoints: Checkpointer, completion: pb.CompleteWorkflowRequest) -> None:
-    """Completes a workflow; an output the service refuses (too large, say) fails the
-    workflow with that refusal instead of leaving it running forever."""
+async def _complete(
+    checkpoints: Checkpointer,
+    completion: pb.CompleteWorkflowRequest,
+    settled: Callable[[], Awaitable[None]],
+) -> None:
+    """Completes a workflow once its steps are committed (``settled`` waits for
+    those sent ahead). With ``follows_step`` set, the completion leaves at once,
+    right behind that step, and the service writes it only after the step.
+
+    An output, or a last step, that the service refuses (too large, say) fails
+    the workflow with that refusal instead of leaving it running forever.
+    """
+    sent = None
+    if completion.follows_step:
+        sent = asyncio.ensure_future(checkpoints.complete_workflow(completion))
     try:
-        await checkpoints.complete_workflow(completion)
+        await settled()
+    except BaseException as exc:
+        if sent is not None:
+            # It cannot land without the step (its retries would wait forever).
+            sent.cancel()
+        if not isinstance(exc, InvalidArgument | ResourceExhausted):
+            raise
+        await checkpoints.complete_workflow(_failed(completion, exc))
+        return
+    try:
+        await (sent if sent is not None else checkpoints.complete_workflow(completion))
     except (InvalidArgument, ResourceExhausted) as exc:
         if not completion.HasField("output"):
             raise
-        refused = pb.CompleteWorkflowRequest(
-            workflow_id=completion.workflow_id,
-            attempt=completion.attempt,
-            error=error_to_proto(exc),
-        )
-        await checkpoints.complete_workflow(refused)
+        await checkpoints.complete_workflow(_failed(completion, exc))
+
+
+def _failed(completion: pb.CompleteWorkflowRequest, exc: Exception) -> pb.CompleteWorkflowRequest:
+    """The completion that fails the workflow with ``exc`` instead."""
+    return pb.CompleteWorkflowRequest(
+        workflow_id=completion.workflow_id, attempt=completion.attempt, error=error_to_proto(exc)
+    )
 
 
 async def _drain_queue(

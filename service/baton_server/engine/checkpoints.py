@@ -26,7 +26,7 @@ from baton_server.connector import Connector
 from baton_server.engine import journal
 from baton_server.engine.fencing import refusal
 from baton_server.engine.journal import Caller, Replayed
-from baton_server.errors import workflow_not_found
+from baton_server.errors import step_not_recorded, workflow_not_found
 from baton_server.metrics import Metrics
 from baton_server.store import steps, workflows
 from baton_server.store.models import Step, Workflow
@@ -228,4 +228,8 @@ class Checkpoints:
             raise workflow_not_found(completion.workflow_id)
         if workflow.status in ("SUCCESS", "ERROR") and workflow.attempt == completion.attempt:
             return workflow.status  # a retried call whose first try committed
+        if workflow.status == "PENDING" and workflow.attempt == completion.attempt:
+            # Sent right behind its last step, whose write failed or is still
+            # on its way (a retry by the unary call): the worker retries this.
+            raise step_not_recorded(completion.workflow_id, completion.follows_step)
         raise refusal(workflow, completion.attempt)

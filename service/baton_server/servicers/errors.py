@@ -17,6 +17,7 @@ from grpc_status import rpc_status
 
 from baton_server.connector import DatabaseUnavailable
 from baton_server.errors import (
+    Aborted,
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
@@ -35,6 +36,7 @@ _CODES: list[tuple[type[ServiceError], int]] = [
     (NotFound, code_pb2.NOT_FOUND),
     (AlreadyExists, code_pb2.ALREADY_EXISTS),
     (FailedPrecondition, code_pb2.FAILED_PRECONDITION),
+    (Aborted, code_pb2.ABORTED),
     (Unimplemented, code_pb2.UNIMPLEMENTED),
     (Unavailable, code_pb2.UNAVAILABLE),
 ]

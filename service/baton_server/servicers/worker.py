@@ -240,7 +240,9 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         """A validated CompleteWorkflow request."""
         validate.workflow_id(request.workflow_id, f"{prefix}workflow_id")
         output, error = self._result(request, prefix)
-        return Completion(request.workflow_id, request.attempt, output, error)
+        if request.follows_step < 0:
+            raise InvalidArgument(f"{prefix}follows_step", "must be 0 (none) or a step number")
+        return Completion(request.workflow_id, request.attempt, output, error, request.follows_step)
 
     def _result(
         self,

@@ -184,15 +184,19 @@ RETURNING workflow_id, workflow_name
 -- current attempt, and wakes their awaiters (`baton_status`) and, for one on a
 -- queue, the dispatchers (its place is free) at commit, without statements of
 -- their own. Returns those finished; a missing one was stale, not PENDING, or
--- finished before (the caller reads the workflow to tell which).
+-- finished before, or one whose `follows` step (when not 0) is not recorded
+-- (the caller reads the workflow to tell which).
 UPDATE workflows w
 SET status = c.status, output_encoding = c.output_encoding, output = c.output,
     error = c.error, owner_worker_id = NULL, completed_at = now(), updated_at = now()
 FROM unnest(
     %(workflow_ids)s::text[], %(attempts)s::integer[], %(statuses)s::text[],
-    %(output_encodings)s::text[], %(outputs)s::bytea[], %(errors)s::jsonb[])
-    AS c (workflow_id, attempt, status, output_encoding, output, error)
+    %(output_encodings)s::text[], %(outputs)s::bytea[], %(errors)s::jsonb[],
+    %(follows)s::integer[])
+    AS c (workflow_id, attempt, status, output_encoding, output, error, follows)
 WHERE w.workflow_id = c.workflow_id AND w.status = 'PENDING' AND w.attempt = c.attempt
+  AND (c.follows = 0 OR EXISTS (
+      SELECT 1 FROM steps s WHERE s.workflow_id = c.workflow_id AND s.function_id = c.follows))
 RETURNING w.*,
     pg_notify('baton_status', w.workflow_id) IS NULL AS notified,
     CASE WHEN w.queue <> '' THEN pg_notify('baton_enqueued', w.queue) IS NULL END AS freed

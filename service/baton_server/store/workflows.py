@@ -120,6 +120,8 @@ class Completion:
     attempt: int
     output: Payload | None
     error: Failure | None
+    follows_step: int = 0
+    """A step that must be recorded before this is written (0: none)."""
 
     @property
     def status(self) -> str:
@@ -133,8 +135,8 @@ async def complete_many(tx: Tx, completions: list[Completion]) -> list[Workflow]
     dispatcher) are notified when it commits.
 
     Returns those finished, as they are now; one missing from the result
-    changed nothing (a stale attempt, a workflow no longer PENDING, or one
-    finished before).
+    changed nothing (a stale attempt, a workflow no longer PENDING, one
+    finished before, or one whose ``follows_step`` is not recorded).
     """
     rows = await tx.fetch(
         "complete_workflows",
@@ -145,6 +147,7 @@ async def complete_many(tx: Tx, completions: list[Completion]) -> list[Workflow]
             "output_encodings": [c.output.encoding if c.output else None for c in completions],
             "outputs": [c.output.data if c.output else None for c in completions],
             "errors": [Jsonb(c.error.to_json()) if c.error else None for c in completions],
+            "follows": [c.follows_step for c in completions],
         },
     )
     return [Workflow.from_row(row) for row in rows]

@@ -232,16 +232,18 @@ class RecordStepResponse(_message.Message):
     def __init__(self, step: _Optional[_Union[_common_pb2.Step, _Mapping]] = ..., already_recorded: _Optional[bool] = ...) -> None: ...
 
 class CompleteWorkflowRequest(_message.Message):
-    __slots__ = ("workflow_id", "attempt", "output", "error")
+    __slots__ = ("workflow_id", "attempt", "output", "error", "follows_step")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    FOLLOWS_STEP_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     attempt: int
     output: _common_pb2.Payload
     error: _common_pb2.WorkflowError
-    def __init__(self, workflow_id: _Optional[str] = ..., attempt: _Optional[int] = ..., output: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.WorkflowError, _Mapping]] = ...) -> None: ...
+    follows_step: int
+    def __init__(self, workflow_id: _Optional[str] = ..., attempt: _Optional[int] = ..., output: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.WorkflowError, _Mapping]] = ..., follows_step: _Optional[int] = ...) -> None: ...
 
 class CompleteWorkflowResponse(_message.Message):
     __slots__ = ("status",)

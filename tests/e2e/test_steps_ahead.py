@@ -1,0 +1,130 @@
+"""A step's result is sent ahead: `ctx.run` returns while it is on its way, and
+what the workflow does next waits until it is committed. The completion leaves
+right behind the last step and is never written without it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from baton import AsyncWorkflowContext, Client, Worker, WorkflowContext, WorkflowStatus
+from tests.conftest import ThreadServer, server_config, start_thread_server
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _serve(worker: Worker) -> Callable[[], None]:
+    """Runs ``worker`` on a loop of its own in a thread; returns its stop function."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        async with worker:
+            ready.set()
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    assert ready.wait(30)
+
+    def stop_serving() -> None:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=30)
+        loop.close()
+
+    return stop_serving
+
+
+@pytest.fixture
+def ahead_worker(server: ThreadServer) -> Iterator[Worker]:
+    """Workflows whose steps look at what the service has recorded so far."""
+    worker = Worker(server.target)
+
+    def recorded(workflow_id: str) -> list[str]:
+        with Client(server.target) as client:
+            return [step.name for step in client.list_steps(workflow_id)]
+
+    @worker.step()
+    def pay(order: str) -> str:
+        return f"paid {order}"
+
+    @worker.step()
+    def look(workflow_id: str) -> list[str]:
+        return recorded(workflow_id)
+
+    @worker.step()
+    async def look_async(workflow_id: str) -> list[str]:
+        return await asyncio.to_thread(recorded, workflow_id)
+
+    @worker.workflow()
+    def sync_order(ctx: WorkflowContext, order: str) -> list[str]:
+        paid = ctx.run(pay, order)
+        seen = ctx.run(look, ctx.workflow_id)
+        ctx.set_event("paid", paid)
+        ctx.run(pay, "again")
+        return seen
+
+    @worker.workflow()
+    async def async_order(ctx: AsyncWorkflowContext, order: str) -> list[str]:
+        paid = await ctx.run(pay, order)
+        seen: list[str] = await ctx.run(look_async, ctx.workflow_id)
+        await ctx.set_event("paid", paid)
+        await ctx.run(pay, "again")
+        return seen
+
+    stop = _serve(worker)
+    yield worker
+    stop()
+
+
+@pytest.mark.parametrize("workflow", ["sync_order", "async_order"])
+def test_a_steps_result_is_committed_before_the_next_step_runs_and_the_end_follows_the_last(
+    server: ThreadServer, ahead_worker: Worker, workflow: str
+) -> None:
+    with Client(server.target) as client:
+        handle = client.start_workflow(workflow, "A-1", workflow_id=f"{workflow}-1")
+        # The second step saw the first one already in the journal.
+        assert handle.result(timeout=30) == ["pay"]
+        # Once the event is visible, the step before it is recorded too.
+        assert client.get_event(f"{workflow}-1", "paid", timeout=10) == "paid A-1"
+        steps = client.list_steps(f"{workflow}-1")
+    # Nothing is missing behind the completion, the last step included.
+    assert [(s.function_id, s.name) for s in steps] == [
+        (1, "pay"),
+        (2, "look" if workflow == "sync_order" else "look_async"),
+        (3, "baton.set_event"),
+        (4, "pay"),
+    ]
+    assert steps[-1].output == "paid again"
+
+
+def test_a_last_step_the_service_refuses_fails_the_workflow_instead_of_leaving_it_running(
+    database_url: str,
+) -> None:
+    small = start_thread_server(server_config(database_url, max_payload_bytes=4096))
+    worker = Worker(small.target)
+
+    @worker.step()
+    def too_big() -> str:
+        return "x" * 10_000
+
+    @worker.workflow()
+    def oversized(ctx: WorkflowContext) -> str:
+        ctx.run(too_big)
+        return "never seen"
+
+    stop = _serve(worker)
+    try:
+        with Client(small.target) as client:
+            handle = client.start_workflow("oversized", workflow_id="oversized-1")
+            with pytest.raises(Exception, match="4096 bytes"):
+                handle.result(timeout=30)
+            assert handle.status() == WorkflowStatus.ERROR
+            assert client.list_steps("oversized-1") == []
+    finally:
+        stop()
+        small.stop()
