@@ -27,7 +27,9 @@ pytestmark = pytest.mark.timeout(60)
 class _Stream:
     """A raw Connect stream whose requests the test sends one by one."""
 
-    def __init__(self, target: str, workflow: str, slots: int = 1) -> None:
+    def __init__(
+        self, target: str, workflow: str, slots: int = 1, *, dispatch_batches: bool = False
+    ) -> None:
         self._requests: queue.Queue[wk.ConnectRequest | None] = queue.Queue()
         self._channel = grpc.insecure_channel(target)
         self._requests.put(
@@ -36,6 +38,7 @@ class _Stream:
                     worker_id="raw-worker",
                     workflows=[wk.WorkflowRegistration(name=workflow)],
                     workflow_slots=slots,
+                    dispatch_batches=dispatch_batches,
                 )
             )
         )
@@ -333,3 +336,30 @@ def test_a_negative_follows_step_is_refused_naming_the_field(
         code, _, fields = _error(stream.checkpoint(wk.Checkpoint(id=1, complete_workflow=bad)))
     assert code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert fields == ["checkpoint.complete_workflow.follows_step"]
+
+
+@pytest.mark.parametrize("batches", [True, False])
+def test_dispatches_ready_together_share_a_message_for_a_worker_that_takes_batches(
+    server: ThreadServer, batches: bool
+) -> None:
+    count = 50
+    stream = _Stream(server.target, "checkout", slots=count, dispatch_batches=batches)
+    try:
+        with Client(server.target) as client:
+            client.start_workflows([WorkflowStart("checkout") for _ in range(count)])
+        kinds: list[str] = []
+        dispatched: list[str] = []
+        while len(dispatched) < count:
+            response = stream.next()
+            kinds.append(response.WhichOneof("message"))
+            if response.HasField("dispatch_batch"):
+                dispatched.extend(d.workflow_id for d in response.dispatch_batch.dispatches)
+            elif response.HasField("dispatch"):
+                dispatched.append(response.dispatch.workflow_id)
+    finally:
+        stream.close()
+    assert len(set(dispatched)) == count
+    if batches:
+        assert "dispatch_batch" in kinds and len(kinds) < count
+    else:
+        assert set(kinds) == {"dispatch"}  # a worker that did not ask gets one per message

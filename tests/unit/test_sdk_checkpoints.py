@@ -110,14 +110,31 @@ async def test_a_refusal_on_the_stream_raises_what_the_unary_call_would() -> Non
     assert unary.calls == []
 
 
-async def test_checkpoints_queued_together_leave_in_one_stream_message() -> None:
+async def test_what_queued_together_leaves_together_checkpoints_in_one_message_grants_in_one() -> (
+    None
+):
     outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
     for checkpoint_id in (1, 2, 3):
         outbox.put_nowait(wk.ConnectRequest(checkpoint=wk.Checkpoint(id=checkpoint_id)))
+        outbox.put_nowait(wk.ConnectRequest(slots=wk.GrantSlots(workflow_slots=1)))
     outbox.put_nowait(wk.ConnectRequest(heartbeat=wk.Heartbeat()))
     outbox.put_nowait(wk.ConnectRequest(checkpoint=wk.Checkpoint(id=4)))
     outbox.put_nowait(None)
+    outbox.put_nowait(wk.ConnectRequest(checkpoint=wk.Checkpoint(id=5)))  # after the end
     sent = [message async for message in _drain_queue(outbox)]
-    assert [m.WhichOneof("message") for m in sent] == ["checkpoints", "heartbeat", "checkpoint"]
-    assert [c.id for c in sent[0].checkpoints.checkpoints] == [1, 2, 3]
-    assert sent[2].checkpoint.id == 4
+    assert [m.WhichOneof("message") for m in sent] == ["heartbeat", "checkpoints", "slots"]
+    assert [c.id for c in sent[1].checkpoints.checkpoints] == [1, 2, 3, 4]
+    assert sent[2].slots.workflow_slots == 3
+
+
+async def test_a_lone_checkpoint_leaves_as_one_and_the_stream_waits_for_more() -> None:
+    outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
+    stream = _drain_queue(outbox)
+    outbox.put_nowait(wk.ConnectRequest(checkpoint=wk.Checkpoint(id=1)))
+    assert (await anext(stream)).checkpoint.id == 1
+    waiting = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    outbox.put_nowait(None)
+    with pytest.raises(StopAsyncIteration):
+        await waiting

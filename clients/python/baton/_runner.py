@@ -260,6 +260,9 @@ class WorkerRunner:
                         checkpoints.answer(answer)
                 elif kind == "dispatch":
                     self._on_dispatch(response.dispatch, rpc, checkpoints, executor)
+                elif kind == "dispatch_batch":
+                    for dispatch in response.dispatch_batch.dispatches:
+                        self._on_dispatch(dispatch, rpc, checkpoints, executor)
                 elif kind == "cancel":
                     self._on_cancel(response.cancel.workflow_id)
                 elif kind == "run_step":
@@ -298,6 +301,7 @@ class WorkerRunner:
             ],
             sdk=SDK,
             display_name=self._config.display_name,
+            dispatch_batches=True,
             queues=list(self._config.queues),
         )
         return pb.ConnectRequest(register=register)
@@ -495,24 +499,39 @@ def _failed(completion: pb.CompleteWorkflowRequest, exc: Exception) -> pb.Comple
 async def _drain_queue(
     outbox: asyncio.Queue[pb.ConnectRequest | None],
 ) -> AsyncIterator[pb.ConnectRequest]:
-    """The Connect request stream: the outbox's messages until a ``None``, with
-    the checkpoints queued together sent as one message."""
-    carried: list[pb.ConnectRequest | None] = []  # taken from the outbox, not sent yet
+    """The Connect request stream: the outbox's messages until a ``None``.
+
+    What queued up while the previous message was being written leaves
+    together: its checkpoints as one message, its slot grants as one grant,
+    anything else as it came.
+    """
     while True:
-        message = carried.pop() if carried else await outbox.get()
-        if message is None:
+        message = await outbox.get()
+        queued = [message]
+        while queued[-1] is not None and not outbox.empty():
+            queued.append(outbox.get_nowait())
+        checkpoints: list[pb.Checkpoint] = []
+        slots = 0
+        for item in queued:
+            if item is None:
+                break
+            kind = item.WhichOneof("message")
+            if kind == "checkpoint":
+                checkpoints.append(item.checkpoint)
+            elif kind == "checkpoints":
+                checkpoints.extend(item.checkpoints.checkpoints)
+            elif kind == "slots":
+                slots += item.slots.workflow_slots
+            else:
+                yield item
+        if len(checkpoints) == 1:
+            yield pb.ConnectRequest(checkpoint=checkpoints[0])
+        elif checkpoints:
+            yield pb.ConnectRequest(checkpoints=pb.CheckpointBatch(checkpoints=checkpoints))
+        if slots:
+            yield pb.ConnectRequest(slots=pb.GrantSlots(workflow_slots=slots))
+        if queued[-1] is None:
             return
-        if message.HasField("checkpoint") and not outbox.empty():
-            batch = [message.checkpoint]
-            while not outbox.empty():
-                following = outbox.get_nowait()
-                if following is None or not following.HasField("checkpoint"):
-                    carried.append(following)
-                    break
-                batch.append(following.checkpoint)
-            if len(batch) > 1:
-                message = pb.ConnectRequest(checkpoints=pb.CheckpointBatch(checkpoints=batch))
-        yield message
 
 
 async def _heartbeat(outbox: asyncio.Queue[pb.ConnectRequest | None], interval: float) -> None:

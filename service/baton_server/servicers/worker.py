@@ -88,20 +88,22 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                     lease_duration=_duration(self._config.lease_seconds),
                 )
             )
+            batches = first.register.dispatch_batches
             carried: list[Outgoing | None] = []  # taken from the outbox, not sent yet
             while True:
                 item = carried.pop() if carried else await session.outbox.get()
                 if isinstance(item, Reply):
                     # Every answer ready now goes in one message.
-                    answers = [item.message]
-                    while not session.outbox.empty():
-                        following = session.outbox.get_nowait()
-                        if not isinstance(following, Reply):
-                            carried.append(following)
-                            break
-                        answers.append(following.message)
-                    yield _answers_out(answers)
+                    replies = _alike(item, session.outbox, carried)
+                    yield _answers_out([reply.message for reply in replies])
                     continue
+                if batches and isinstance(item, Dispatch):
+                    # So does every dispatch, for a worker that takes them so.
+                    dispatches = _alike(item, session.outbox, carried)
+                    if len(dispatches) > 1:
+                        batch = pb.DispatchBatch(dispatches=[_dispatch_out(d) for d in dispatches])
+                        yield pb.ConnectResponse(dispatch_batch=batch)
+                        continue
                 if item is None:
                     break
                 if isinstance(item, Reconnect):
@@ -326,6 +328,23 @@ def _reply(
     end_span(failed)
     if not session.closed.is_set():
         session.outbox.put_nowait(Reply(reply))
+
+
+def _alike(
+    first: Reply | Dispatch,
+    outbox: asyncio.Queue[Outgoing | None],
+    carried: list[Outgoing | None],
+) -> list[Any]:
+    """``first`` and the items of its kind queued right behind it; the first
+    item of another kind goes to ``carried``."""
+    items: list[Any] = [first]
+    while not outbox.empty():
+        following = outbox.get_nowait()
+        if type(following) is not type(first):
+            carried.append(following)
+            break
+        items.append(following)
+    return items
 
 
 def _answers_out(answers: list[object]) -> pb.ConnectResponse:

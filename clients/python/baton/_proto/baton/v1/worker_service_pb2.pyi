@@ -81,7 +81,7 @@ class StepRegistration(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class RegisterWorker(_message.Message):
-    __slots__ = ("worker_id", "app_version", "workflows", "steps", "queues", "workflow_slots", "running", "sdk", "display_name")
+    __slots__ = ("worker_id", "app_version", "workflows", "steps", "queues", "workflow_slots", "running", "sdk", "display_name", "dispatch_batches")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     APP_VERSION_FIELD_NUMBER: _ClassVar[int]
     WORKFLOWS_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +91,7 @@ class RegisterWorker(_message.Message):
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     SDK_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    DISPATCH_BATCHES_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     app_version: str
     workflows: _containers.RepeatedCompositeFieldContainer[WorkflowRegistration]
@@ -100,7 +101,8 @@ class RegisterWorker(_message.Message):
     running: _containers.RepeatedCompositeFieldContainer[RunningWorkflow]
     sdk: str
     display_name: str
-    def __init__(self, worker_id: _Optional[str] = ..., app_version: _Optional[str] = ..., workflows: _Optional[_Iterable[_Union[WorkflowRegistration, _Mapping]]] = ..., steps: _Optional[_Iterable[_Union[StepRegistration, _Mapping]]] = ..., queues: _Optional[_Iterable[str]] = ..., workflow_slots: _Optional[int] = ..., running: _Optional[_Iterable[_Union[RunningWorkflow, _Mapping]]] = ..., sdk: _Optional[str] = ..., display_name: _Optional[str] = ...) -> None: ...
+    dispatch_batches: bool
+    def __init__(self, worker_id: _Optional[str] = ..., app_version: _Optional[str] = ..., workflows: _Optional[_Iterable[_Union[WorkflowRegistration, _Mapping]]] = ..., steps: _Optional[_Iterable[_Union[StepRegistration, _Mapping]]] = ..., queues: _Optional[_Iterable[str]] = ..., workflow_slots: _Optional[int] = ..., running: _Optional[_Iterable[_Union[RunningWorkflow, _Mapping]]] = ..., sdk: _Optional[str] = ..., display_name: _Optional[str] = ..., dispatch_batches: _Optional[bool] = ...) -> None: ...
 
 class RunningWorkflow(_message.Message):
     __slots__ = ("workflow_id", "attempt")
@@ -121,7 +123,7 @@ class GrantSlots(_message.Message):
     def __init__(self, workflow_slots: _Optional[int] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
-    __slots__ = ("registered", "dispatch", "cancel", "reconnect", "run_step", "checkpointed", "checkpointed_batch")
+    __slots__ = ("registered", "dispatch", "cancel", "reconnect", "run_step", "checkpointed", "checkpointed_batch", "dispatch_batch")
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     DISPATCH_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
@@ -129,6 +131,7 @@ class ConnectResponse(_message.Message):
     RUN_STEP_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINTED_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINTED_BATCH_FIELD_NUMBER: _ClassVar[int]
+    DISPATCH_BATCH_FIELD_NUMBER: _ClassVar[int]
     registered: Registered
     dispatch: DispatchWorkflow
     cancel: CancelWorkflowCommand
@@ -136,7 +139,14 @@ class ConnectResponse(_message.Message):
     run_step: RunStep
     checkpointed: Checkpointed
     checkpointed_batch: CheckpointedBatch
-    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., dispatch: _Optional[_Union[DispatchWorkflow, _Mapping]] = ..., cancel: _Optional[_Union[CancelWorkflowCommand, _Mapping]] = ..., reconnect: _Optional[_Union[Reconnect, _Mapping]] = ..., run_step: _Optional[_Union[RunStep, _Mapping]] = ..., checkpointed: _Optional[_Union[Checkpointed, _Mapping]] = ..., checkpointed_batch: _Optional[_Union[CheckpointedBatch, _Mapping]] = ...) -> None: ...
+    dispatch_batch: DispatchBatch
+    def __init__(self, registered: _Optional[_Union[Registered, _Mapping]] = ..., dispatch: _Optional[_Union[DispatchWorkflow, _Mapping]] = ..., cancel: _Optional[_Union[CancelWorkflowCommand, _Mapping]] = ..., reconnect: _Optional[_Union[Reconnect, _Mapping]] = ..., run_step: _Optional[_Union[RunStep, _Mapping]] = ..., checkpointed: _Optional[_Union[Checkpointed, _Mapping]] = ..., checkpointed_batch: _Optional[_Union[CheckpointedBatch, _Mapping]] = ..., dispatch_batch: _Optional[_Union[DispatchBatch, _Mapping]] = ...) -> None: ...
+
+class DispatchBatch(_message.Message):
+    __slots__ = ("dispatches",)
+    DISPATCHES_FIELD_NUMBER: _ClassVar[int]
+    dispatches: _containers.RepeatedCompositeFieldContainer[DispatchWorkflow]
+    def __init__(self, dispatches: _Optional[_Iterable[_Union[DispatchWorkflow, _Mapping]]] = ...) -> None: ...
 
 class CheckpointedBatch(_message.Message):
     __slots__ = ("answers",)
