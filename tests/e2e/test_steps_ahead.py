@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+import baton
 from baton import AsyncWorkflowContext, Client, Worker, WorkflowContext, WorkflowStatus
 from tests.conftest import ThreadServer, server_config, start_thread_server
 
@@ -76,6 +77,28 @@ def ahead_worker(server: ThreadServer) -> Iterator[Worker]:
         await ctx.run(pay, "again")
         return seen
 
+    @worker.workflow()
+    def sync_branches(ctx: WorkflowContext, order: str) -> list[str]:
+        ctx.run(pay, order)
+        (seen,) = ctx.gather(ctx.go(look, ctx.workflow_id))
+        return seen  # type: ignore[no-any-return]
+
+    @worker.workflow()
+    async def async_branches(ctx: AsyncWorkflowContext, order: str) -> list[str]:
+        await ctx.run(pay, order)
+        (seen,) = await ctx.gather(ctx.go(look_async, ctx.workflow_id))
+        return seen  # type: ignore[no-any-return]
+
+    @worker.step()
+    def progress() -> str:
+        baton.write_stream("progress", "half way")
+        return "written"
+
+    @worker.workflow()
+    async def async_with_a_plain_step_writing(ctx: AsyncWorkflowContext, order: str) -> str:
+        await ctx.run(pay, order)
+        return await ctx.run(progress)  # type: ignore[no-any-return]
+
     stop = _serve(worker)
     yield worker
     stop()
@@ -100,6 +123,23 @@ def test_a_steps_result_is_committed_before_the_next_step_runs_and_the_end_follo
         (4, "pay"),
     ]
     assert steps[-1].output == "paid again"
+
+
+@pytest.mark.parametrize("workflow", ["sync_branches", "async_branches"])
+def test_a_concurrent_branch_also_starts_after_the_step_before_it_is_committed(
+    server: ThreadServer, ahead_worker: Worker, workflow: str
+) -> None:
+    with Client(server.target) as client:
+        assert client.start_workflow(workflow, "B-1").result(timeout=30) == ["pay"]
+
+
+def test_a_plain_step_of_an_async_workflow_writes_to_a_stream(
+    server: ThreadServer, ahead_worker: Worker
+) -> None:
+    with Client(server.target) as client:
+        handle = client.start_workflow("async_with_a_plain_step_writing", "C-1")
+        assert handle.result(timeout=30) == "written"
+        assert list(client.read_stream(handle.workflow_id, "progress")) == ["half way"]
 
 
 def test_a_last_step_the_service_refuses_fails_the_workflow_instead_of_leaving_it_running(

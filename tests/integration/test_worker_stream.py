@@ -19,7 +19,7 @@ from baton._proto.baton.v1 import worker_service_pb2 as wk
 from baton._proto.baton.v1 import worker_service_pb2_grpc as wk_grpc
 from baton._proto.baton.v1 import workflow_service_pb2 as wf
 from baton._proto.baton.v1 import workflow_service_pb2_grpc as wf_grpc
-from tests.conftest import ThreadServer
+from tests.conftest import ThreadServer, server_config, start_thread_server
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -45,7 +45,9 @@ class _Stream:
         self._responses = wk_grpc.WorkerServiceStub(self._channel).Connect(
             iter(self._requests.get, None), timeout=30
         )
-        assert self.next().HasField("registered")
+        first = self.next()
+        assert first.HasField("registered")
+        self.registered = first.registered
 
     def send(self, **message: object) -> None:
         self._requests.put(wk.ConnectRequest(**message))  # type: ignore[arg-type]
@@ -326,6 +328,10 @@ def test_a_completion_that_follows_a_step_waits_for_that_step(
         assert [step.name for step in client.list_steps("order-3")] == ["pay"]
 
 
+def test_the_service_says_it_honours_follows_step(stream: _Stream) -> None:
+    assert stream.registered.completion_follows_step
+
+
 def test_a_negative_follows_step_is_refused_naming_the_field(
     server: ThreadServer, stream: _Stream
 ) -> None:
@@ -363,3 +369,30 @@ def test_dispatches_ready_together_share_a_message_for_a_worker_that_takes_batch
         assert "dispatch_batch" in kinds and len(kinds) < count
     else:
         assert set(kinds) == {"dispatch"}  # a worker that did not ask gets one per message
+
+
+def test_a_dispatch_batch_stays_within_half_the_message_limit(database_url: str) -> None:
+    small = start_thread_server(
+        server_config(database_url, max_message_bytes=64 * 1024, max_payload_bytes=16 * 1024)
+    )
+    count = 12
+    stream = _Stream(small.target, "checkout", slots=0, dispatch_batches=True)
+    try:
+        with Client(small.target) as client:
+            for _ in range(count // 3):  # a start request must fit too
+                client.start_workflows([WorkflowStart("checkout", ("x" * 10_000,))] * 3)
+        stream.send(slots=wk.GrantSlots(workflow_slots=count))  # all ready at once
+        sizes: list[int] = []
+        dispatched = 0
+        while dispatched < count:
+            response = stream.next()
+            sizes.append(response.ByteSize())
+            if response.HasField("dispatch_batch"):
+                dispatched += len(response.dispatch_batch.dispatches)
+            elif response.HasField("dispatch"):
+                dispatched += 1
+    finally:
+        stream.close()
+        small.stop()
+    assert dispatched == count
+    assert len(sizes) > 1 and max(sizes) <= 32 * 1024 + 64

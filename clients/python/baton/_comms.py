@@ -113,13 +113,15 @@ def _context(core: ContextCore, function_id: int) -> common_pb2.WorkflowContext:
     )
 
 
-async def _fenced(core: ContextCore, coro: Coroutine[Any, Any, T]) -> T:
-    """Awaits a checkpoint call, once the step sent before it is committed; a
-    refusal for a stale attempt stops the run."""
+async def _fenced(core: ContextCore, coro: Coroutine[Any, Any, T], *, settle: bool = True) -> T:
+    """Awaits a checkpoint call, once the steps sent before it are committed
+    (unless ``settle`` is false: a write from inside a step, which has no place
+    in the journal's order); a refusal for a stale attempt stops the run."""
     from baton._context import LeaseLost
 
     try:
-        await core.settled()
+        if settle:
+            await core.settled()
     except BaseException:
         coro.close()
         raise
@@ -195,7 +197,7 @@ async def write_stream(core: ContextCore, function_id: int, key: str, value: Any
     request = stream_service_pb2.WriteStreamRequest(
         context=_context(core, function_id), key=key, value=core.serializer.encode(value)
     )
-    response = await _fenced(core, core.rpc.write_stream(request))
+    response = await _fenced(core, core.rpc.write_stream(request), settle=function_id != 0)
     return int(response.offset)
 
 

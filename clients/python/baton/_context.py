@@ -281,12 +281,17 @@ class ContextCore:
         answer: concurrent.futures.Future[Any] | asyncio.Future[Any]
         if from_thread:
             assert self._loop is not None, "a ContextCore without a loop cannot record ahead"
-            answer = asyncio.run_coroutine_threadsafe(self._record_now(request), self._loop)
+            coro = self._record_now(request)
+            try:
+                answer = asyncio.run_coroutine_threadsafe(coro, self._loop)
+            except RuntimeError:  # the loop is closed: the worker has stopped
+                coro.close()
+                raise LeaseLost("the worker has stopped") from None
         else:
             # Sent now (not when the task first runs), so a completion that
             # follows right away leaves behind it.
             sent = self._checkpoints.record_step(request)
-            answer = asyncio.ensure_future(self._recorded(request, sent))
+            answer = asyncio.ensure_future(self._recorded_ahead(request, sent))
         answer.add_done_callback(_retrieve)
         with self._lock:
             self._ahead.append((request.context.function_id, answer))
@@ -302,6 +307,9 @@ class ContextCore:
     async def settled(self) -> None:
         """Waits, on the loop, until every step sent ahead so far is committed.
 
+        Shielded: a caller cancelled while it waits (a timeout around a ctx
+        call, say) does not cancel the write it waits for.
+
         Raises:
             WorkflowStop: A write was refused as stale or cancelled.
             BatonError: A write was refused for another reason (e.g. too large).
@@ -309,18 +317,24 @@ class ContextCore:
         for entry in self._pending_ahead():
             answer = entry[1]
             if isinstance(answer, concurrent.futures.Future):
-                await asyncio.wrap_future(answer)
+                await asyncio.shield(asyncio.wrap_future(answer))
             else:
-                await answer
+                await asyncio.shield(answer)
             self._settle_ahead(entry)
 
     def wait_settled(self) -> None:
-        """`settled`, from a workflow thread."""
-        for entry in self._pending_ahead():
-            answer = entry[1]
-            assert isinstance(answer, concurrent.futures.Future), "sent ahead from the loop"
-            self._wait_from_thread(answer)
-            self._settle_ahead(entry)
+        """`settled`, from a thread (a plain ``def`` workflow's, or a step's)."""
+        pending = self._pending_ahead()
+        if not pending:
+            return
+        if all(isinstance(answer, concurrent.futures.Future) for _, answer in pending):
+            for entry in pending:
+                self._wait_from_thread(entry[1])  # type: ignore[arg-type]
+                self._settle_ahead(entry)
+            return
+        # Sent from the loop (an async workflow): wait there.
+        assert self._loop is not None, "a ContextCore without a loop cannot wait"
+        self._wait_from_thread(asyncio.run_coroutine_threadsafe(self.settled(), self._loop))
 
     def _pending_ahead(
         self,
@@ -337,7 +351,27 @@ class ContextCore:
 
     async def _record_now(self, request: worker_service_pb2.RecordStepRequest) -> common_pb2.Step:
         assert self._checkpoints is not None
-        return await self._recorded(request, self._checkpoints.record_step(request))
+        return await self._recorded_ahead(request, self._checkpoints.record_step(request))
+
+    async def _recorded_ahead(
+        self,
+        request: worker_service_pb2.RecordStepRequest,
+        sent: Awaitable[worker_service_pb2.RecordStepResponse],
+    ) -> common_pb2.Step:
+        """`_recorded` for a step sent ahead, whose own result the workflow
+        already went on with: a different result recorded before (only a
+        racing older attempt could) fails the run as non-deterministic."""
+        step = await self._recorded(request, sent)
+        mine = self._own_step(request)
+        if step.output != mine.output or step.error != mine.error:
+            error = NonDeterministicError(
+                f"workflow {self.workflow_name!r} (id {self.workflow_id}), step"
+                f" {step.function_id}: the journal already holds another result for"
+                f" {step.step_name!r} (recorded by an earlier attempt)"
+            )
+            self.nondeterminism = error
+            raise error
+        return step
 
     async def _recorded(
         self,
@@ -367,7 +401,7 @@ class ContextCore:
             mine.output.CopyFrom(request.output)
         return mine
 
-    def call_from_thread(self, coro: Coroutine[Any, Any, T]) -> T:
+    def call_from_thread(self, coro: Coroutine[Any, Any, T], *, settle: bool = True) -> T:
         """Runs a coroutine on the worker's loop from a workflow thread and waits.
 
         Polls the run's flags while waiting, so a run abandoned meanwhile (or a
@@ -375,7 +409,8 @@ class ContextCore:
         """
         assert self._loop is not None, "a ContextCore without a loop cannot call it"
         try:
-            self.wait_settled()
+            if settle:  # not from inside a step: its writes are outside the journal's order
+                self.wait_settled()
         except BaseException:
             coro.close()
             raise
@@ -475,7 +510,6 @@ class WorkflowContext(SyncOps):
             SerializationError: The step's return value cannot be encoded.
         """
         core = self._core
-        core.wait_settled()
         if isinstance(step, str):
             core.check_alive()
             function_id, recorded = core.claim(step)
@@ -499,6 +533,7 @@ class WorkflowContext(SyncOps):
         core = self._core
         if recorded is not None:
             return core.settle(recorded)
+        core.wait_settled()  # (`go` branches too) the steps before this one are committed
         started_at = _now()
         failure: Exception | None = None
         output: Any = None
@@ -603,7 +638,6 @@ class AsyncWorkflowContext(AsyncOps):
             SerializationError: The step's return value cannot be encoded.
         """
         core = self._core
-        await core.settled()
         if isinstance(step, str):  # a remote step, by name
             core.check_alive()
             function_id, recorded = core.claim(step)
@@ -627,6 +661,7 @@ class AsyncWorkflowContext(AsyncOps):
         core = self._core
         if recorded is not None:
             return core.settle(recorded)
+        await core.settled()  # (`go` branches too) the steps before this one are committed
         started_at = _now()
         failure: Exception | None = None
         output: Any = None

@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 
@@ -39,6 +40,7 @@ from baton._errors import (
     BatonError,
     FailedPrecondition,
     InvalidArgument,
+    NonDeterministicError,
     ResourceExhausted,
     map_rpc_error,
 )
@@ -69,6 +71,10 @@ _FATAL_BEFORE_REGISTRATION = frozenset(
 _RECONNECT_INITIAL = 0.1
 _RECONNECT_MAX = 5.0
 _DEFAULT_HEARTBEAT = 5.0
+# Most bytes of checkpoints sent in one stream message: well under the service's
+# default receive limit (8 MiB), which a few results near the payload limit
+# (2 MiB each) would otherwise pass together.
+_BATCH_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,7 @@ class WorkerRunner:
         self._draining = False
         self._ever_registered = False
         self._registered = False
+        self._completion_follows_step = False
 
     def stop(self) -> None:
         """Asks `serve` to stop gracefully. Call from the runner's loop."""
@@ -310,6 +317,7 @@ class WorkerRunner:
         self, registered: pb.Registered, outbox: asyncio.Queue[pb.ConnectRequest | None]
     ) -> asyncio.Task[None]:
         self._registered = self._ever_registered = True
+        self._completion_follows_step = registered.completion_follows_step
         interval = registered.heartbeat_interval.ToTimedelta().total_seconds()
         interval = interval if interval > 0 else _DEFAULT_HEARTBEAT
         logger.info(
@@ -389,6 +397,8 @@ class WorkerRunner:
                 state=run.state,
                 release_waits_after=self._config.evict_waits_after,
             )
+            if not self._completion_follows_step:  # a service that would not wait for the step
+                completion.follows_step = 0
             await _complete(checkpoints, completion, settled)
             if completion.HasField("error"):
                 logger.info(
@@ -475,9 +485,11 @@ async def _complete(
         await settled()
     except BaseException as exc:
         if sent is not None:
-            # It cannot land without the step (its retries would wait forever).
+            # It cannot land without the step (its retries would wait forever);
+            # refused already, its error is not news.
             sent.cancel()
-        if not isinstance(exc, InvalidArgument | ResourceExhausted):
+            sent.add_done_callback(_retrieve)
+        if not isinstance(exc, InvalidArgument | ResourceExhausted | NonDeterministicError):
             raise
         await checkpoints.complete_workflow(_failed(completion, exc))
         return
@@ -487,6 +499,11 @@ async def _complete(
         if not completion.HasField("output"):
             raise
         await checkpoints.complete_workflow(_failed(completion, exc))
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _failed(completion: pb.CompleteWorkflowRequest, exc: Exception) -> pb.CompleteWorkflowRequest:
@@ -502,8 +519,8 @@ async def _drain_queue(
     """The Connect request stream: the outbox's messages until a ``None``.
 
     What queued up while the previous message was being written leaves
-    together: its checkpoints as one message, its slot grants as one grant,
-    anything else as it came.
+    together: its checkpoints in as few messages as fit `_BATCH_BYTES`, its
+    slot grants as one grant, anything else as it came.
     """
     while True:
         message = await outbox.get()
@@ -524,14 +541,31 @@ async def _drain_queue(
                 slots += item.slots.workflow_slots
             else:
                 yield item
-        if len(checkpoints) == 1:
-            yield pb.ConnectRequest(checkpoint=checkpoints[0])
-        elif checkpoints:
-            yield pb.ConnectRequest(checkpoints=pb.CheckpointBatch(checkpoints=checkpoints))
+        for batch in _batches(checkpoints):
+            if len(batch) == 1:
+                yield pb.ConnectRequest(checkpoint=batch[0])
+            else:
+                yield pb.ConnectRequest(checkpoints=pb.CheckpointBatch(checkpoints=batch))
         if slots:
             yield pb.ConnectRequest(slots=pb.GrantSlots(workflow_slots=slots))
         if queued[-1] is None:
             return
+
+
+def _batches(checkpoints: list[pb.Checkpoint]) -> Iterator[list[pb.Checkpoint]]:
+    """``checkpoints`` in order, cut so that each batch stays within `_BATCH_BYTES`
+    (a checkpoint larger than that goes alone)."""
+    batch: list[pb.Checkpoint] = []
+    size = 0
+    for checkpoint in checkpoints:
+        grows = checkpoint.ByteSize()
+        if batch and size + grows > _BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+        batch.append(checkpoint)
+        size += grows
+    if batch:
+        yield batch
 
 
 async def _heartbeat(outbox: asyncio.Queue[pb.ConnectRequest | None], interval: float) -> None:

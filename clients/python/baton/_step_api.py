@@ -27,7 +27,7 @@ def write_stream(key: str, value: Any) -> int:
         FailedPrecondition: The stream is closed.
     """
     core = comms.step_core()
-    return core.call_from_thread(comms.write_stream(core, 0, key, value))
+    return core.call_from_thread(comms.write_stream(core, 0, key, value), settle=False)
 
 
 async def write_stream_async(key: str, value: Any) -> int:

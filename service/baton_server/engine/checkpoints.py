@@ -128,8 +128,9 @@ class Checkpoints:
         records = [item for item in batch if isinstance(item, _Record)]
         completes = [item for item in batch if isinstance(item, _Complete)]
         try:
-            # Two statements, each whole by itself (a completion never needs a
-            # step of the same batch), so no transaction around them.
+            # Two statements, each whole by itself, so no transaction around
+            # them; the steps commit first, so a completion that follows a step
+            # of the same batch (`follows_step`) finds it.
             async with self._connector.autocommit() as tx:
                 written = await steps.record_many(tx, [r.new for r in records]) if records else []
                 finished = (
@@ -228,7 +229,11 @@ class Checkpoints:
             raise workflow_not_found(completion.workflow_id)
         if workflow.status in ("SUCCESS", "ERROR") and workflow.attempt == completion.attempt:
             return workflow.status  # a retried call whose first try committed
-        if workflow.status == "PENDING" and workflow.attempt == completion.attempt:
+        if (
+            completion.follows_step
+            and workflow.status == "PENDING"
+            and workflow.attempt == completion.attempt
+        ):
             # Sent right behind its last step, whose write failed or is still
             # on its way (a retry by the unary call): the worker retries this.
             raise step_not_recorded(completion.workflow_id, completion.follows_step)

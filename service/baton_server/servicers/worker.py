@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
 from google.rpc import code_pb2
 
 from baton._proto.baton.v1 import common_pb2
@@ -86,24 +87,30 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                     replica_id=self._engine.replica_id,
                     heartbeat_interval=_duration(self._config.heartbeat_seconds),
                     lease_duration=_duration(self._config.lease_seconds),
+                    completion_follows_step=True,
                 )
             )
             batches = first.register.dispatch_batches
+            # Half the message limit: what is ready together goes together, but
+            # a batch never outgrows what the worker may receive.
+            budget = self._config.max_message_bytes // 2
             carried: list[Outgoing | None] = []  # taken from the outbox, not sent yet
             while True:
                 item = carried.pop() if carried else await session.outbox.get()
                 if isinstance(item, Reply):
                     # Every answer ready now goes in one message.
-                    replies = _alike(item, session.outbox, carried)
-                    yield _answers_out([reply.message for reply in replies])
+                    answers = _batch(item, session.outbox, carried, _reply_out, budget)
+                    yield _answers_out(answers)
                     continue
                 if batches and isinstance(item, Dispatch):
                     # So does every dispatch, for a worker that takes them so.
-                    dispatches = _alike(item, session.outbox, carried)
+                    dispatches = _batch(item, session.outbox, carried, _dispatch_out, budget)
                     if len(dispatches) > 1:
-                        batch = pb.DispatchBatch(dispatches=[_dispatch_out(d) for d in dispatches])
+                        batch = pb.DispatchBatch(dispatches=dispatches)
                         yield pb.ConnectResponse(dispatch_batch=batch)
-                        continue
+                    else:
+                        yield pb.ConnectResponse(dispatch=dispatches[0])
+                    continue
                 if item is None:
                     break
                 if isinstance(item, Reconnect):
@@ -330,25 +337,38 @@ def _reply(
         session.outbox.put_nowait(Reply(reply))
 
 
-def _alike(
+def _batch(
     first: Reply | Dispatch,
     outbox: asyncio.Queue[Outgoing | None],
     carried: list[Outgoing | None],
+    convert: Callable[[Any], Message],
+    budget: int,
 ) -> list[Any]:
-    """``first`` and the items of its kind queued right behind it; the first
-    item of another kind goes to ``carried``."""
-    items: list[Any] = [first]
+    """``first`` and the items of its kind queued right behind it, converted,
+    while they fit ``budget`` bytes; the first item that does not (or of
+    another kind) goes to ``carried``."""
+    messages = [convert(first)]
+    size = messages[0].ByteSize()
     while not outbox.empty():
         following = outbox.get_nowait()
         if type(following) is not type(first):
             carried.append(following)
             break
-        items.append(following)
-    return items
+        message = convert(following)
+        size += message.ByteSize()
+        if size > budget:
+            carried.append(following)
+            break
+        messages.append(message)
+    return messages
 
 
-def _answers_out(answers: list[object]) -> pb.ConnectResponse:
-    checkpointed = [answer for answer in answers if isinstance(answer, pb.Checkpointed)]
+def _reply_out(reply: Reply) -> pb.Checkpointed:
+    assert isinstance(reply.message, pb.Checkpointed)
+    return reply.message
+
+
+def _answers_out(checkpointed: list[pb.Checkpointed]) -> pb.ConnectResponse:
     if len(checkpointed) == 1:
         return pb.ConnectResponse(checkpointed=checkpointed[0])
     return pb.ConnectResponse(checkpointed_batch=pb.CheckpointedBatch(answers=checkpointed))

@@ -155,16 +155,18 @@ class CheckpointedBatch(_message.Message):
     def __init__(self, answers: _Optional[_Iterable[_Union[Checkpointed, _Mapping]]] = ...) -> None: ...
 
 class Registered(_message.Message):
-    __slots__ = ("worker_id", "replica_id", "heartbeat_interval", "lease_duration")
+    __slots__ = ("worker_id", "replica_id", "heartbeat_interval", "lease_duration", "completion_follows_step")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     LEASE_DURATION_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_FOLLOWS_STEP_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     replica_id: str
     heartbeat_interval: _duration_pb2.Duration
     lease_duration: _duration_pb2.Duration
-    def __init__(self, worker_id: _Optional[str] = ..., replica_id: _Optional[str] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lease_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    completion_follows_step: bool
+    def __init__(self, worker_id: _Optional[str] = ..., replica_id: _Optional[str] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lease_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., completion_follows_step: _Optional[bool] = ...) -> None: ...
 
 class DispatchWorkflow(_message.Message):
     __slots__ = ("workflow_id", "workflow_name", "input", "attempt", "journal", "deadline", "app_version", "parent_workflow_id", "trace_carrier")
