@@ -7,12 +7,13 @@ Workloads (the performance issue's):
 
 - W1: one 3-step workflow at a time, start -> result; p50/p90/p99 over N runs.
 - W2: N workflows of 3 no-op steps started at once, then awaited; workflows
-  per second. Baton: started with `Client.start_workflows` (batches of 1,000),
-  rate up to the latest end time the workflows recorded (the client's awaits
-  of finished workflows are not counted). DBOS (in-process) and Temporal
+  per second. Baton: started with `Client.start_workflows` (batches of 1,000)
+  and awaited with `Client.as_completed` (one stream per 1,000), rate up to the
+  latest end time the workflows recorded. DBOS (in-process) and Temporal
   (no batch start): started one by one, rate up to the last result.
 - W3: N one-step tasks put on a queue (Baton: `Client.start_workflows` batches
-  of 1,000 onto queue ``bench``; DBOS: ``Queue.enqueue`` one by one; Temporal:
+  of 1,000 onto queue ``bench``, awaited with ``as_completed``; DBOS:
+  ``Queue.enqueue`` one by one; Temporal:
   ``start_workflow`` one by one on a task queue). Enqueue rate = N / time of
   the enqueue calls; drain rate = N / (first enqueue call -> the latest end
   time the tasks recorded themselves).

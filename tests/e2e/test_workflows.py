@@ -138,6 +138,47 @@ async def test_the_async_client_starts_awaits_and_lists(server: ThreadServer, sp
     assert [w.workflow_id for w in listed] == ["async-client"]
 
 
+def test_as_completed_yields_each_workflow_once_finished_with_its_result_in_hand(
+    server: ThreadServer, client: Client, spawn_worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from baton import WorkflowStart
+    from baton import _client_shared as shared
+
+    monkeypatch.setattr(shared, "AWAIT_MANY", 7)  # several calls, as past 1,000
+    spawn_worker(server.target)
+    starts = [WorkflowStart("three_steps", (i,), workflow_id=f"many-{i}") for i in range(20)]
+    handles = client.start_workflows(starts)
+    failing = client.start_workflow("fails", "no", workflow_id="many-fails")
+    done = {}
+    for handle in client.as_completed([*handles, failing, "many-3"], timeout=60):  # type: ignore[list-item]
+        assert handle.workflow_id not in done
+        try:
+            done[handle.workflow_id] = handle.result(timeout=0.000001)  # in hand: no wait
+        except WorkflowFailed as failed:
+            done[handle.workflow_id] = failed.error.message
+    assert done == {
+        **{f"many-{i}": {"a": i + 1, "b": 2 * i + 2, "c": 2 * i - 1} for i in range(20)},
+        "many-fails": "no",
+    }
+    with pytest.raises(TimeoutError, match="1 of 1 workflows did not finish"):
+        list(client.as_completed([client.start_workflow("nobody_hosts_me")], timeout=0.5))
+
+
+async def test_the_async_client_awaits_many_as_they_complete(
+    server: ThreadServer, spawn_worker
+) -> None:
+    from baton import AsyncClient
+
+    spawn_worker(server.target)
+    async with AsyncClient(server.target) as client:
+        handles = [
+            await client.start_workflow("three_steps", i, workflow_id=f"amany-{i}")
+            for i in range(5)
+        ]
+        results = {h.workflow_id: await h.result() async for h in client.as_completed(handles)}
+    assert results == {f"amany-{i}": {"a": i + 1, "b": 2 * i + 2, "c": 2 * i - 1} for i in range(5)}
+
+
 def test_leases_are_renewed_per_worker_not_per_workflow(
     server: ThreadServer, client: Client, spawn_worker, effects_url: str
 ) -> None:

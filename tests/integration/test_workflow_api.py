@@ -198,3 +198,54 @@ def test_a_timeout_is_kept_on_every_start_path(server: ThreadServer, stub) -> No
     for workflow_id in ("t-plain", "t-queued", "t-batch"):
         got = stub.GetWorkflow(wf.GetWorkflowRequest(workflow_id=workflow_id), timeout=5).workflow
         assert got.HasField("deadline"), workflow_id
+
+
+def _cancel(stub: wf_grpc.WorkflowServiceStub, workflow_id: str) -> None:
+    stub.CancelWorkflow(wf.CancelWorkflowRequest(workflow_id=workflow_id), timeout=10)
+
+
+def test_await_workflows_streams_each_finished_workflow_once_until_the_timeout(stub) -> None:
+    for workflow_id in ("many-1", "many-2", "many-3"):
+        _start(stub, "nobody_hosts_me", workflow_id)
+    _cancel(stub, "many-2")  # finished before the call: sent first
+    call = stub.AwaitWorkflows(
+        wf.AwaitWorkflowsRequest(
+            workflow_ids=["many-1", "many-2", "many-3", "many-2"], timeout={"seconds": 2}
+        ),
+        timeout=10,
+    )
+    first = next(call)
+    assert [w.workflow_id for w in first.finished] == ["many-2"]
+    assert first.finished[0].status == common.WORKFLOW_STATUS_CANCELLED
+    _cancel(stub, "many-3")  # finishes while the call waits
+    second = next(call)
+    assert [w.workflow_id for w in second.finished] == ["many-3"]
+    # many-1 never finishes: the stream ends at the timeout without it.
+    assert list(call) == []
+
+
+def test_await_workflows_refuses_bad_requests_naming_the_field(stub) -> None:
+    _start(stub, "nobody_hosts_me", "known")
+    cases = [
+        (wf.AwaitWorkflowsRequest(), grpc.StatusCode.INVALID_ARGUMENT, "workflow_ids"),
+        (
+            wf.AwaitWorkflowsRequest(workflow_ids=[str(i) for i in range(1001)]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "the limit is 1000",
+        ),
+        (
+            wf.AwaitWorkflowsRequest(workflow_ids=["known", ""]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "workflow_ids[1]",
+        ),
+        (
+            wf.AwaitWorkflowsRequest(workflow_ids=["known", "nope"]),
+            grpc.StatusCode.NOT_FOUND,
+            "'nope' not found",
+        ),
+    ]
+    for request, code, says in cases:
+        with pytest.raises(grpc.RpcError) as caught:
+            list(stub.AwaitWorkflows(request, timeout=10))
+        assert caught.value.code() == code
+        assert says in caught.value.details()

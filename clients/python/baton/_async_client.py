@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -514,6 +514,47 @@ class AsyncClient:
             finally:
                 call.cancel()
 
+    async def as_completed(
+        self, workflows: Iterable[AsyncWorkflowHandle | str], timeout: float | None = None
+    ) -> AsyncIterator[AsyncWorkflowHandle]:
+        """Yields a handle for each workflow as it finishes; its `result` then
+        answers at once. See `Client.as_completed`."""
+        loop = asyncio.get_running_loop()
+        ids = shared.workflow_ids(workflows)
+        deadline = None if timeout is None else loop.time() + timeout
+        finished = 0
+        for first in range(0, len(ids), shared.AWAIT_MANY):
+            pending = dict.fromkeys(ids[first : first + shared.AWAIT_MANY])
+            while pending:
+                wait = shared.AWAIT_SLICE
+                if deadline is not None:
+                    wait = min(wait, deadline - loop.time())
+                    if wait <= 0:
+                        raise shared.many_timeout_error(len(ids) - finished, len(ids), timeout)
+                    wait = max(wait, shared.MIN_WAIT)
+                call = self._rpc.await_workflows(
+                    shared.await_many_request(list(pending), wait),
+                    timeout=wait + shared.AWAIT_MARGIN,
+                )
+                try:
+                    async for response in call:
+                        for workflow in response.finished:
+                            if workflow.workflow_id in pending:
+                                del pending[workflow.workflow_id]
+                                finished += 1
+                                yield AsyncWorkflowHandle(self, workflow.workflow_id, workflow)
+                except grpc.RpcError as exc:
+                    error = map_rpc_error(exc)
+                    if not isinstance(error, Unavailable | DeadlineExceeded):
+                        raise error from exc
+                    # The service restarting must not fail a caller prepared to wait.
+                    logger.warning(
+                        "waiting for %d workflows: %s; asking again", len(pending), error
+                    )
+                    await asyncio.sleep(shared.UNAVAILABLE_PAUSE)
+                finally:
+                    call.cancel()
+
     async def watch_workflow(self, workflow_id: str) -> AsyncIterator[WorkflowInfo]:
         """Yields the workflow's state now and after each status change; see
         `Client.watch_workflow`."""
@@ -564,9 +605,12 @@ class AsyncWorkflowHandle:
         workflow_id: The workflow's id.
     """
 
-    def __init__(self, client: AsyncClient, workflow_id: str) -> None:
+    def __init__(
+        self, client: AsyncClient, workflow_id: str, finished: common_pb2.Workflow | None = None
+    ) -> None:
         self._client = client
         self.workflow_id = workflow_id
+        self._finished = finished  # its final state, when known (`AsyncClient.as_completed`)
 
     def __repr__(self) -> str:
         return f"AsyncWorkflowHandle({self.workflow_id!r})"
@@ -583,6 +627,8 @@ class AsyncWorkflowHandle:
             WorkflowCancelled: It was cancelled.
             MaxRecoveryAttemptsExceeded: It was stopped as a dead letter.
         """
+        if self._finished is not None:
+            return shared.outcome(self._finished, self._client._serializer)
         return await self._client._result(self.workflow_id, timeout)
 
     async def status(self) -> WorkflowStatus:

@@ -177,6 +177,30 @@ def outcome(workflow: common_pb2.Workflow, serializer: Serializer) -> Any:
     raise AssertionError(f"outcome() called for unfinished status {status}")
 
 
+AWAIT_MANY = 1000
+"""The most workflows one AwaitWorkflows call waits for; `as_completed` waits
+for more that many at a time."""
+
+
+def workflow_ids(workflows: Iterable[Any]) -> list[str]:
+    """The ids of handles or ids, once each, in order."""
+    return list(dict.fromkeys(getattr(w, "workflow_id", w) for w in workflows))
+
+
+def await_many_request(
+    workflow_ids: Sequence[str], wait: float
+) -> workflow_service_pb2.AwaitWorkflowsRequest:
+    """Builds an AwaitWorkflows request waiting ``wait`` seconds on the server."""
+    return workflow_service_pb2.AwaitWorkflowsRequest(
+        workflow_ids=workflow_ids, timeout=duration(wait)
+    )
+
+
+def many_timeout_error(left: int, total: int, timeout: float | None) -> TimeoutError:
+    """The error `as_completed` raises when the caller's timeout passes first."""
+    return TimeoutError(f"{left} of {total} workflows did not finish within {timeout}s")
+
+
 def timeout_error(workflow_id: str, timeout: float | None) -> TimeoutError:
     """The error `result` raises when the caller's timeout passes first."""
     return TimeoutError(f"workflow {workflow_id!r} did not finish within {timeout}s")

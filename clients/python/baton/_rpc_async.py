@@ -427,6 +427,14 @@ class AsyncRpc:
         its errors with `map_rpc_error`."""
         return self._streams.ReadStream(request, metadata=self._metadata)
 
+    def await_workflows(
+        self, request: workflow_service_pb2.AwaitWorkflowsRequest, *, timeout: float
+    ) -> Any:
+        """Opens AwaitWorkflows; ``timeout`` is the call's deadline and must exceed
+        the server-side wait. Iterate the returned call, mapping its errors with
+        `map_rpc_error`."""
+        return self._workflows.AwaitWorkflows(request, metadata=self._metadata, timeout=timeout)
+
     def watch_workflow(self, request: workflow_service_pb2.WatchWorkflowRequest) -> Any:
         """Opens WatchWorkflow (no deadline); iterate the returned call."""
         return self._workflows.WatchWorkflow(request, metadata=self._metadata)

@@ -25,6 +25,7 @@ _POLICY: dict[str, frozenset[Role]] = {
         "baton.v1.WorkflowService/StartWorkflows": (W, C, A),
         "baton.v1.WorkflowService/GetWorkflow": (W, C, A),
         "baton.v1.WorkflowService/AwaitWorkflow": (W, C, A),
+        "baton.v1.WorkflowService/AwaitWorkflows": (W, C, A),
         "baton.v1.WorkflowService/WatchWorkflow": (W, C, A),
         "baton.v1.WorkflowService/ListWorkflows": (W, C, A),
         "baton.v1.WorkflowService/ListWorkflowSteps": (W, C, A),

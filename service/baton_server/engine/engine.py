@@ -277,6 +277,41 @@ class Engine:
                 if changed.finished is not None:
                     return changed.finished
 
+    async def await_many(
+        self, workflow_ids: list[str], timeout: float
+    ) -> AsyncIterator[list[Workflow]]:
+        """Yields the workflows once finished (several at a time when they finish
+        together, each once) until all have, or ``timeout`` passes.
+
+        Raises:
+            NotFound: One of the ids is unknown (before anything is yielded).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        with self._waiters.watch_many(workflow_ids) as changed:
+            async with self._connector.read() as tx:
+                rows = await workflows.get_many(tx, workflow_ids)
+            for workflow_id in workflow_ids:
+                if workflow_id not in rows:
+                    raise workflow_not_found(workflow_id)
+            pending = set(workflow_ids)
+            while True:
+                done = [row for row in rows.values() if row.finished and row.workflow_id in pending]
+                if done:
+                    pending.difference_update(row.workflow_id for row in done)
+                    yield done
+                remaining = deadline - loop.time()
+                if not pending or remaining <= 0:
+                    return
+                woken = await wait_event(changed, min(remaining, _RECHECK_SECONDS))
+                ids, rows = changed.take()
+                # Re-read what changed without its row in hand; everything after
+                # a silent recheck period (a notification may have been lost).
+                reread = (pending if not woken or not ids else ids & pending) - rows.keys()
+                if reread:
+                    async with self._connector.read() as tx:
+                        rows.update(await workflows.get_many(tx, sorted(reread)))
+
     async def watch_workflow(self, workflow_id: str) -> AsyncIterator[Workflow]:
         """Yields the workflow now and after each status change, until finished."""
         last_status = None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from baton_server.connector import Connector, Tx
 from baton_server.engine.queues import queue_not_found
 from baton_server.errors import AlreadyExists, InvalidArgument, ServiceError
-from baton_server.store import queues, starts
+from baton_server.store import queues, starts, workflows
 from baton_server.store.models import Workflow
 from baton_server.store.queues import QueueConfig
 from baton_server.store.starts import NewStart
@@ -109,14 +109,14 @@ class Starter:
         """Resolves skipped items: existing id, or deduplication holder; else retry."""
         if not conflicted:
             return []
-        existing = await starts.get_many(tx, [items[i].workflow_id for i in conflicted])
+        existing = await workflows.get_many(tx, [items[i].workflow_id for i in conflicted])
         pairs = [
             (items[i].queue, items[i].deduplication_id)
             for i in conflicted
             if items[i].workflow_id not in existing and items[i].deduplication_id
         ]
         holders = await starts.deduplication_holders(tx, [(q, d) for q, d in pairs if d])
-        holder_workflows = await starts.get_many(tx, sorted(set(holders.values())))
+        holder_workflows = await workflows.get_many(tx, sorted(set(holders.values())))
         retry: list[int] = []
         for index in conflicted:
             item = items[index]

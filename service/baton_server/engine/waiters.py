@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from baton_server.store.models import Workflow
 
@@ -20,6 +21,38 @@ class Watch(asyncio.Event):
     """The workflow as this replica finished it, when it did while watched
     (saves the watcher a re-read); ``None`` otherwise."""
 
+    def note(self, workflow_id: str, finished: Workflow | None) -> None:
+        """A change of ``workflow_id`` (``finished`` by this replica, if so)."""
+        if finished is not None:
+            self.finished = finished
+        self.set()
+
+
+class ManyWatch(Watch):
+    """An event set at each change of any of several workflows, which it names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._changed: set[str] = set()
+        self._finished: dict[str, Workflow] = {}
+
+    def note(self, workflow_id: str, finished: Workflow | None) -> None:
+        self._changed.add(workflow_id)
+        if finished is not None:
+            self._finished[workflow_id] = finished
+        self.set()
+
+    def take(self) -> tuple[set[str], dict[str, Workflow]]:
+        """Clears the event; returns the ids that changed since the last take
+        and the rows of those this replica finished."""
+        self.clear()
+        changed, finished = self._changed, self._finished
+        self._changed, self._finished = set(), {}
+        return changed, finished
+
+
+WatchT = TypeVar("WatchT", bound=Watch)
+
 
 class StatusWaiters:
     """Events to set when a workflow's status changes, by workflow id."""
@@ -30,24 +63,34 @@ class StatusWaiters:
     @contextmanager
     def watch(self, workflow_id: str) -> Iterator[Watch]:
         """An event set at each change of ``workflow_id``; register before reading."""
-        event = Watch()
-        self._events.setdefault(workflow_id, set()).add(event)
+        with self._watching(Watch(), [workflow_id]) as event:
+            yield event
+
+    @contextmanager
+    def watch_many(self, workflow_ids: list[str]) -> Iterator[ManyWatch]:
+        """One event set at each change of any of ``workflow_ids``."""
+        with self._watching(ManyWatch(), workflow_ids) as event:
+            yield event
+
+    @contextmanager
+    def _watching(self, event: WatchT, workflow_ids: list[str]) -> Iterator[WatchT]:
+        for workflow_id in workflow_ids:
+            self._events.setdefault(workflow_id, set()).add(event)
         try:
             yield event
         finally:
-            events = self._events.get(workflow_id)
-            if events is not None:
-                events.discard(event)
-                if not events:
-                    del self._events[workflow_id]
+            for workflow_id in workflow_ids:
+                events = self._events.get(workflow_id)
+                if events is not None:
+                    events.discard(event)
+                    if not events:
+                        del self._events[workflow_id]
 
     def changed(self, workflow_id: str, finished: Workflow | None = None) -> None:
         """Wakes the waiters of ``workflow_id`` (handing them the row when this
         replica just ``finished`` it)."""
         for event in self._events.get(workflow_id, ()):
-            if finished is not None:
-                event.finished = finished
-            event.set()
+            event.note(workflow_id, finished)
 
     def wake_all(self) -> None:
         """Wakes everyone (after notifications may have been missed)."""

@@ -168,6 +168,34 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             workflow=convert.workflow_out(workflow), done=workflow.finished
         )
 
+    async def AwaitWorkflows(
+        self, request: pb.AwaitWorkflowsRequest, context: Context
+    ) -> AsyncIterator[pb.AwaitWorkflowsResponse]:
+        ids = list(dict.fromkeys(request.workflow_ids))  # once each, in order
+        if not ids:
+            raise InvalidArgument("workflow_ids", "is required")
+        if len(ids) > _MAX_BATCH:
+            raise InvalidArgument(
+                "workflow_ids", f"holds {len(ids)} ids; the limit is {_MAX_BATCH}"
+            )
+        for index, workflow_id in enumerate(ids):
+            validate.workflow_id(workflow_id, f"workflow_ids[{index}]")
+        timeout = validate.seconds(
+            request.timeout, "timeout", default=_AWAIT_DEFAULT_SECONDS, maximum=_AWAIT_MAX_SECONDS
+        )
+        # Each message within half the message limit (outputs can be large).
+        budget = self._config.max_message_bytes // 2
+        async for finished in self._engine.await_many(ids, timeout):
+            message, size = pb.AwaitWorkflowsResponse(), 0
+            for workflow in finished:
+                out = convert.workflow_out(workflow)
+                size += out.ByteSize()
+                if message.finished and size > budget:
+                    yield message
+                    message, size = pb.AwaitWorkflowsResponse(), out.ByteSize()
+                message.finished.append(out)
+            yield message
+
     async def WatchWorkflow(
         self, request: pb.WatchWorkflowRequest, context: Context
     ) -> AsyncIterator[pb.WatchWorkflowResponse]:

@@ -25,10 +25,6 @@ ORDER BY i.ord
 ON CONFLICT DO NOTHING
 RETURNING *, pg_notify('baton_enqueued', workflow_name) IS NULL AS notified
 
--- get_workflows --
--- Several workflows by id.
-SELECT * FROM workflows WHERE workflow_id = ANY(%(workflow_ids)s::text[])
-
 -- deduplication_holders --
 -- The in-flight workflows holding some (queue, deduplication id) pairs.
 SELECT w.queue, w.deduplication_id, w.workflow_id

@@ -31,6 +31,10 @@ RETURNING *
 -- One workflow by id.
 SELECT * FROM workflows WHERE workflow_id = %(workflow_id)s
 
+-- get_workflows --
+-- Several workflows by id.
+SELECT * FROM workflows WHERE workflow_id = ANY(%(workflow_ids)s::text[])
+
 -- lock_workflow --
 -- One workflow by id, locked against other updates of it until commit.
 SELECT * FROM workflows WHERE workflow_id = %(workflow_id)s FOR NO KEY UPDATE

@@ -71,12 +71,6 @@ async def insert_many(tx: Tx, items: list[NewStart]) -> dict[str, Workflow]:
     return {row["workflow_id"]: Workflow.from_row(row) for row in rows}
 
 
-async def get_many(tx: Tx, workflow_ids: list[str]) -> dict[str, Workflow]:
-    """The existing workflows among ``workflow_ids``, by id."""
-    rows = await tx.fetch("get_workflows", {"workflow_ids": workflow_ids})
-    return {row["workflow_id"]: Workflow.from_row(row) for row in rows}
-
-
 async def deduplication_holders(tx: Tx, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """For ``(queue, deduplication id)`` pairs, the id of the workflow in flight holding each."""
     if not pairs:

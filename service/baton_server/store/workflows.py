@@ -58,6 +58,12 @@ async def get(tx: Tx, workflow_id: str) -> Workflow | None:
     return Workflow.from_row(row) if row else None
 
 
+async def get_many(tx: Tx, workflow_ids: list[str]) -> dict[str, Workflow]:
+    """The existing workflows among ``workflow_ids``, by id."""
+    rows = await tx.fetch("get_workflows", {"workflow_ids": workflow_ids})
+    return {row["workflow_id"]: Workflow.from_row(row) for row in rows}
+
+
 async def lock(tx: Tx, workflow_id: str) -> Workflow | None:
     """The workflow with this id, locked against other updates until ``tx`` ends."""
     row = await tx.fetch_one("lock_workflow", {"workflow_id": workflow_id})

@@ -123,6 +123,20 @@ class AwaitWorkflowResponse(_message.Message):
     done: bool
     def __init__(self, workflow: _Optional[_Union[_common_pb2.Workflow, _Mapping]] = ..., done: _Optional[bool] = ...) -> None: ...
 
+class AwaitWorkflowsRequest(_message.Message):
+    __slots__ = ("workflow_ids", "timeout")
+    WORKFLOW_IDS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    workflow_ids: _containers.RepeatedScalarFieldContainer[str]
+    timeout: _duration_pb2.Duration
+    def __init__(self, workflow_ids: _Optional[_Iterable[str]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class AwaitWorkflowsResponse(_message.Message):
+    __slots__ = ("finished",)
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    finished: _containers.RepeatedCompositeFieldContainer[_common_pb2.Workflow]
+    def __init__(self, finished: _Optional[_Iterable[_Union[_common_pb2.Workflow, _Mapping]]] = ...) -> None: ...
+
 class WatchWorkflowRequest(_message.Message):
     __slots__ = ("workflow_id",)
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]

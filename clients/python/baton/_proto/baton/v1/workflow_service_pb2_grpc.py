@@ -62,6 +62,11 @@ class WorkflowServiceStub:
                 request_serializer=baton_dot_v1_dot_workflow__service__pb2.AwaitWorkflowRequest.SerializeToString,
                 response_deserializer=baton_dot_v1_dot_workflow__service__pb2.AwaitWorkflowResponse.FromString,
                 _registered_method=True)
+        self.AwaitWorkflows = channel.unary_stream(
+                '/baton.v1.WorkflowService/AwaitWorkflows',
+                request_serializer=baton_dot_v1_dot_workflow__service__pb2.AwaitWorkflowsRequest.SerializeToString,
+                response_deserializer=baton_dot_v1_dot_workflow__service__pb2.AwaitWorkflowsResponse.FromString,
+                _registered_method=True)
         self.WatchWorkflow = channel.unary_stream(
                 '/baton.v1.WorkflowService/WatchWorkflow',
                 request_serializer=baton_dot_v1_dot_workflow__service__pb2.WatchWorkflowRequest.SerializeToString,
@@ -148,6 +153,17 @@ class WorkflowServiceServicer:
         """Waits until the workflow is finished or the timeout passes, then returns
         its state (which is not terminal when the timeout passed first). NOT_FOUND
         for an unknown id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AwaitWorkflows(self, request, context):
+        """Waits for up to 1,000 workflows at once: streams each one's final state
+        once it has finished (those finished already first, then the others as
+        they finish, several per message when they finish together), and ends when
+        all have, or when the timeout passes (the ones not received are still
+        running). NOT_FOUND for an unknown id, before anything is sent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -252,6 +268,11 @@ def add_WorkflowServiceServicer_to_server(servicer, server):
                     servicer.AwaitWorkflow,
                     request_deserializer=baton_dot_v1_dot_workflow__service__pb2.AwaitWorkflowRequest.FromString,
                     response_serializer=baton_dot_v1_dot_workflow__service__pb2.AwaitWorkflowResponse.SerializeToString,
+            ),
+            'AwaitWorkflows': grpc.unary_stream_rpc_method_handler(
+                    servicer.AwaitWorkflows,
+                    request_deserializer=baton_dot_v1_dot_workflow__service__pb2.AwaitWorkflowsRequest.FromString,
+                    response_serializer=baton_dot_v1_dot_workflow__service__pb2.AwaitWorkflowsResponse.SerializeToString,
             ),
             'WatchWorkflow': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchWorkflow,
@@ -405,6 +426,33 @@ class WorkflowService:
             '/baton.v1.WorkflowService/AwaitWorkflow',
             baton_dot_v1_dot_workflow__service__pb2.AwaitWorkflowRequest.SerializeToString,
             baton_dot_v1_dot_workflow__service__pb2.AwaitWorkflowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AwaitWorkflows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/baton.v1.WorkflowService/AwaitWorkflows',
+            baton_dot_v1_dot_workflow__service__pb2.AwaitWorkflowsRequest.SerializeToString,
+            baton_dot_v1_dot_workflow__service__pb2.AwaitWorkflowsResponse.FromString,
             options,
             channel_credentials,
             insecure,
