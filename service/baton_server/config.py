@@ -61,7 +61,8 @@ class Config:
     metrics_listen: str | None = None
     """``HOST:PORT`` of the Prometheus endpoint (``/metrics``); unset: no endpoint."""
     max_streams_per_connection: int = 100
-    """Server-streaming and bidirectional calls open at once on one client connection."""
+    """Server-streaming and bidirectional calls (Connect, WatchWorkflow,
+    AwaitWorkflows, ReadStream) open at once on one client connection."""
     max_readers_per_workflow: int = 100
     """Streaming reads (WatchWorkflow, ReadStream) open at once on one workflow."""
 

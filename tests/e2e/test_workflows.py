@@ -149,8 +149,10 @@ def test_as_completed_yields_each_workflow_once_finished_with_its_result_in_hand
     starts = [WorkflowStart("three_steps", (i,), workflow_id=f"many-{i}") for i in range(20)]
     handles = client.start_workflows(starts)
     failing = client.start_workflow("fails", "no", workflow_id="many-fails")
+    given = [*handles, failing]
     done = {}
-    for handle in client.as_completed([*handles, failing, "many-3"], timeout=60):  # type: ignore[list-item]
+    for handle in client.as_completed([*given, "many-3"], timeout=60):  # type: ignore[list-item]
+        assert any(handle is g for g in given)  # the caller's own handles come back
         assert handle.workflow_id not in done
         try:
             done[handle.workflow_id] = handle.result(timeout=0.000001)  # in hand: no wait
@@ -160,8 +162,14 @@ def test_as_completed_yields_each_workflow_once_finished_with_its_result_in_hand
         **{f"many-{i}": {"a": i + 1, "b": 2 * i + 2, "c": 2 * i - 1} for i in range(20)},
         "many-fails": "no",
     }
-    with pytest.raises(TimeoutError, match="1 of 1 workflows did not finish"):
-        list(client.as_completed([client.start_workflow("nobody_hosts_me")], timeout=0.5))
+    # Finished already: yielded even with no time to wait.
+    assert len(list(client.as_completed(handles[:3], timeout=0))) == 3  # type: ignore[arg-type]
+    stuck = client.start_workflow("nobody_hosts_me")
+    with pytest.raises(TimeoutError, match="1 of 2 workflows did not finish") as caught:
+        list(client.as_completed([stuck, failing], timeout=0.5))
+    assert caught.value.workflow_ids == [stuck.workflow_id]  # type: ignore[attr-defined]
+    with pytest.raises(TypeError, match="not one id"):
+        list(client.as_completed("many-1"))
 
 
 async def test_the_async_client_awaits_many_as_they_complete(

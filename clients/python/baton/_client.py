@@ -656,36 +656,42 @@ class Client:
     def as_completed(
         self, workflows: Iterable[WorkflowHandle | str], timeout: float | None = None
     ) -> Iterator[WorkflowHandle]:
-        """Yields a handle for each workflow as it finishes, like
-        `concurrent.futures.as_completed`; the handle's `~WorkflowHandle.result`
-        then answers at once, without another call.
+        """Yields each workflow's handle as it finishes, like
+        `concurrent.futures.as_completed`: the handles given (a new one for a
+        bare id), each once, whose `~WorkflowHandle.result` then answers at
+        once from the final state received (a snapshot: a workflow resumed
+        later is not seen).
 
-        One AwaitWorkflows call waits for up to 1,000 workflows (their final
-        states stream back as they finish); more are waited for 1,000 at a
-        time, in the order given. Cheaper than one `result` per workflow when
-        there are many.
+        One AwaitWorkflows stream waits for up to 10,000 workflows (their final
+        states arrive as they finish); more are waited for 10,000 at a time, in
+        the order given. Far cheaper than one `result` call per workflow when
+        there are many; it holds one of the connection's streams while it waits.
 
         Args:
             workflows: Handles or workflow ids (a repeated one counts once).
             timeout: Seconds to wait in all. Default: as long as it takes.
+                Those finished already are yielded even with ``timeout=0``.
 
         Raises:
-            TimeoutError: The timeout passed first (the workflows not yielded
-                keep running).
+            TimeoutError: The timeout passed first; its ``workflow_ids`` names
+                those not yielded, which keep running.
             NotFound: No workflow has one of the ids.
         """
-        ids = shared.workflow_ids(workflows)
+        handles = shared.given_handles(workflows, lambda i: WorkflowHandle(self, i))
+        ids = list(handles)
         deadline = None if timeout is None else time.monotonic() + timeout
-        finished = 0
         for first in range(0, len(ids), shared.AWAIT_MANY):
             pending = dict.fromkeys(ids[first : first + shared.AWAIT_MANY])
+            asked = False
             while pending:
                 wait = shared.AWAIT_SLICE
                 if deadline is not None:
                     wait = min(wait, deadline - time.monotonic())
-                    if wait <= 0:
-                        raise shared.many_timeout_error(len(ids) - finished, len(ids), timeout)
+                    if wait <= 0 and asked:  # (asked once at least: the finished ones come)
+                        left = [*pending, *ids[first + shared.AWAIT_MANY :]]
+                        raise shared.many_timeout_error(left, len(ids), timeout)
                     wait = max(wait, shared.MIN_WAIT)
+                asked = True
                 call = self._rpc.await_workflows(
                     shared.await_many_request(list(pending), wait),
                     timeout=wait + shared.AWAIT_MARGIN,
@@ -695,16 +701,17 @@ class Client:
                         for workflow in response.finished:
                             if workflow.workflow_id in pending:
                                 del pending[workflow.workflow_id]
-                                finished += 1
-                                yield WorkflowHandle(self, workflow.workflow_id, workflow)
+                                handle = handles[workflow.workflow_id]
+                                handle._finished = workflow
+                                yield handle
                 except grpc.RpcError as exc:
                     error = map_rpc_error(exc)
-                    if not isinstance(error, Unavailable | DeadlineExceeded):
+                    if isinstance(error, DeadlineExceeded):
+                        continue  # a slow consumer outlasted the call: ask again for the rest
+                    if not isinstance(error, Unavailable):
                         raise error from exc
                     # The service restarting must not fail a caller prepared to wait.
-                    logger.warning(
-                        "waiting for %d workflows: %s; asking again", len(pending), error
-                    )
+                    logger.warning("waiting for %d workflows: %s; again", len(pending), error)
                     time.sleep(shared.UNAVAILABLE_PAUSE)
                 finally:
                     call.cancel()

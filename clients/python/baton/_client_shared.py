@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from baton._convert import duration, error_info_from_proto, status_from_proto, status_to_proto
 from baton._errors import MaxRecoveryAttemptsExceeded, WorkflowCancelled, WorkflowFailed
@@ -18,6 +18,8 @@ from baton._payload import Serializer
 from baton._proto.baton.v1 import common_pb2, event_service_pb2, workflow_service_pb2
 from baton._registry import workflow_name_of
 from baton._types import WorkflowErrorInfo, WorkflowStatus
+
+H = TypeVar("H")
 
 DEFAULT_TARGET = "localhost:50051"
 
@@ -177,14 +179,25 @@ def outcome(workflow: common_pb2.Workflow, serializer: Serializer) -> Any:
     raise AssertionError(f"outcome() called for unfinished status {status}")
 
 
-AWAIT_MANY = 1000
+AWAIT_MANY = 10_000
 """The most workflows one AwaitWorkflows call waits for; `as_completed` waits
-for more that many at a time."""
+for more, that many at a time, in the order given."""
 
 
-def workflow_ids(workflows: Iterable[Any]) -> list[str]:
-    """The ids of handles or ids, once each, in order."""
-    return list(dict.fromkeys(getattr(w, "workflow_id", w) for w in workflows))
+def given_handles(workflows: Iterable[H | str], make: Callable[[str], H]) -> dict[str, H]:
+    """The caller's handles (or new ones for bare ids), by id, once each, in order.
+
+    Raises:
+        TypeError: ``workflows`` is one id rather than several.
+    """
+    if isinstance(workflows, str):
+        raise TypeError("as_completed takes handles or ids, not one id: wrap it in a list")
+    handles: dict[str, H] = {}
+    for item in workflows:
+        workflow_id = item if isinstance(item, str) else item.workflow_id  # type: ignore[attr-defined]
+        if workflow_id not in handles:
+            handles[workflow_id] = make(item) if isinstance(item, str) else item
+    return handles
 
 
 def await_many_request(
@@ -196,9 +209,15 @@ def await_many_request(
     )
 
 
-def many_timeout_error(left: int, total: int, timeout: float | None) -> TimeoutError:
-    """The error `as_completed` raises when the caller's timeout passes first."""
-    return TimeoutError(f"{left} of {total} workflows did not finish within {timeout}s")
+def many_timeout_error(left: Sequence[str], total: int, timeout: float | None) -> TimeoutError:
+    """The error `as_completed` raises when the caller's timeout passes first;
+    its ``workflow_ids`` attribute names those not finished."""
+    named = ", ".join(repr(i) for i in left[:5]) + (", ..." if len(left) > 5 else "")
+    error = TimeoutError(
+        f"{len(left)} of {total} workflows did not finish within {timeout}s: {named}"
+    )
+    error.workflow_ids = list(left)  # type: ignore[attr-defined]
+    return error
 
 
 def timeout_error(workflow_id: str, timeout: float | None) -> TimeoutError:

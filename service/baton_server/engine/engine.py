@@ -281,7 +281,8 @@ class Engine:
         self, workflow_ids: list[str], timeout: float
     ) -> AsyncIterator[list[Workflow]]:
         """Yields the workflows once finished (several at a time when they finish
-        together, each once) until all have, or ``timeout`` passes.
+        together, each once, in the order asked) until all have, or ``timeout``
+        passes. Only finished rows are loaded.
 
         Raises:
             NotFound: One of the ids is unknown (before anything is yielded).
@@ -290,27 +291,32 @@ class Engine:
         deadline = loop.time() + timeout
         with self._waiters.watch_many(workflow_ids) as changed:
             async with self._connector.read() as tx:
-                rows = await workflows.get_many(tx, workflow_ids)
-            for workflow_id in workflow_ids:
-                if workflow_id not in rows:
-                    raise workflow_not_found(workflow_id)
-            pending = set(workflow_ids)
+                existing = await workflows.existing_ids(tx, workflow_ids)
+                missing = next((i for i in workflow_ids if i not in existing), None)
+                if missing is not None:
+                    raise workflow_not_found(missing)
+                rows = await workflows.get_finished(tx, workflow_ids)
+            pending = dict.fromkeys(workflow_ids)  # in the order asked
+            looked_at_all = loop.time()
             while True:
-                done = [row for row in rows.values() if row.finished and row.workflow_id in pending]
+                done = [rows[i] for i in pending if i in rows]
                 if done:
-                    pending.difference_update(row.workflow_id for row in done)
+                    for row in done:
+                        del pending[row.workflow_id]
                     yield done
                 remaining = deadline - loop.time()
                 if not pending or remaining <= 0:
                     return
-                woken = await wait_event(changed, min(remaining, _RECHECK_SECONDS))
+                await wait_event(changed, min(remaining, _RECHECK_SECONDS))
                 ids, rows = changed.take()
-                # Re-read what changed without its row in hand; everything after
-                # a silent recheck period (a notification may have been lost).
-                reread = (pending if not woken or not ids else ids & pending) - rows.keys()
+                # What changed, unless its row came with the news; everything
+                # after a possible loss of news, and every recheck period anyway.
+                if ids is None or loop.time() - looked_at_all >= _RECHECK_SECONDS:
+                    ids, looked_at_all = set(pending), loop.time()
+                reread = [i for i in pending if i in ids and i not in rows]
                 if reread:
                     async with self._connector.read() as tx:
-                        rows.update(await workflows.get_many(tx, sorted(reread)))
+                        rows.update(await workflows.get_finished(tx, reread))
 
     async def watch_workflow(self, workflow_id: str) -> AsyncIterator[Workflow]:
         """Yields the workflow now and after each status change, until finished."""

@@ -27,6 +27,10 @@ class Watch(asyncio.Event):
             self.finished = finished
         self.set()
 
+    def note_all(self) -> None:
+        """Changes may have been missed: look at everything again."""
+        self.set()
+
 
 class ManyWatch(Watch):
     """An event set at each change of any of several workflows, which it names."""
@@ -35,6 +39,7 @@ class ManyWatch(Watch):
         super().__init__()
         self._changed: set[str] = set()
         self._finished: dict[str, Workflow] = {}
+        self._everything = False
 
     def note(self, workflow_id: str, finished: Workflow | None) -> None:
         self._changed.add(workflow_id)
@@ -42,12 +47,17 @@ class ManyWatch(Watch):
             self._finished[workflow_id] = finished
         self.set()
 
-    def take(self) -> tuple[set[str], dict[str, Workflow]]:
+    def note_all(self) -> None:
+        self._everything = True
+        self.set()
+
+    def take(self) -> tuple[set[str] | None, dict[str, Workflow]]:
         """Clears the event; returns the ids that changed since the last take
-        and the rows of those this replica finished."""
+        (``None``: any may have) and the rows of those this replica finished."""
         self.clear()
-        changed, finished = self._changed, self._finished
-        self._changed, self._finished = set(), {}
+        changed = None if self._everything else self._changed
+        finished = self._finished
+        self._changed, self._finished, self._everything = set(), {}, False
         return changed, finished
 
 
@@ -96,7 +106,7 @@ class StatusWaiters:
         """Wakes everyone (after notifications may have been missed)."""
         for events in self._events.values():
             for event in events:
-                event.set()
+                event.note_all()
 
 
 def _stop_if_cancelling() -> None:

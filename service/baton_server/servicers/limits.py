@@ -1,7 +1,8 @@
 """Limits on long-lived calls, checked before a call reaches its servicer.
 
 - Streams per connection: server-streaming and bidirectional calls (Connect,
-  WatchWorkflow, ReadStream) open at once on one client connection.
+  WatchWorkflow, AwaitWorkflows, ReadStream) open at once on one client
+  connection.
 - Readers per workflow: server-streaming calls whose request names a
   ``workflow_id`` (WatchWorkflow, ReadStream) open at once on one workflow.
 

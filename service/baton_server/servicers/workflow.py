@@ -31,6 +31,7 @@ Context = Any
 _AWAIT_DEFAULT_SECONDS = 30.0
 _AWAIT_MAX_SECONDS = 3600.0
 _MAX_BATCH = 1000
+_MAX_AWAITED = 10_000  # AwaitWorkflows' ids per call (only finished rows are loaded)
 # Longest start-to-close timeout accepted: one year.
 _MAX_TIMEOUT_SECONDS = 366 * 86400.0
 
@@ -171,15 +172,15 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
     async def AwaitWorkflows(
         self, request: pb.AwaitWorkflowsRequest, context: Context
     ) -> AsyncIterator[pb.AwaitWorkflowsResponse]:
+        for index, workflow_id in enumerate(request.workflow_ids):
+            validate.workflow_id(workflow_id, f"workflow_ids[{index}]")
         ids = list(dict.fromkeys(request.workflow_ids))  # once each, in order
         if not ids:
             raise InvalidArgument("workflow_ids", "is required")
-        if len(ids) > _MAX_BATCH:
+        if len(ids) > _MAX_AWAITED:
             raise InvalidArgument(
-                "workflow_ids", f"holds {len(ids)} ids; the limit is {_MAX_BATCH}"
+                "workflow_ids", f"holds {len(ids)} ids; the limit is {_MAX_AWAITED}"
             )
-        for index, workflow_id in enumerate(ids):
-            validate.workflow_id(workflow_id, f"workflow_ids[{index}]")
         timeout = validate.seconds(
             request.timeout, "timeout", default=_AWAIT_DEFAULT_SECONDS, maximum=_AWAIT_MAX_SECONDS
         )

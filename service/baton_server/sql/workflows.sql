@@ -35,6 +35,17 @@ SELECT * FROM workflows WHERE workflow_id = %(workflow_id)s
 -- Several workflows by id.
 SELECT * FROM workflows WHERE workflow_id = ANY(%(workflow_ids)s::text[])
 
+-- existing_workflow_ids --
+-- Which of several ids name a workflow (no row is loaded).
+SELECT workflow_id FROM workflows WHERE workflow_id = ANY(%(workflow_ids)s::text[])
+
+-- finished_workflows --
+-- Those of several workflows that have finished, whole (running ones are not
+-- loaded: inputs can be large).
+SELECT * FROM workflows
+WHERE workflow_id = ANY(%(workflow_ids)s::text[])
+  AND status IN ('SUCCESS', 'ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')
+
 -- lock_workflow --
 -- One workflow by id, locked against other updates of it until commit.
 SELECT * FROM workflows WHERE workflow_id = %(workflow_id)s FOR NO KEY UPDATE

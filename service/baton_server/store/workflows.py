@@ -64,6 +64,18 @@ async def get_many(tx: Tx, workflow_ids: list[str]) -> dict[str, Workflow]:
     return {row["workflow_id"]: Workflow.from_row(row) for row in rows}
 
 
+async def existing_ids(tx: Tx, workflow_ids: list[str]) -> set[str]:
+    """Which of ``workflow_ids`` name a workflow."""
+    rows = await tx.fetch("existing_workflow_ids", {"workflow_ids": workflow_ids})
+    return {row["workflow_id"] for row in rows}
+
+
+async def get_finished(tx: Tx, workflow_ids: list[str]) -> dict[str, Workflow]:
+    """The finished workflows among ``workflow_ids``, by id."""
+    rows = await tx.fetch("finished_workflows", {"workflow_ids": workflow_ids})
+    return {row["workflow_id"]: Workflow.from_row(row) for row in rows}
+
+
 async def lock(tx: Tx, workflow_id: str) -> Workflow | None:
     """The workflow with this id, locked against other updates until ``tx`` ends."""
     row = await tx.fetch_one("lock_workflow", {"workflow_id": workflow_id})

@@ -159,11 +159,14 @@ class WorkflowServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AwaitWorkflows(self, request, context):
-        """Waits for up to 1,000 workflows at once: streams each one's final state
+        """Waits for up to 10,000 workflows at once: streams each one's final state
         once it has finished (those finished already first, then the others as
-        they finish, several per message when they finish together), and ends when
-        all have, or when the timeout passes (the ones not received are still
-        running). NOT_FOUND for an unknown id, before anything is sent.
+        they finish, several per message when they finish together, in the order
+        asked within a message), and ends when all have, or when the timeout
+        passes (the ones not received had not finished when last looked at).
+        NOT_FOUND for an unknown id, before anything is sent; INVALID_ARGUMENT for
+        no ids, too many, a malformed one (named `workflow_ids[i]`) or a timeout
+        over 1 h. Counts as a stream against `max_streams_per_connection`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
