@@ -51,8 +51,12 @@ async def record_many(tx: Tx, news: list[NewStep]) -> list[Step]:
     """Appends several steps in one statement, each as :func:`record` would.
 
     Returns the steps written; one missing from the result was not written
-    (stale, or recorded before), and :func:`record` tells which.
+    (stale, or recorded before), and :func:`record` tells which. A single step
+    goes through :func:`record`'s statement (no arrays to build and unpack).
     """
+    if len(news) == 1:
+        step = await record(tx, news[0])
+        return [step] if step is not None else []
     rows = await tx.fetch(
         "record_steps",
         {
