@@ -17,6 +17,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from baton import Worker
 from baton_server.app import Running, start
 from baton_server.config import Config
 from baton_server.migrate import migrate
@@ -177,3 +179,27 @@ def server_process(database_url: str) -> Iterator[Callable[..., ServerProcess]]:
         if spawned.process.poll() is None:
             spawned.process.kill()
         spawned.process.wait(timeout=10)
+
+
+@contextmanager
+def worker_in_thread(worker: Worker) -> Iterator[Worker]:
+    """Serves ``worker`` in this process, on an event loop of its own in a
+    thread, until the block ends."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        async with worker:
+            ready.set()
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    try:
+        yield worker
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=30)
+        loop.close()

@@ -5,39 +5,15 @@ right behind the last step and is never written without it."""
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 import baton
 from baton import AsyncWorkflowContext, Client, Worker, WorkflowContext, WorkflowStatus
-from tests.conftest import ThreadServer, server_config, start_thread_server
+from tests.conftest import ThreadServer, server_config, start_thread_server, worker_in_thread
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def _serve(worker: Worker) -> Callable[[], None]:
-    """Runs ``worker`` on a loop of its own in a thread; returns its stop function."""
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    stop = asyncio.Event()
-
-    async def serve() -> None:
-        async with worker:
-            ready.set()
-            await stop.wait()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    assert ready.wait(30)
-
-    def stop_serving() -> None:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(timeout=30)
-        loop.close()
-
-    return stop_serving
 
 
 @pytest.fixture
@@ -99,9 +75,8 @@ def ahead_worker(server: ThreadServer) -> Iterator[Worker]:
         await ctx.run(pay, order)
         return await ctx.run(progress)  # type: ignore[no-any-return]
 
-    stop = _serve(worker)
-    yield worker
-    stop()
+    with worker_in_thread(worker):
+        yield worker
 
 
 @pytest.mark.parametrize("workflow", ["sync_order", "async_order"])
@@ -157,14 +132,12 @@ def test_a_last_step_the_service_refuses_fails_the_workflow_instead_of_leaving_i
         ctx.run(too_big)
         return "never seen"
 
-    stop = _serve(worker)
     try:
-        with Client(small.target) as client:
+        with worker_in_thread(worker), Client(small.target) as client:
             handle = client.start_workflow("oversized", workflow_id="oversized-1")
             with pytest.raises(Exception, match="4096 bytes"):
                 handle.result(timeout=30)
             assert handle.status() == WorkflowStatus.ERROR
             assert client.list_steps("oversized-1") == []
     finally:
-        stop()
         small.stop()

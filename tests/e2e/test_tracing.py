@@ -3,8 +3,6 @@ workflow's run on a worker and to each of its steps."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +12,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from baton import Client, Worker, WorkflowContext
-from tests.conftest import ThreadServer
+from tests.conftest import ThreadServer, worker_in_thread
 
 _EXPORTER = InMemorySpanExporter()
 
@@ -47,22 +45,8 @@ def traced_worker(server: ThreadServer) -> Iterator[Worker]:
         ctx.run(charge, 12)
         return "done"
 
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    stop = asyncio.Event()
-
-    async def serve() -> None:
-        async with worker:
-            ready.set()
-            await stop.wait()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    assert ready.wait(30)
-    yield worker
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(timeout=30)
-    loop.close()
+    with worker_in_thread(worker):
+        yield worker
 
 
 def test_a_trace_links_the_client_start_to_the_workflow_and_its_steps(

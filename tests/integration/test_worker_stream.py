@@ -64,6 +64,31 @@ class _Stream:
                 assert response.checkpointed.id == checkpoint.id
                 return response.checkpointed
 
+    def answers(self, count: int) -> list[wk.Checkpointed]:
+        """The next ``count`` checkpoint answers, single or batched."""
+        answers: list[wk.Checkpointed] = []
+        while len(answers) < count:
+            response = self.next()
+            if response.HasField("checkpointed_batch"):
+                answers.extend(response.checkpointed_batch.answers)
+            elif response.HasField("checkpointed"):
+                answers.append(response.checkpointed)
+        return answers
+
+    def until_dispatched(self, count: int) -> tuple[list[wk.ConnectResponse], list[str]]:
+        """The messages up to ``count`` dispatches, single or batched, and the
+        workflow ids dispatched."""
+        messages: list[wk.ConnectResponse] = []
+        dispatched: list[str] = []
+        while len(dispatched) < count:
+            response = self.next()
+            messages.append(response)
+            if response.HasField("dispatch_batch"):
+                dispatched.extend(d.workflow_id for d in response.dispatch_batch.dispatches)
+            elif response.HasField("dispatch"):
+                dispatched.append(response.dispatch.workflow_id)
+        return messages, dispatched
+
     def close(self) -> None:
         self._requests.put(None)
         self._responses.cancel()
@@ -254,13 +279,7 @@ def test_checkpoints_that_arrive_together_share_transactions(
         for checkpoint in checkpoints[: count // 2]:
             stream.send(checkpoint=checkpoint)
         stream.send(checkpoints=wk.CheckpointBatch(checkpoints=checkpoints[count // 2 :]))
-        answers: list[wk.Checkpointed] = []
-        while len(answers) < count:
-            response = stream.next()
-            if response.HasField("checkpointed_batch"):
-                answers.extend(response.checkpointed_batch.answers)
-            else:
-                answers.append(response.checkpointed)
+        answers = stream.answers(count)
     finally:
         stream.close()
     assert sorted(a.id for a in answers) == list(range(1, count + 1))
@@ -314,14 +333,7 @@ def test_a_completion_that_follows_a_step_waits_for_that_step(
             ]
         )
         stream.send(checkpoints=together)
-        answers: list[wk.Checkpointed] = []
-        while len(answers) < 2:
-            response = stream.next()
-            if response.HasField("checkpointed_batch"):
-                answers.extend(response.checkpointed_batch.answers)
-            elif response.HasField("checkpointed"):
-                answers.append(response.checkpointed)
-        by_id = {answer.id: answer for answer in answers}
+        by_id = {answer.id: answer for answer in stream.answers(2)}
         assert by_id[2].HasField("record_step")
         assert by_id[3].complete_workflow.status == common.WORKFLOW_STATUS_SUCCESS
         assert handle.result(timeout=10) == "shipped"
@@ -353,15 +365,8 @@ def test_dispatches_ready_together_share_a_message_for_a_worker_that_takes_batch
     try:
         with Client(server.target) as client:
             client.start_workflows([WorkflowStart("checkout") for _ in range(count)])
-        kinds: list[str] = []
-        dispatched: list[str] = []
-        while len(dispatched) < count:
-            response = stream.next()
-            kinds.append(response.WhichOneof("message"))
-            if response.HasField("dispatch_batch"):
-                dispatched.extend(d.workflow_id for d in response.dispatch_batch.dispatches)
-            elif response.HasField("dispatch"):
-                dispatched.append(response.dispatch.workflow_id)
+        messages, dispatched = stream.until_dispatched(count)
+        kinds = [message.WhichOneof("message") for message in messages]
     finally:
         stream.close()
     assert len(set(dispatched)) == count
@@ -382,17 +387,10 @@ def test_a_dispatch_batch_stays_within_half_the_message_limit(database_url: str)
             for _ in range(count // 3):  # a start request must fit too
                 client.start_workflows([WorkflowStart("checkout", ("x" * 10_000,))] * 3)
         stream.send(slots=wk.GrantSlots(workflow_slots=count))  # all ready at once
-        sizes: list[int] = []
-        dispatched = 0
-        while dispatched < count:
-            response = stream.next()
-            sizes.append(response.ByteSize())
-            if response.HasField("dispatch_batch"):
-                dispatched += len(response.dispatch_batch.dispatches)
-            elif response.HasField("dispatch"):
-                dispatched += 1
+        messages, dispatched = stream.until_dispatched(count)
+        sizes = [message.ByteSize() for message in messages]
     finally:
         stream.close()
         small.stop()
-    assert dispatched == count
+    assert len(dispatched) == count
     assert len(sizes) > 1 and max(sizes) <= 32 * 1024 + 64

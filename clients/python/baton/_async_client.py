@@ -519,43 +519,22 @@ class AsyncClient:
     ) -> AsyncIterator[AsyncWorkflowHandle]:
         """Yields a handle for each workflow as it finishes; its `result` then
         answers at once. See `Client.as_completed`."""
-        loop = asyncio.get_running_loop()
-        handles = shared.given_handles(workflows, lambda i: AsyncWorkflowHandle(self, i))
-        ids = list(handles)
-        deadline = None if timeout is None else loop.time() + timeout
-        for first in range(0, len(ids), shared.AWAIT_MANY):
-            pending = dict.fromkeys(ids[first : first + shared.AWAIT_MANY])
-            asked = False
-            while pending:
-                wait = shared.AWAIT_SLICE
-                if deadline is not None:
-                    wait = min(wait, deadline - loop.time())
-                    if wait <= 0 and asked:  # (asked once at least: the finished ones come)
-                        left = [*pending, *ids[first + shared.AWAIT_MANY :]]
-                        raise shared.many_timeout_error(left, len(ids), timeout)
-                    wait = max(wait, shared.MIN_WAIT)
-                asked = True
-                call = self._rpc.await_workflows(
-                    shared.await_many_request(list(pending), wait),
-                    timeout=wait + shared.AWAIT_MARGIN,
-                )
+        waiting = shared.AwaitingMany(
+            workflows,
+            lambda i: AsyncWorkflowHandle(self, i),
+            timeout,
+            asyncio.get_running_loop().time,
+        )
+        for _ in waiting.chunks():
+            while waiting.pending:
+                request, deadline = waiting.next_call()
+                call = self._rpc.await_workflows(request, timeout=deadline)
                 try:
                     async for response in call:
-                        for workflow in response.finished:
-                            if workflow.workflow_id in pending:
-                                del pending[workflow.workflow_id]
-                                handle = handles[workflow.workflow_id]
-                                handle._finished = workflow
-                                yield handle
+                        for handle in waiting.finished(response):
+                            yield handle
                 except grpc.RpcError as exc:
-                    error = map_rpc_error(exc)
-                    if isinstance(error, DeadlineExceeded):
-                        continue  # a slow consumer outlasted the call: ask again for the rest
-                    if not isinstance(error, Unavailable):
-                        raise error from exc
-                    # The service restarting must not fail a caller prepared to wait.
-                    logger.warning("waiting for %d workflows: %s; again", len(pending), error)
-                    await asyncio.sleep(shared.UNAVAILABLE_PAUSE)
+                    await asyncio.sleep(waiting.pause_after(exc))
                 finally:
                     call.cancel()
 

@@ -677,42 +677,18 @@ class Client:
                 those not yielded, which keep running.
             NotFound: No workflow has one of the ids.
         """
-        handles = shared.given_handles(workflows, lambda i: WorkflowHandle(self, i))
-        ids = list(handles)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for first in range(0, len(ids), shared.AWAIT_MANY):
-            pending = dict.fromkeys(ids[first : first + shared.AWAIT_MANY])
-            asked = False
-            while pending:
-                wait = shared.AWAIT_SLICE
-                if deadline is not None:
-                    wait = min(wait, deadline - time.monotonic())
-                    if wait <= 0 and asked:  # (asked once at least: the finished ones come)
-                        left = [*pending, *ids[first + shared.AWAIT_MANY :]]
-                        raise shared.many_timeout_error(left, len(ids), timeout)
-                    wait = max(wait, shared.MIN_WAIT)
-                asked = True
-                call = self._rpc.await_workflows(
-                    shared.await_many_request(list(pending), wait),
-                    timeout=wait + shared.AWAIT_MARGIN,
-                )
+        waiting = shared.AwaitingMany(
+            workflows, lambda i: WorkflowHandle(self, i), timeout, time.monotonic
+        )
+        for _ in waiting.chunks():
+            while waiting.pending:
+                request, deadline = waiting.next_call()
+                call = self._rpc.await_workflows(request, timeout=deadline)
                 try:
                     for response in call:
-                        for workflow in response.finished:
-                            if workflow.workflow_id in pending:
-                                del pending[workflow.workflow_id]
-                                handle = handles[workflow.workflow_id]
-                                handle._finished = workflow
-                                yield handle
+                        yield from waiting.finished(response)
                 except grpc.RpcError as exc:
-                    error = map_rpc_error(exc)
-                    if isinstance(error, DeadlineExceeded):
-                        continue  # a slow consumer outlasted the call: ask again for the rest
-                    if not isinstance(error, Unavailable):
-                        raise error from exc
-                    # The service restarting must not fail a caller prepared to wait.
-                    logger.warning("waiting for %d workflows: %s; again", len(pending), error)
-                    time.sleep(shared.UNAVAILABLE_PAUSE)
+                    time.sleep(waiting.pause_after(exc))
                 finally:
                     call.cancel()
 

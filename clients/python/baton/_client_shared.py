@@ -5,21 +5,31 @@ Kept free of I/O so the sync and async clients differ only in how they call.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
+
+import grpc
 
 from baton._convert import duration, error_info_from_proto, status_from_proto, status_to_proto
-from baton._errors import MaxRecoveryAttemptsExceeded, WorkflowCancelled, WorkflowFailed
+from baton._errors import (
+    DeadlineExceeded,
+    MaxRecoveryAttemptsExceeded,
+    Unavailable,
+    WorkflowCancelled,
+    WorkflowFailed,
+    map_rpc_error,
+)
 from baton._payload import Serializer
 from baton._proto.baton.v1 import common_pb2, event_service_pb2, workflow_service_pb2
 from baton._registry import workflow_name_of
 from baton._types import WorkflowErrorInfo, WorkflowStatus
 
-H = TypeVar("H")
+logger = logging.getLogger("baton.client")
 
 DEFAULT_TARGET = "localhost:50051"
 
@@ -184,40 +194,112 @@ AWAIT_MANY = 10_000
 for more, that many at a time, in the order given."""
 
 
-def given_handles(workflows: Iterable[H | str], make: Callable[[str], H]) -> dict[str, H]:
-    """The caller's handles (or new ones for bare ids), by id, once each, in order.
+class Finishable(Protocol):
+    """A workflow handle `as_completed` can hand the final state to."""
+
+    workflow_id: str
+    _finished: common_pb2.Workflow | None
+
+
+H = TypeVar("H", bound=Finishable)
+
+
+class AwaitingMany(Generic[H]):
+    """The bookkeeping of one `as_completed`, apart from its calls: which
+    workflows are left (in chunks of `AWAIT_MANY`), what the next AwaitWorkflows
+    call asks and how long it may take, and what a failed call means. The sync
+    and async clients only make the calls and pause.
 
     Raises:
         TypeError: ``workflows`` is one id rather than several.
     """
-    if isinstance(workflows, str):
-        raise TypeError("as_completed takes handles or ids, not one id: wrap it in a list")
-    handles: dict[str, H] = {}
-    for item in workflows:
-        workflow_id = item if isinstance(item, str) else item.workflow_id  # type: ignore[attr-defined]
-        if workflow_id not in handles:
-            handles[workflow_id] = make(item) if isinstance(item, str) else item
-    return handles
 
+    def __init__(
+        self,
+        workflows: Iterable[H | str],
+        make: Callable[[str], H],
+        timeout: float | None,
+        clock: Callable[[], float],
+    ) -> None:
+        if isinstance(workflows, str):
+            raise TypeError("as_completed takes handles or ids, not one id: wrap it in a list")
+        self._handles: dict[str, H] = {}  # the caller's handles (new ones for bare ids)
+        for item in workflows:
+            workflow_id = item if isinstance(item, str) else item.workflow_id
+            if workflow_id not in self._handles:
+                self._handles[workflow_id] = make(item) if isinstance(item, str) else item
+        self._timeout = timeout
+        self._clock = clock
+        self._deadline = None if timeout is None else clock() + timeout
+        self._later: list[str] = []
+        self.pending: dict[str, None] = {}
+        """The current chunk's workflows not yet finished."""
+        self._asked = False
 
-def await_many_request(
-    workflow_ids: Sequence[str], wait: float
-) -> workflow_service_pb2.AwaitWorkflowsRequest:
-    """Builds an AwaitWorkflows request waiting ``wait`` seconds on the server."""
-    return workflow_service_pb2.AwaitWorkflowsRequest(
-        workflow_ids=workflow_ids, timeout=duration(wait)
-    )
+    def chunks(self) -> Iterator[None]:
+        """Moves `pending` to each chunk in turn."""
+        ids = list(self._handles)
+        for first in range(0, len(ids), AWAIT_MANY):
+            self.pending = dict.fromkeys(ids[first : first + AWAIT_MANY])
+            self._later = ids[first + AWAIT_MANY :]
+            self._asked = False
+            yield
 
+    def next_call(self) -> tuple[workflow_service_pb2.AwaitWorkflowsRequest, float]:
+        """The next request for `pending` and the call's deadline in seconds.
 
-def many_timeout_error(left: Sequence[str], total: int, timeout: float | None) -> TimeoutError:
-    """The error `as_completed` raises when the caller's timeout passes first;
-    its ``workflow_ids`` attribute names those not finished."""
-    named = ", ".join(repr(i) for i in left[:5]) + (", ..." if len(left) > 5 else "")
-    error = TimeoutError(
-        f"{len(left)} of {total} workflows did not finish within {timeout}s: {named}"
-    )
-    error.workflow_ids = list(left)  # type: ignore[attr-defined]
-    return error
+        Raises:
+            TimeoutError: The caller's timeout passed (after one call at least
+                per chunk, so the workflows finished already still come); its
+                ``workflow_ids`` names those not yielded.
+        """
+        wait = AWAIT_SLICE
+        if self._deadline is not None:
+            wait = min(wait, self._deadline - self._clock())
+            if wait <= 0 and self._asked:
+                raise self._timeout_error([*self.pending, *self._later])
+            wait = max(wait, MIN_WAIT)
+        self._asked = True
+        request = workflow_service_pb2.AwaitWorkflowsRequest(
+            workflow_ids=list(self.pending), timeout=duration(wait)
+        )
+        return request, wait + AWAIT_MARGIN
+
+    def finished(self, response: workflow_service_pb2.AwaitWorkflowsResponse) -> list[H]:
+        """The handles of the workflows ``response`` reports finished, each
+        once, their final state in hand."""
+        handles = []
+        for workflow in response.finished:
+            if workflow.workflow_id in self.pending:
+                del self.pending[workflow.workflow_id]
+                handle = self._handles[workflow.workflow_id]
+                handle._finished = workflow
+                handles.append(handle)
+        return handles
+
+    def pause_after(self, exc: grpc.RpcError) -> float:
+        """How long to pause before asking again after a call failed with ``exc``.
+
+        Raises:
+            RpcError: A failure that asking again does not cure.
+        """
+        error = map_rpc_error(exc)
+        if isinstance(error, DeadlineExceeded):
+            return 0.0  # a slow consumer outlasted the call: ask again for the rest
+        if not isinstance(error, Unavailable):
+            raise error from exc
+        # The service restarting must not fail a caller prepared to wait.
+        logger.warning("waiting for %d workflows: %s; again", len(self.pending), error)
+        return UNAVAILABLE_PAUSE
+
+    def _timeout_error(self, left: list[str]) -> TimeoutError:
+        named = ", ".join(repr(i) for i in left[:5]) + (", ..." if len(left) > 5 else "")
+        error = TimeoutError(
+            f"{len(left)} of {len(self._handles)} workflows did not finish"
+            f" within {self._timeout}s: {named}"
+        )
+        error.workflow_ids = left  # type: ignore[attr-defined]
+        return error
 
 
 def timeout_error(workflow_id: str, timeout: float | None) -> TimeoutError:

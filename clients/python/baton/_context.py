@@ -292,7 +292,7 @@ class ContextCore:
             # follows right away leaves behind it.
             sent = self._checkpoints.record_step(request)
             answer = asyncio.ensure_future(self._recorded_ahead(request, sent))
-        answer.add_done_callback(_retrieve)
+        answer.add_done_callback(mark_retrieved)
         with self._lock:
             self._ahead.append((request.context.function_id, answer))
         return self._own_step(request)
@@ -437,8 +437,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _retrieve(future: concurrent.futures.Future[Any] | asyncio.Future[Any]) -> None:
-    """Marks a step sent ahead as looked at: a run abandoned before settling it
+def mark_retrieved(future: concurrent.futures.Future[Any] | asyncio.Future[Any]) -> None:
+    """Marks a future's outcome as looked at (a done callback): a step sent
+    ahead by a run abandoned before settling it, or a completion given up on,
     must not log "exception never retrieved"."""
     if not future.cancelled():
         future.exception()

@@ -23,7 +23,6 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 import grpc
 
@@ -34,6 +33,7 @@ from baton._context import (
     RunState,
     WaitReleased,
     WorkflowStop,
+    mark_retrieved,
 )
 from baton._convert import error_to_proto
 from baton._errors import (
@@ -488,7 +488,7 @@ async def _complete(
             # It cannot land without the step (its retries would wait forever);
             # refused already, its error is not news.
             sent.cancel()
-            sent.add_done_callback(_retrieve)
+            sent.add_done_callback(mark_retrieved)
         if not isinstance(exc, InvalidArgument | ResourceExhausted | NonDeterministicError):
             raise
         await checkpoints.complete_workflow(_failed(completion, exc))
@@ -499,11 +499,6 @@ async def _complete(
         if not completion.HasField("output"):
             raise
         await checkpoints.complete_workflow(_failed(completion, exc))
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 def _failed(completion: pb.CompleteWorkflowRequest, exc: Exception) -> pb.CompleteWorkflowRequest:
