@@ -215,3 +215,17 @@ WHERE w.workflow_id = c.workflow_id AND w.status = 'PENDING' AND w.attempt = c.a
 RETURNING w.*,
     pg_notify('baton_status', w.workflow_id) IS NULL AS notified,
     CASE WHEN w.queue <> '' THEN pg_notify('baton_enqueued', w.queue) IS NULL END AS freed
+
+-- complete_workflow --
+-- complete_workflows for one workflow (the committer's batch of one): no
+-- arrays to build or unpack, and a plan that reads the one row.
+UPDATE workflows w
+SET status = %(status)s, output_encoding = %(output_encoding)s, output = %(output)s,
+    error = %(error)s, owner_worker_id = NULL, completed_at = now(), updated_at = now()
+WHERE w.workflow_id = %(workflow_id)s AND w.status = 'PENDING' AND w.attempt = %(attempt)s
+  AND (%(follows)s::integer = 0 OR EXISTS (
+      SELECT 1 FROM steps s
+      WHERE s.workflow_id = %(workflow_id)s AND s.function_id = %(follows)s::integer))
+RETURNING w.*,
+    pg_notify('baton_status', w.workflow_id) IS NULL AS notified,
+    CASE WHEN w.queue <> '' THEN pg_notify('baton_enqueued', w.queue) IS NULL END AS freed

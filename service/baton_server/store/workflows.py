@@ -154,8 +154,24 @@ async def complete_many(tx: Tx, completions: list[Completion]) -> list[Workflow]
 
     Returns those finished, as they are now; one missing from the result
     changed nothing (a stale attempt, a workflow no longer PENDING, one
-    finished before, or one whose ``follows_step`` is not recorded).
+    finished before, or one whose ``follows_step`` is not recorded). A single
+    completion goes through a one-row statement (no arrays to build and unpack).
     """
+    if len(completions) == 1:
+        one = completions[0]
+        row = await tx.fetch_one(
+            "complete_workflow",
+            {
+                "workflow_id": one.workflow_id,
+                "attempt": one.attempt,
+                "status": one.status,
+                "output_encoding": one.output.encoding if one.output else None,
+                "output": one.output.data if one.output else None,
+                "error": Jsonb(one.error.to_json()) if one.error else None,
+                "follows": one.follows_step,
+            },
+        )
+        return [Workflow.from_row(row)] if row else []
     rows = await tx.fetch(
         "complete_workflows",
         {
