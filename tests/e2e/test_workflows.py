@@ -187,6 +187,44 @@ async def test_the_async_client_awaits_many_as_they_complete(
     assert results == {f"amany-{i}": {"a": i + 1, "b": 2 * i + 2, "c": 2 * i - 1} for i in range(5)}
 
 
+def test_execute_workflow_starts_and_returns_the_result_in_one_call(
+    server: ThreadServer, client: Client, spawn_worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from baton import _client_shared as shared
+
+    spawn_worker(server.target)
+    assert client.execute_workflow("three_steps", 5, workflow_id="exec-1") == {
+        "a": 6,
+        "b": 12,
+        "c": 9,
+    }
+    assert client.get_workflow("exec-1").status == WorkflowStatus.SUCCESS
+    # Again with the same id: the first run's result, not a second run.
+    assert client.execute_workflow("three_steps", 99, workflow_id="exec-1")["a"] == 6
+    with pytest.raises(WorkflowFailed) as caught:
+        client.execute_workflow("fails", "card declined", result_timeout=30)
+    assert caught.value.error.message == "card declined"
+    with pytest.raises(TimeoutError, match="did not finish within 0.3s"):
+        client.execute_workflow("nobody_hosts_me", workflow_id="exec-stuck", result_timeout=0.3)
+    assert client.get_workflow("exec-stuck").status == WorkflowStatus.ENQUEUED
+    # Not finished within the first wait: it goes on waiting as `result` does.
+    monkeypatch.setattr(shared, "AWAIT_SLICE", 0.001)
+    assert client.execute_workflow("three_steps", 1, result_timeout=30)["b"] == 4
+
+
+async def test_the_async_client_executes_a_workflow(server: ThreadServer, spawn_worker) -> None:
+    from baton import AsyncClient
+
+    spawn_worker(server.target)
+    async with AsyncClient(server.target) as client:
+        result = await client.execute_workflow("three_steps", 2, workflow_id="async-exec")
+        with pytest.raises(TimeoutError, match="async-stuck"):
+            await client.execute_workflow(
+                "nobody_hosts_me", workflow_id="async-stuck", result_timeout=0.2
+            )
+    assert result == {"a": 3, "b": 6, "c": 3}
+
+
 def test_leases_are_renewed_per_worker_not_per_workflow(
     server: ThreadServer, client: Client, spawn_worker, effects_url: str
 ) -> None:

@@ -249,3 +249,71 @@ def test_await_workflows_refuses_bad_requests_naming_the_field(stub) -> None:
             list(stub.AwaitWorkflows(request, timeout=10))
         assert caught.value.code() == code
         assert says in caught.value.details()
+
+
+def test_start_with_wait_answers_once_the_workflow_has_finished(stub) -> None:
+    request = wf.StartWorkflowRequest(
+        workflow_name="nobody_hosts_me", workflow_id="wait-1", wait={"seconds": 30}
+    )
+    call = stub.StartWorkflow.future(request, timeout=40)
+    # It exists once started; the wait was watching from before that.
+    while True:
+        try:
+            stub.GetWorkflow(wf.GetWorkflowRequest(workflow_id="wait-1"), timeout=5)
+            break
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.NOT_FOUND
+    assert not call.done()
+    _cancel(stub, "wait-1")
+    response = call.result(timeout=10)
+    assert response.done and response.created
+    assert response.workflow.status == common.WORKFLOW_STATUS_CANCELLED
+    # Started again (the id is taken): finished already, answered at once.
+    again = stub.StartWorkflow(request, timeout=5)
+    assert again.done and not again.created
+    assert again.workflow.status == common.WORKFLOW_STATUS_CANCELLED
+
+
+def test_start_with_wait_returns_the_unfinished_workflow_when_the_wait_passes(stub) -> None:
+    response = stub.StartWorkflow(
+        wf.StartWorkflowRequest(workflow_name="nobody_hosts_me", wait={"nanos": 200_000_000}),
+        timeout=5,
+    )
+    assert not response.done and response.created
+    assert response.workflow.workflow_id  # the server chose one before watching it
+    assert response.workflow.status == common.WORKFLOW_STATUS_ENQUEUED
+    without = _start(stub, "nobody_hosts_me", "no-wait")
+    assert not without.done and without.created
+
+
+def test_start_with_a_bad_wait_is_invalid_argument_and_starts_nothing(stub) -> None:
+    caller = common.WorkflowContext(workflow_id="parent", function_id=1, attempt=1)
+    cases = [
+        ({"seconds": -1}, None, "wait: must not be negative"),
+        ({"seconds": 3601}, None, "the limit is 3600 s"),
+        ({"seconds": 1}, caller, "wait: is not for a child"),
+    ]
+    for index, (wait, by, says) in enumerate(cases):
+        request = wf.StartWorkflowRequest(
+            workflow_name="nobody_hosts_me", workflow_id=f"bad-wait-{index}", wait=wait, caller=by
+        )
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.StartWorkflow(request, timeout=5)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert says in caught.value.details()
+        with pytest.raises(grpc.RpcError) as missing:
+            stub.GetWorkflow(wf.GetWorkflowRequest(workflow_id=f"bad-wait-{index}"), timeout=5)
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    batch = stub.StartWorkflows(
+        wf.StartWorkflowsRequest(
+            workflows=[
+                wf.StartWorkflowRequest(workflow_name="nobody_hosts_me", wait={"seconds": 1}),
+                wf.StartWorkflowRequest(workflow_name="nobody_hosts_me", workflow_id="batch-ok"),
+            ]
+        ),
+        timeout=5,
+    )
+    refused, started = batch.results
+    assert refused.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert "workflows[0].wait: is for StartWorkflow" in refused.error.message
+    assert started.started.workflow.workflow_id == "batch-ok"

@@ -12,7 +12,12 @@ from typing import Any
 import grpc
 
 from baton import _client_shared as shared
-from baton._convert import status_from_proto, step_info_from_proto, workflow_info_from_proto
+from baton._convert import (
+    duration,
+    status_from_proto,
+    step_info_from_proto,
+    workflow_info_from_proto,
+)
 from baton._errors import DeadlineExceeded, RpcError, Unavailable, map_rpc_error
 from baton._payload import Serializer, SerializerName
 from baton._proto.baton.v1 import (
@@ -27,8 +32,8 @@ from baton._proto.baton.v1 import (
 from baton._queues import (
     QueueInfo,
     WorkflowStart,
-    add_queue_options,
     batch_request,
+    full_start_request,
     item_error,
     queue_info_from_proto,
     upsert_queue_request,
@@ -153,7 +158,7 @@ class Client:
             InvalidArgument: A malformed name, id or an oversized input, or a
                 queue option the queue does not allow.
         """
-        request = shared.start_request(
+        request = full_start_request(
             self._serializer,
             workflow,
             args,
@@ -161,9 +166,6 @@ class Client:
             queue=queue,
             app_version=app_version,
             timeout=timeout,
-        )
-        add_queue_options(
-            request,
             deduplication_id=deduplication_id,
             priority=priority,
             partition_key=partition_key,
@@ -174,6 +176,68 @@ class Client:
         )
         response = self._rpc.start_workflow(request)
         return WorkflowHandle(self, response.workflow.workflow_id)
+
+    def execute_workflow(
+        self,
+        workflow: str | Callable[..., Any],
+        *args: Any,
+        result_timeout: float | None = None,
+        workflow_id: str | None = None,
+        queue: str | None = None,
+        app_version: str | None = None,
+        timeout: float | None = None,
+        deduplication_id: str | None = None,
+        priority: int = 0,
+        partition_key: str | None = None,
+        delay: float | None = None,
+        start_at: datetime | None = None,
+        queue_timeout: float | None = None,
+        return_existing_duplicate: bool = False,
+    ) -> Any:
+        """Starts a workflow and waits for its result: `start_workflow`, then
+        the handle's ``result``, in one call to the service when the workflow
+        finishes within 30 s (StartWorkflow's ``wait``).
+
+        Takes `start_workflow`'s arguments (``timeout`` is still the workflow's
+        start-to-close timeout) and:
+
+        Args:
+            result_timeout: Seconds to wait for the result at most. Default:
+                wait as long as it takes.
+
+        Returns:
+            The workflow's output.
+
+        Raises:
+            TimeoutError: ``result_timeout`` passed first (the workflow keeps running).
+            WorkflowFailed: It finished with an error.
+            WorkflowCancelled: It was cancelled.
+            MaxRecoveryAttemptsExceeded: It was stopped as a dead letter.
+            AlreadyExists: As `start_workflow` (and its other errors).
+        """
+        began = time.monotonic()
+        request = full_start_request(
+            self._serializer,
+            workflow,
+            args,
+            workflow_id=workflow_id,
+            queue=queue,
+            app_version=app_version,
+            timeout=timeout,
+            deduplication_id=deduplication_id,
+            priority=priority,
+            partition_key=partition_key,
+            delay=delay,
+            start_at=start_at,
+            queue_timeout=queue_timeout,
+            return_existing_duplicate=return_existing_duplicate,
+        )
+        wait = shared.first_wait(result_timeout)
+        request.wait.FromTimedelta(duration(wait))
+        response = self._rpc.start_workflow(request, timeout=wait + shared.AWAIT_MARGIN)
+        if response.done:
+            return shared.outcome(response.workflow, self._serializer)
+        return self._result(response.workflow.workflow_id, result_timeout, since=began)
 
     def start_workflows(self, starts: Sequence[WorkflowStart]) -> list[WorkflowHandle | RpcError]:
         """Starts many workflows in one call (one transaction on the service).
@@ -716,8 +780,13 @@ class Client:
         )
         return self._rpc.get_workflow(request).workflow
 
-    def _result(self, workflow_id: str, timeout: float | None) -> Any:
-        deadline = None if timeout is None else time.monotonic() + timeout
+    def _result(
+        self, workflow_id: str, timeout: float | None, *, since: float | None = None
+    ) -> Any:
+        """The workflow's outcome, waiting ``timeout`` seconds at most counted
+        from ``since`` (`time.monotonic`; default: now)."""
+        began = time.monotonic() if since is None else since
+        deadline = None if timeout is None else began + timeout
         while True:
             wait = shared.AWAIT_SLICE
             if deadline is not None:

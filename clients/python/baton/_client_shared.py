@@ -159,6 +159,13 @@ def check_limit(limit: int | None) -> None:
         raise ValueError("limit must not be negative")
 
 
+def first_wait(timeout: float | None) -> float:
+    """The server-side wait of `execute_workflow`'s StartWorkflow: one await
+    slice, or ``timeout`` when shorter."""
+    wait = AWAIT_SLICE if timeout is None else min(AWAIT_SLICE, timeout)
+    return max(wait, MIN_WAIT)
+
+
 def await_request(workflow_id: str, wait: float) -> workflow_service_pb2.AwaitWorkflowRequest:
     """Builds an AwaitWorkflow request waiting ``wait`` seconds on the server."""
     return workflow_service_pb2.AwaitWorkflowRequest(

@@ -101,13 +101,51 @@ def _duration_message(seconds: float) -> Any:
     return message
 
 
+def full_start_request(
+    serializer: Serializer,
+    workflow: str | Callable[..., Any],
+    args: Sequence[Any],
+    *,
+    workflow_id: str | None,
+    queue: str | None,
+    app_version: str | None,
+    timeout: float | None,
+    deduplication_id: str | None,
+    priority: int,
+    partition_key: str | None,
+    delay: float | None,
+    start_at: datetime | None,
+    queue_timeout: float | None,
+    return_existing_duplicate: bool,
+) -> workflow_service_pb2.StartWorkflowRequest:
+    """Builds a StartWorkflow request with every option `Client.start_workflow` takes."""
+    request = start_request(
+        serializer,
+        workflow,
+        args,
+        workflow_id=workflow_id,
+        queue=queue,
+        app_version=app_version,
+        timeout=timeout,
+    )
+    return add_queue_options(
+        request,
+        deduplication_id=deduplication_id,
+        priority=priority,
+        partition_key=partition_key,
+        delay=delay,
+        start_at=start_at,
+        queue_timeout=queue_timeout,
+        return_existing_duplicate=return_existing_duplicate,
+    )
+
+
 def batch_request(
     serializer: Serializer, starts: Sequence[WorkflowStart]
 ) -> workflow_service_pb2.StartWorkflowsRequest:
     """Builds a StartWorkflows request (ids chosen here, so a retry is idempotent)."""
-    items = []
-    for start in starts:
-        request = start_request(
+    items = [
+        full_start_request(
             serializer,
             start.workflow,
             start.args,
@@ -115,19 +153,16 @@ def batch_request(
             queue=start.queue,
             app_version=start.app_version,
             timeout=None,
+            deduplication_id=start.deduplication_id,
+            priority=start.priority,
+            partition_key=start.partition_key,
+            delay=start.delay,
+            start_at=start.start_at,
+            queue_timeout=start.queue_timeout,
+            return_existing_duplicate=start.return_existing_duplicate,
         )
-        items.append(
-            add_queue_options(
-                request,
-                deduplication_id=start.deduplication_id,
-                priority=start.priority,
-                partition_key=start.partition_key,
-                delay=start.delay,
-                start_at=start.start_at,
-                queue_timeout=start.queue_timeout,
-                return_existing_duplicate=start.return_existing_duplicate,
-            )
-        )
+        for start in starts
+    ]
     return workflow_service_pb2.StartWorkflowsRequest(workflows=items)
 
 

@@ -85,11 +85,16 @@ class SyncRpc:
                 time.sleep(delay)
 
     def start_workflow(
-        self, request: workflow_service_pb2.StartWorkflowRequest
+        self,
+        request: workflow_service_pb2.StartWorkflowRequest,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> workflow_service_pb2.StartWorkflowResponse:
-        """StartWorkflow; retried because the workflow id makes it idempotent."""
+        """StartWorkflow; retried because the workflow id makes it idempotent.
+        ``timeout`` is the call's deadline; with ``request.wait`` it must exceed
+        that wait."""
         response: workflow_service_pb2.StartWorkflowResponse = self._rpc_call(
-            self._workflows.StartWorkflow, request, retry=CLIENT_RETRY
+            self._workflows.StartWorkflow, request, timeout=timeout, retry=CLIENT_RETRY
         )
         return response
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from baton_server.config import Config
@@ -33,7 +33,7 @@ from baton_server.engine.sessions import (
 )
 from baton_server.engine.starts import Starter
 from baton_server.engine.streams import Streams
-from baton_server.engine.waiters import StatusWaiters, pause, wait_event
+from baton_server.engine.waiters import StatusWaiters, Watch, pause, wait_event
 from baton_server.engine.waits import Sleeps
 from baton_server.errors import (
     AlreadyExists,
@@ -264,18 +264,49 @@ class Engine:
 
     async def await_workflow(self, workflow_id: str, timeout: float) -> Workflow:
         """The workflow once finished, or as it is when ``timeout`` passes."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        with self._waiters.watch(workflow_id) as changed:
+            return await self._until_finished(workflow_id, changed, deadline)
+
+    async def start_and_await(
+        self,
+        workflow_id: str,
+        start: Callable[[], Awaitable[tuple[Workflow, bool]]],
+        timeout: float,
+    ) -> tuple[Workflow, bool]:
+        """Runs ``start`` (which creates or finds ``workflow_id``), then waits as
+        `await_workflow` does. The watch begins before the start, so a finish
+        right after it is not missed, and the row the start returns stands in
+        for the first read."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         with self._waiters.watch(workflow_id) as changed:
-            while True:
+            workflow, created = await start()
+            if workflow.workflow_id == workflow_id:
+                return await self._until_finished(workflow_id, changed, deadline, workflow), created
+        # Another workflow came back (a queue's duplicate in flight): await that one.
+        remaining = max(deadline - loop.time(), 0.0)
+        return await self.await_workflow(workflow.workflow_id, remaining), created
+
+    async def _until_finished(
+        self, workflow_id: str, changed: Watch, deadline: float, known: Workflow | None = None
+    ) -> Workflow:
+        """Waits on ``changed`` (watching ``workflow_id``) until the workflow has
+        finished or the loop's clock reaches ``deadline``. ``known``: the
+        workflow as it was after the watch began, instead of a first read."""
+        loop = asyncio.get_running_loop()
+        workflow = known
+        while True:
+            if workflow is None:
                 changed.clear()
                 workflow = await self._read(workflow_id)
-                remaining = deadline - loop.time()
-                if workflow.finished or remaining <= 0:
-                    return workflow
-                await wait_event(changed, min(remaining, _RECHECK_SECONDS))
-                if changed.finished is not None:
-                    return changed.finished
+            remaining = deadline - loop.time()
+            if workflow.finished or remaining <= 0:
+                return workflow
+            await wait_event(changed, min(remaining, _RECHECK_SECONDS))
+            if changed.finished is not None:
+                return changed.finished
+            workflow = None
 
     async def await_many(
         self, workflow_ids: list[str], timeout: float

@@ -96,8 +96,24 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
     async def StartWorkflow(
         self, request: pb.StartWorkflowRequest, context: Context
     ) -> pb.StartWorkflowResponse:
-        workflow, created = await self._start(request)
-        return pb.StartWorkflowResponse(workflow=convert.workflow_out(workflow), created=created)
+        if request.HasField("wait"):
+            wait = validate.seconds(request.wait, "wait", default=0.0, maximum=_AWAIT_MAX_SECONDS)
+            if request.HasField("caller"):
+                raise InvalidArgument(
+                    "wait",
+                    "is not for a child: its parent awaits it with AwaitWorkflow and its "
+                    "caller, which journals the outcome",
+                )
+            if not request.workflow_id:  # watched from before it exists
+                request.workflow_id = str(uuid.uuid4())
+            workflow, created = await self._engine.start_and_await(
+                request.workflow_id, lambda: self._start(request), wait
+            )
+        else:
+            workflow, created = await self._start(request)
+        return pb.StartWorkflowResponse(
+            workflow=convert.workflow_out(workflow), created=created, done=workflow.finished
+        )
 
     async def StartWorkflows(
         self, request: pb.StartWorkflowsRequest, context: Context
@@ -110,6 +126,10 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         outcomes: list[ServiceError | NewStart | Started] = []
         for item in request.workflows:
             try:
+                if item.HasField("wait"):
+                    raise InvalidArgument(
+                        "wait", "is for StartWorkflow; await a batch with AwaitWorkflows"
+                    )
                 if item.HasField("caller"):  # a child: recorded in its parent's journal
                     workflow, created = await self._start(item)
                     outcomes.append(Started(workflow, created))

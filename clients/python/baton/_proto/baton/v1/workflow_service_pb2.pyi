@@ -22,7 +22,7 @@ SORT_ORDER_NEWEST_FIRST: SortOrder
 SORT_ORDER_OLDEST_FIRST: SortOrder
 
 class StartWorkflowRequest(_message.Message):
-    __slots__ = ("workflow_name", "workflow_id", "input", "queue", "app_version", "timeout", "deduplication_id", "priority", "partition_key", "start_at", "caller", "max_attempts", "queue_timeout", "return_existing_duplicate")
+    __slots__ = ("workflow_name", "workflow_id", "input", "queue", "app_version", "timeout", "deduplication_id", "priority", "partition_key", "start_at", "caller", "max_attempts", "queue_timeout", "return_existing_duplicate", "wait")
     WORKFLOW_NAME_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +37,7 @@ class StartWorkflowRequest(_message.Message):
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     QUEUE_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     RETURN_EXISTING_DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
     workflow_name: str
     workflow_id: str
     input: _common_pb2.Payload
@@ -51,15 +52,18 @@ class StartWorkflowRequest(_message.Message):
     max_attempts: int
     queue_timeout: _duration_pb2.Duration
     return_existing_duplicate: bool
-    def __init__(self, workflow_name: _Optional[str] = ..., workflow_id: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., queue: _Optional[str] = ..., app_version: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., deduplication_id: _Optional[str] = ..., priority: _Optional[int] = ..., partition_key: _Optional[str] = ..., start_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., caller: _Optional[_Union[_common_pb2.WorkflowContext, _Mapping]] = ..., max_attempts: _Optional[int] = ..., queue_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., return_existing_duplicate: _Optional[bool] = ...) -> None: ...
+    wait: _duration_pb2.Duration
+    def __init__(self, workflow_name: _Optional[str] = ..., workflow_id: _Optional[str] = ..., input: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., queue: _Optional[str] = ..., app_version: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., deduplication_id: _Optional[str] = ..., priority: _Optional[int] = ..., partition_key: _Optional[str] = ..., start_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., caller: _Optional[_Union[_common_pb2.WorkflowContext, _Mapping]] = ..., max_attempts: _Optional[int] = ..., queue_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., return_existing_duplicate: _Optional[bool] = ..., wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class StartWorkflowResponse(_message.Message):
-    __slots__ = ("workflow", "created")
+    __slots__ = ("workflow", "created", "done")
     WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
     workflow: _common_pb2.Workflow
     created: bool
-    def __init__(self, workflow: _Optional[_Union[_common_pb2.Workflow, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
+    done: bool
+    def __init__(self, workflow: _Optional[_Union[_common_pb2.Workflow, _Mapping]] = ..., created: _Optional[bool] = ..., done: _Optional[bool] = ...) -> None: ...
 
 class StartWorkflowsRequest(_message.Message):
     __slots__ = ("workflows",)
