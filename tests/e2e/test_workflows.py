@@ -193,18 +193,24 @@ def test_execute_workflow_starts_and_returns_the_result_in_one_call(
     from baton import _client_shared as shared
 
     spawn_worker(server.target)
-    assert client.execute_workflow("three_steps", 5, workflow_id="exec-1") == {
-        "a": 6,
-        "b": 12,
-        "c": 9,
-    }
+
+    def no_second_call(*args: object, **kwargs: object) -> None:
+        raise AssertionError("AwaitWorkflow called: the start did not wait")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(client._rpc, "await_workflow", no_second_call)
+        assert client.execute_workflow("three_steps", 5, workflow_id="exec-1") == {
+            "a": 6,
+            "b": 12,
+            "c": 9,
+        }
     assert client.get_workflow("exec-1").status == WorkflowStatus.SUCCESS
     # Again with the same id: the first run's result, not a second run.
     assert client.execute_workflow("three_steps", 99, workflow_id="exec-1")["a"] == 6
     with pytest.raises(WorkflowFailed) as caught:
         client.execute_workflow("fails", "card declined", result_timeout=30)
     assert caught.value.error.message == "card declined"
-    with pytest.raises(TimeoutError, match="did not finish within 0.3s"):
+    with pytest.raises(TimeoutError, match=r"did not finish within 0\.3s"):
         client.execute_workflow("nobody_hosts_me", workflow_id="exec-stuck", result_timeout=0.3)
     assert client.get_workflow("exec-stuck").status == WorkflowStatus.ENQUEUED
     # Not finished within the first wait: it goes on waiting as `result` does.

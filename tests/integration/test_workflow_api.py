@@ -3,7 +3,9 @@ clear errors for bad input, and nothing disturbed by them."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import pytest
@@ -256,15 +258,8 @@ def test_start_with_wait_answers_once_the_workflow_has_finished(stub) -> None:
         workflow_name="nobody_hosts_me", workflow_id="wait-1", wait={"seconds": 30}
     )
     call = stub.StartWorkflow.future(request, timeout=40)
-    # It exists once started; the wait was watching from before that.
-    while True:
-        try:
-            stub.GetWorkflow(wf.GetWorkflowRequest(workflow_id="wait-1"), timeout=5)
-            break
-        except grpc.RpcError as exc:
-            assert exc.code() == grpc.StatusCode.NOT_FOUND
-    assert not call.done()
-    _cancel(stub, "wait-1")
+    _until_started(stub, "wait-1", call)
+    _cancel(stub, "wait-1")  # finishes while the call waits
     response = call.result(timeout=10)
     assert response.done and response.created
     assert response.workflow.status == common.WORKFLOW_STATUS_CANCELLED
@@ -272,6 +267,52 @@ def test_start_with_wait_answers_once_the_workflow_has_finished(stub) -> None:
     again = stub.StartWorkflow(request, timeout=5)
     assert again.done and not again.created
     assert again.workflow.status == common.WORKFLOW_STATUS_CANCELLED
+
+
+def _until_started(stub: wf_grpc.WorkflowServiceStub, workflow_id: str, call: Any) -> None:
+    """Waits until the waiting start ``call`` has created ``workflow_id``."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        assert not call.done(), call.exception()  # still waiting, not failed
+        try:
+            stub.GetWorkflow(wf.GetWorkflowRequest(workflow_id=workflow_id), timeout=5)
+            return
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.NOT_FOUND
+        time.sleep(0.01)
+    raise AssertionError(f"{workflow_id} was not started within 10 s")
+
+
+def test_start_with_wait_awaits_the_duplicate_in_flight_it_returns(
+    server: ThreadServer, stub
+) -> None:
+    from baton._proto.baton.v1 import queue_service_pb2 as q
+    from baton._proto.baton.v1 import queue_service_pb2_grpc as q_grpc
+
+    with grpc.insecure_channel(server.target) as channel:
+        queues = q_grpc.QueueServiceStub(channel)
+        queues.UpsertQueue(q.UpsertQueueRequest(queue=q.Queue(name="dq")), timeout=5)
+    first = wf.StartWorkflowRequest(
+        workflow_name="nobody_hosts_me", workflow_id="dup-1", queue="dq", deduplication_id="d"
+    )
+    stub.StartWorkflow(first, timeout=5)
+    second = wf.StartWorkflowRequest(
+        workflow_name="nobody_hosts_me",
+        workflow_id="dup-2",
+        queue="dq",
+        deduplication_id="d",
+        return_existing_duplicate=True,
+        wait={"nanos": 300_000_000},
+    )
+    began = time.monotonic()
+    response = stub.StartWorkflow(second, timeout=10)
+    # The one in flight came back and was awaited for the whole wait.
+    assert time.monotonic() - began >= 0.3
+    assert response.workflow.workflow_id == "dup-1" and not response.created
+    assert not response.done and response.workflow.status == common.WORKFLOW_STATUS_ENQUEUED
+    _cancel(stub, "dup-1")
+    finished = stub.StartWorkflow(first, timeout=10)  # its own id, finished: no wait needed
+    assert finished.done and not finished.created
 
 
 def test_start_with_wait_returns_the_unfinished_workflow_when_the_wait_passes(stub) -> None:
@@ -316,4 +357,14 @@ def test_start_with_a_bad_wait_is_invalid_argument_and_starts_nothing(stub) -> N
     refused, started = batch.results
     assert refused.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert "workflows[0].wait: is for StartWorkflow" in refused.error.message
-    assert started.started.workflow.workflow_id == "batch-ok"
+    assert started.started.workflow.workflow_id == "batch-ok" and not started.started.done
+    _cancel(stub, "batch-ok")
+    again = stub.StartWorkflows(
+        wf.StartWorkflowsRequest(
+            workflows=[
+                wf.StartWorkflowRequest(workflow_name="nobody_hosts_me", workflow_id="batch-ok")
+            ]
+        ),
+        timeout=5,
+    )
+    assert again.results[0].started.done  # finished already

@@ -38,3 +38,47 @@ async def test_a_watch_of_many_stops_watching_when_it_ends() -> None:
         pass
     waiters.changed("a")
     assert not changed.is_set()
+
+
+class _Row:
+    def __init__(self, workflow_id: str, finished: bool) -> None:
+        self.workflow_id = workflow_id
+        self.finished = finished
+
+
+class _Engine:
+    """What `Engine.start_and_await` uses of its engine: the waiters and reads."""
+
+    from baton_server.engine.engine import Engine
+
+    _until_finished = Engine._until_finished
+    await_workflow = Engine.await_workflow
+
+    def __init__(self) -> None:
+        self._waiters = StatusWaiters()
+        self.reads = 0
+
+    async def _read(self, workflow_id: str) -> _Row:
+        self.reads += 1
+        return _Row(workflow_id, finished=False)
+
+
+async def test_a_start_that_waits_sees_a_finish_between_its_insert_and_its_wait() -> None:
+    import asyncio
+
+    from baton_server.engine.engine import Engine
+
+    engine = _Engine()
+    finished = _Row("wf", finished=True)
+
+    async def start() -> tuple[_Row, bool]:
+        # Finished on this replica right after the insert, before the wait.
+        engine._waiters.changed("wf", finished=finished)  # type: ignore[arg-type]
+        return _Row("wf", finished=False), True
+
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    got = await Engine.start_and_await(engine, "wf", start, 30)  # type: ignore[arg-type]
+    assert got == (finished, True)
+    assert loop.time() - began < 1  # not found at a later recheck (every 5 s)
+    assert engine.reads == 0  # the inserted row stood in for the first read

@@ -196,7 +196,8 @@ class Client:
     ) -> Any:
         """Starts a workflow and waits for its result: `start_workflow`, then
         the handle's ``result``, in one call to the service when the workflow
-        finishes within 30 s (StartWorkflow's ``wait``).
+        finishes within its first 30 s (StartWorkflow's ``wait``; past that,
+        it waits as ``result`` does).
 
         Takes `start_workflow`'s arguments (``timeout`` is still the workflow's
         start-to-close timeout) and:
@@ -213,7 +214,9 @@ class Client:
             WorkflowFailed: It finished with an error.
             WorkflowCancelled: It was cancelled.
             MaxRecoveryAttemptsExceeded: It was stopped as a dead letter.
-            AlreadyExists: As `start_workflow` (and its other errors).
+            AlreadyExists: As `start_workflow` (and its other errors). Once
+                started, the wait outlasts the service being unavailable,
+                as `result` does.
         """
         began = time.monotonic()
         request = full_start_request(
@@ -234,7 +237,16 @@ class Client:
         )
         wait = shared.first_wait(result_timeout)
         request.wait.FromTimedelta(duration(wait))
-        response = self._rpc.start_workflow(request, timeout=wait + shared.AWAIT_MARGIN)
+        try:
+            # Not retried: a retry would wait anew. An outage ends the wait and
+            # the workflow is awaited as `result` does, through outages.
+            response = self._rpc.start_workflow(
+                request, timeout=wait + shared.AWAIT_MARGIN, retry=None
+            )
+        except (Unavailable, DeadlineExceeded) as exc:
+            logger.warning("starting workflow %s: %s; awaiting it", request.workflow_id, exc)
+            request.ClearField("wait")
+            response = self._rpc.start_workflow(request)
         if response.done:
             return shared.outcome(response.workflow, self._serializer)
         return self._result(response.workflow.workflow_id, result_timeout, since=began)

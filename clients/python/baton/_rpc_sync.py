@@ -89,12 +89,13 @@ class SyncRpc:
         request: workflow_service_pb2.StartWorkflowRequest,
         *,
         timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = CLIENT_RETRY,
     ) -> workflow_service_pb2.StartWorkflowResponse:
         """StartWorkflow; retried because the workflow id makes it idempotent.
         ``timeout`` is the call's deadline; with ``request.wait`` it must exceed
         that wait."""
         response: workflow_service_pb2.StartWorkflowResponse = self._rpc_call(
-            self._workflows.StartWorkflow, request, timeout=timeout, retry=CLIENT_RETRY
+            self._workflows.StartWorkflow, request, timeout=timeout, retry=retry
         )
         return response
 

@@ -145,7 +145,9 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         for index, outcome in enumerate(outcomes):
             if isinstance(outcome, Started):
                 response = pb.StartWorkflowResponse(
-                    workflow=convert.workflow_out(outcome.workflow), created=outcome.created
+                    workflow=convert.workflow_out(outcome.workflow),
+                    created=outcome.created,
+                    done=outcome.workflow.finished,
                 )
                 results.append(pb.StartWorkflowsResult(started=response))
             elif isinstance(outcome, ServiceError):
