@@ -85,3 +85,63 @@ def test_a_batch_start_wakes_the_dispatchers_once_per_workflow_name_at_commit(
             await listener.close()
 
     assert sorted(asyncio.run(scenario())) == ["a", "b"]
+
+
+def test_one_completion_and_a_batch_of_them_decide_alike(database_url: str) -> None:
+    """A committer batch of one completion takes a one-row statement; it must
+    finish, or refuse, exactly what the many-row statement would."""
+    from baton_server.store import steps
+    from baton_server.store.models import Failure
+    from baton_server.store.steps import NewStep
+    from baton_server.store.workflows import Completion
+
+    ok, error = Payload("json", b'"ok"'), Failure("ValueError", "no")
+    cases = {  # name -> (completion attempt, follows_step, record that step first, error)
+        "plain": (1, 0, False, None),
+        "stale": (2, 0, False, None),
+        "step-missing": (1, 3, False, None),
+        "step-recorded": (1, 3, True, error),
+        "queued": (1, 0, False, None),
+    }
+
+    async def scenario() -> tuple[dict[str, str], dict[str, str]]:
+        connector = Connector(database_url, min_size=1, max_size=1)
+        await connector.open()
+        decided: dict[str, dict[str, str]] = {"one": {}, "many": {}}
+        try:
+            async with connector.autocommit() as tx:
+                for how in decided:
+                    completions = []
+                    for name, (attempt, follows, record, failure) in cases.items():
+                        workflow_id = f"{how}-{name}"
+                        new = NewWorkflow(workflow_id, "checkout", Payload("json", b"[]"))
+                        if name == "queued":
+                            new = NewWorkflow(workflow_id, "checkout", None, queue="q")
+                        await workflows.insert(tx, new, owner="w-1")
+                        if record:
+                            step = NewStep(workflow_id, follows, 1, "s", ok, None, None)
+                            assert await steps.record(tx, step) is not None
+                        completions.append(
+                            Completion(
+                                workflow_id,
+                                attempt,
+                                None if failure else ok,
+                                failure,
+                                follows_step=follows,
+                            )
+                        )
+                    if how == "one":
+                        finished = [
+                            f for c in completions for f in await workflows.complete_many(tx, [c])
+                        ]
+                    else:
+                        finished = await workflows.complete_many(tx, completions)
+                    decided[how] = {f.workflow_id.split("-", 1)[1]: f.status for f in finished}
+                    # Finished already: neither statement finishes it twice.
+                    assert await workflows.complete_many(tx, completions[:1]) == []
+        finally:
+            await connector.close()
+        return decided["one"], decided["many"]
+
+    one, many = asyncio.run(scenario())
+    assert one == many == {"plain": "SUCCESS", "step-recorded": "ERROR", "queued": "SUCCESS"}
