@@ -8,11 +8,12 @@ lists them under ``running`` so the service knows this worker still owns them.
 
 Slot accounting. The service may dispatch only as many workflows as the worker
 granted slots: ``register.workflow_slots`` grants the free capacity at that
-moment, and every run that ends grants one back. Capacity counts every run whose
-task has not finished, stale ones included (they still hold a thread). The free
-count is computed and the stream's outbox installed in one synchronous step, so
-a slot granted back is either inside that count or sent on that stream, never
-both and never neither.
+moment, and every run grants one back once its workflow code is done (when it
+sends its completion, or when it ends otherwise). Capacity counts every run that
+has not granted its slot back, stale ones included (they still hold a thread).
+The free count is computed and the stream's outbox installed in one synchronous
+step, so a slot granted back is either inside that count or sent on that
+stream, never both and never neither.
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ class _Run:
     attempt: int
     state: RunState = field(default_factory=RunState)
     task: asyncio.Task[None] | None = None
+    slot_freed: bool = False
 
 
 class WorkerRunner:
@@ -287,7 +289,8 @@ class WorkerRunner:
             call.cancel()
 
     def _registration(self) -> pb.ConnectRequest:
-        free = 0 if self._draining else max(0, self._config.concurrency - len(self._active))
+        busy = sum(1 for run in self._active if not run.slot_freed)
+        free = 0 if self._draining else max(0, self._config.concurrency - busy)
         register = pb.RegisterWorker(
             worker_id=self._config.worker_id,
             app_version=self._config.app_version,
@@ -328,6 +331,12 @@ class WorkerRunner:
             interval,
         )
         return asyncio.create_task(_heartbeat(outbox, interval))
+
+    def _free_slot(self, run: _Run) -> None:
+        """Grants the slot ``run`` took, once."""
+        if not run.slot_freed:
+            run.slot_freed = True
+            self._grant_slot()
 
     def _grant_slot(self) -> None:
         # Dropped when disconnected: the next registration counts the slot as free.
@@ -399,6 +408,9 @@ class WorkerRunner:
             )
             if not self._completion_follows_step:  # a service that would not wait for the step
                 completion.follows_step = 0
+            # The workflow's code is done: its slot may take the next workflow
+            # while the completion is written (the grant leaves with it).
+            self._free_slot(run)
             await _complete(checkpoints, completion, settled)
             if completion.HasField("error"):
                 logger.info(
@@ -441,7 +453,7 @@ class WorkerRunner:
             self._active.discard(run)
             if self._runs.get(run.workflow_id) is run:
                 del self._runs[run.workflow_id]
-            self._grant_slot()
+            self._free_slot(run)
 
     def _on_cancel(self, workflow_id: str) -> None:
         run = self._runs.get(workflow_id)
