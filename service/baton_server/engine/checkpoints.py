@@ -148,6 +148,9 @@ class Checkpoints:
                 self._handle_alone(item)
             return
         self._metrics.checkpoint_batch.observe(len(batch))
+        # Awaiters first: a caller waiting for the result is answered before
+        # the worker hears that its checkpoints landed.
+        self._count_finished(finished)
         self._answer_records(records, written)
         self._answer_completes(completes, finished)
 
@@ -170,7 +173,6 @@ class Checkpoints:
                 self._handle_alone(item)
             elif not item.done.done():
                 item.done.set_result(done.status)
-        self._count_finished(finished)
 
     def _observe(self, new: NewStep, step: Step) -> None:
         if new.started_at is not None:
