@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import UTC, datetime
@@ -281,11 +282,10 @@ class ContextCore:
         answer: concurrent.futures.Future[Any] | asyncio.Future[Any]
         if from_thread:
             assert self._loop is not None, "a ContextCore without a loop cannot record ahead"
-            coro = self._record_now(request)
+            answer = concurrent.futures.Future()
             try:
-                answer = asyncio.run_coroutine_threadsafe(coro, self._loop)
+                self._loop.call_soon_threadsafe(self._send_ahead, request, answer)
             except RuntimeError:  # the loop is closed: the worker has stopped
-                coro.close()
                 raise LeaseLost("the worker has stopped") from None
         else:
             # Sent now (not when the task first runs), so a completion that
@@ -349,9 +349,18 @@ class ContextCore:
             if entry in self._ahead:
                 self._ahead.remove(entry)
 
-    async def _record_now(self, request: worker_service_pb2.RecordStepRequest) -> common_pb2.Step:
+    def _send_ahead(
+        self,
+        request: worker_service_pb2.RecordStepRequest,
+        answer: concurrent.futures.Future[common_pb2.Step],
+    ) -> None:
+        """On the loop, for `record_ahead` from a thread: sends the step in this
+        very callback (no task to schedule first) and settles ``answer`` with
+        what `_recorded_ahead` makes of the service's answer."""
         assert self._checkpoints is not None
-        return await self._recorded_ahead(request, self._checkpoints.record_step(request))
+        sent = self._checkpoints.record_step(request)
+        task = asyncio.ensure_future(self._recorded_ahead(request, sent))
+        task.add_done_callback(functools.partial(_settle_from, answer))
 
     async def _recorded_ahead(
         self,
@@ -435,6 +444,19 @@ class ContextCore:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _settle_from(answer: concurrent.futures.Future[T], task: asyncio.Future[T]) -> None:
+    """Gives ``answer`` (waited on by a thread) the outcome of ``task``."""
+    if task.cancelled():
+        answer.cancel()
+    if not answer.set_running_or_notify_cancel():
+        return  # cancelled (by the task, or by a thread that gave up waiting)
+    error = task.exception()
+    if error is not None:
+        answer.set_exception(error)
+    else:
+        answer.set_result(task.result())
 
 
 def mark_retrieved(future: concurrent.futures.Future[Any] | asyncio.Future[Any]) -> None:
