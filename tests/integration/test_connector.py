@@ -56,7 +56,7 @@ def test_a_lone_read_sees_committed_rows_and_leaves_no_transaction_open(
     asyncio.run(scenario())
 
 
-def test_a_batch_start_wakes_the_dispatchers_once_per_workflow_name_at_commit(
+def test_a_batch_start_wakes_the_dispatchers_once_per_workflow_name_or_queue_at_commit(
     database_url: str,
 ) -> None:
     async def scenario() -> list[str]:
@@ -72,7 +72,9 @@ def test_a_batch_start_wakes_the_dispatchers_once_per_workflow_name_at_commit(
                     [
                         NewStart(f"{tag}-{i}", name, None)
                         for i, name in enumerate(["a", "a", "b", "a"])
-                    ],
+                    ]
+                    # Queued: the payload names the queue, so rounds skip plain claims.
+                    + [NewStart(f"{tag}-q{i}", "a", None, queue="q") for i in range(2)],
                 )
             async with connector.transaction() as tx:  # every id taken: no wake-up
                 await starts.insert_many(tx, [NewStart(f"{tag}-0", "a", None)])
@@ -84,7 +86,7 @@ def test_a_batch_start_wakes_the_dispatchers_once_per_workflow_name_at_commit(
             await connector.close()
             await listener.close()
 
-    assert sorted(asyncio.run(scenario())) == ["a", "b"]
+    assert sorted(asyncio.run(scenario())) == ["a", "b", "queue/q"]
 
 
 def test_one_completion_and_a_batch_of_them_decide_alike(database_url: str) -> None:

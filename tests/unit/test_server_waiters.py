@@ -82,3 +82,23 @@ async def test_a_start_that_waits_sees_a_finish_between_its_insert_and_its_wait(
     assert got == (finished, True)
     assert loop.time() - began < 1  # not found at a later recheck (every 5 s)
     assert engine.reads == 0  # the inserted row stood in for the first read
+
+
+def test_a_wake_up_that_names_a_queue_skips_the_claim_of_plain_workflows() -> None:
+    from baton_server.engine.engine import Engine
+
+    class _Dispatcher:
+        def __init__(self) -> None:
+            self.woken: list[bool] = []
+
+        def wake(self, *, plain: bool = True) -> None:
+            self.woken.append(plain)
+
+    class _Fake:
+        _dispatcher = _Dispatcher()
+
+    fake = _Fake()
+    Engine._on_notify(fake, "baton_enqueued", "queue/emails")  # type: ignore[arg-type]
+    Engine._on_notify(fake, "baton_enqueued", "checkout")  # type: ignore[arg-type]
+    Engine._on_notify(fake, "baton_enqueued", "queue:like:name")  # type: ignore[arg-type]
+    assert fake._dispatcher.woken == [False, True, True]

@@ -1,7 +1,9 @@
 """Pushes waiting workflows to this replica's connected workers.
 
 The loop wakes on a local start, on a ``baton_enqueued`` notification from any
-replica, or on a periodic re-check; and when a worker frees slots, but only if
+replica (its payload a workflow name, or ``queue/<name>`` when only queued
+workflows may wait: such a round skips the claim of plain ones), or on a
+periodic re-check; and when a worker frees slots, but only if
 the last round may have left work behind (a session had no free slot, or a
 claim filled its whole batch), so finishing a workflow costs no empty round.
 Each round claims, for every session with free slots, the oldest waiting
@@ -28,6 +30,9 @@ from baton_server.engine.waiters import pause, wait_event
 from baton_server.metrics import Metrics
 from baton_server.store import steps, waits, workflows
 from baton_server.store.models import Failure, Workflow
+
+QUEUE_WAKE_PREFIX = "queue/"
+"""Starts a ``baton_enqueued`` payload that names a queue (names hold no ``/``)."""
 
 log = logging.getLogger("baton.dispatch")
 

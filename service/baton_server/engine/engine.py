@@ -14,7 +14,7 @@ from baton_server.connector import Connector
 from baton_server.engine.checkpoints import Checkpoints
 from baton_server.engine.children import Children
 from baton_server.engine.deadlines import DeadlineKeeper
-from baton_server.engine.dispatcher import Dispatcher
+from baton_server.engine.dispatcher import QUEUE_WAKE_PREFIX, Dispatcher
 from baton_server.engine.events import Events
 from baton_server.engine.leases import LeaseKeeper
 from baton_server.engine.management import CANCEL_CHANNEL, Management
@@ -169,7 +169,9 @@ class Engine:
 
     def _on_notify(self, channel: str, payload: str) -> None:
         if channel == "baton_enqueued":
-            self._dispatcher.wake()
+            # "queue/<name>": only queued workflows may wait (a queued start, or
+            # a place freed on a queue); anything else is a workflow name.
+            self._dispatcher.wake(plain=not payload.startswith(QUEUE_WAKE_PREFIX))
         elif channel == "baton_status":
             self._waiters.changed(payload)
             self._comms.changed(payload)  # stream readers end with their workflow

@@ -181,5 +181,5 @@ RETURNING w.workflow_id, w.queue
 
 -- notify_queue_freed --
 -- Wakes every replica's dispatcher when a queue workflow frees its place.
-SELECT pg_notify('baton_enqueued', queue) FROM workflows
+SELECT pg_notify('baton_enqueued', 'queue/' || queue) FROM workflows
 WHERE workflow_id = %(workflow_id)s AND queue <> ''

@@ -23,7 +23,8 @@ FROM unnest(
     parent_workflow_id, trace_carrier, ord)
 ORDER BY i.ord
 ON CONFLICT DO NOTHING
-RETURNING *, pg_notify('baton_enqueued', workflow_name) IS NULL AS notified
+RETURNING *, pg_notify('baton_enqueued', CASE WHEN queue = '' THEN workflow_name
+                                               ELSE 'queue/' || queue END) IS NULL AS notified
 
 -- deduplication_holders --
 -- The in-flight workflows holding some (queue, deduplication id) pairs.

@@ -10,7 +10,8 @@ VALUES (
     %(workflow_id)s, %(workflow_name)s, 'ENQUEUED', %(input_encoding)s, %(input)s, %(queue)s,
     %(app_version)s, %(max_attempts)s, %(parent_workflow_id)s, %(deadline)s, %(trace_carrier)s)
 ON CONFLICT (workflow_id) DO NOTHING
-RETURNING *, pg_notify('baton_enqueued', workflow_name) IS NULL AS notified
+RETURNING *, pg_notify('baton_enqueued', CASE WHEN queue = '' THEN workflow_name
+                                               ELSE 'queue/' || queue END) IS NULL AS notified
 
 -- insert_workflow_dispatched --
 -- Creates a workflow already dispatched (eager dispatch: a worker connected to
@@ -214,7 +215,8 @@ WHERE w.workflow_id = c.workflow_id AND w.status = 'PENDING' AND w.attempt = c.a
       SELECT 1 FROM steps s WHERE s.workflow_id = c.workflow_id AND s.function_id = c.follows))
 RETURNING w.*,
     pg_notify('baton_status', w.workflow_id) IS NULL AS notified,
-    CASE WHEN w.queue <> '' THEN pg_notify('baton_enqueued', w.queue) IS NULL END AS freed
+    CASE WHEN w.queue <> '' THEN pg_notify('baton_enqueued', 'queue/' || w.queue) IS NULL END
+        AS freed
 
 -- complete_workflow --
 -- complete_workflows for one workflow (the committer's batch of one): no
@@ -228,4 +230,5 @@ WHERE w.workflow_id = %(workflow_id)s AND w.status = 'PENDING' AND w.attempt = %
       WHERE s.workflow_id = %(workflow_id)s AND s.function_id = %(follows)s::integer))
 RETURNING w.*,
     pg_notify('baton_status', w.workflow_id) IS NULL AS notified,
-    CASE WHEN w.queue <> '' THEN pg_notify('baton_enqueued', w.queue) IS NULL END AS freed
+    CASE WHEN w.queue <> '' THEN pg_notify('baton_enqueued', 'queue/' || w.queue) IS NULL END
+        AS freed
