@@ -1,6 +1,6 @@
 """Where one W1 workflow's time goes, hop by hop, across its three processes.
 
-    .venv/bin/python bench/timeline.py [--database-url URL] [-n 300] [--two-calls]
+    .venv/bin/python bench/timeline.py [--database-url URL] [-n 300] [--two-calls | --queued]
 
 Copies ``clients/`` and ``service/`` to a temporary directory, applies
 ``bench/timeline.patch`` there (timestamps at each hand-off: the client's
@@ -9,7 +9,8 @@ worker's stream reads and writes and its workflow thread; nothing else
 changes), and runs ``baton serve``, one ``noop_app.py`` worker and a client
 from that copy. The client runs W1 (``three_noops`` one at a time, with
 ``Client.execute_workflow``, or with ``--two-calls`` ``start_workflow`` then
-``result``). Every mark is ``CLOCK_MONOTONIC``, shared by the three processes,
+``result``; with ``--queued``, enqueue -> start: the step-less ``stamp``
+started on a queue, then awaited). Every mark is ``CLOCK_MONOTONIC``, shared by the three processes,
 so one workflow's marks line up into a timeline; the table shows, for the
 runs whose marks came in the most common order, the median time of each mark
 after the client's call began and the median gap since the mark before it.
@@ -31,6 +32,7 @@ from pathlib import Path
 from common import HERE, bench_parser, children, fresh_database, read_line
 
 ROOT = HERE.parent
+QUEUE = "bench"
 
 
 def patched_copy(into: Path) -> dict[str, str]:
@@ -47,17 +49,23 @@ def patched_copy(into: Path) -> dict[str, str]:
     }
 
 
-def client(target: str, n: int, two_calls: bool) -> None:
+def client(target: str, n: int, mode: str) -> None:
     """Runs in a child process on the patched copy (see `main`)."""
     from baton import Client
     from baton._timeline import mark
 
     with Client(target) as baton:
+        if mode == "queued":
+            baton.upsert_queue(QUEUE)
         for i in range(-50, n):  # the first 50 warm up and are not counted
             if i == 0:
                 mark("c.counted")
             mark("c.start_begin")
-            if two_calls:
+            if mode == "queued":
+                handle = baton.start_workflow("stamp", workflow_id=f"t-{i}", queue=QUEUE)
+                mark("c.start_end")
+                handle.result(timeout=60)
+            elif mode == "two-calls":
                 baton.start_workflow("three_noops", i, workflow_id=f"t-{i}").result(timeout=60)
             else:
                 baton.execute_workflow("three_noops", i, workflow_id=f"t-{i}", result_timeout=60)
@@ -98,12 +106,18 @@ def table(marks_dir: Path) -> list[str]:
 
 def main() -> None:
     if sys.argv[1:2] == ["client"]:
-        client(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "two")
+        client(sys.argv[2], int(sys.argv[3]), sys.argv[4])
         return
     parser = bench_parser(__doc__)
     parser.add_argument("-n", type=int, default=300, help="workflows timed (default 300)")
-    parser.add_argument(
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument(
         "--two-calls", action="store_true", help="start_workflow + result, not execute_workflow"
+    )
+    how.add_argument(
+        "--queued",
+        action="store_true",
+        help="enqueue -> start instead: `stamp` (no steps) started on a queue, then awaited",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="baton-timeline-") as tmp:
@@ -119,9 +133,9 @@ def main() -> None:
             target = f"127.0.0.1:{port}"
             kids.start(
                 [sys.executable, str(HERE / "noop_app.py")],
-                env={**env, "BATON_TARGET": target, "SLOTS": "200"},
+                env={**env, "BATON_TARGET": target, "SLOTS": "200", "BATON_QUEUES": QUEUE},
             )
-            mode = "two" if args.two_calls else "one"
+            mode = "queued" if args.queued else "two-calls" if args.two_calls else "one-call"
             subprocess.run(
                 [sys.executable, __file__, "client", target, str(args.n), mode],
                 env=env, check=True, timeout=600,
