@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
 import grpc
 
@@ -31,6 +31,7 @@ from baton._proto.baton.v1 import (
 )
 from baton._queues import (
     QueueInfo,
+    StartOptions,
     WorkflowStart,
     batch_request,
     full_start_request,
@@ -159,29 +160,20 @@ class AsyncClient:
         workflow: str | Callable[..., Any],
         *args: Any,
         result_timeout: float | None = None,
-        workflow_id: str | None = None,
-        queue: str | None = None,
-        app_version: str | None = None,
-        timeout: float | None = None,
-        deduplication_id: str | None = None,
-        priority: int = 0,
-        partition_key: str | None = None,
-        delay: float | None = None,
-        start_at: datetime | None = None,
-        queue_timeout: float | None = None,
-        return_existing_duplicate: bool = False,
+        **options: Unpack[StartOptions],
     ) -> Any:
         """Starts a workflow and waits for its result: `start_workflow`, then
         the handle's ``result``, in one call to the service when the workflow
         finishes within its first 30 s (StartWorkflow's ``wait``; past that,
         it waits as ``result`` does).
 
-        Takes `start_workflow`'s arguments (``timeout`` is still the workflow's
-        start-to-close timeout) and:
-
         Args:
+            workflow: As `start_workflow`.
+            *args: The workflow's arguments.
             result_timeout: Seconds to wait for the result at most. Default:
                 wait as long as it takes.
+            **options: `start_workflow`'s keyword arguments (``timeout`` is
+                still the workflow's start-to-close timeout).
 
         Returns:
             The workflow's output.
@@ -196,22 +188,7 @@ class AsyncClient:
                 as `result` does.
         """
         began = asyncio.get_running_loop().time()
-        request = full_start_request(
-            self._serializer,
-            workflow,
-            args,
-            workflow_id=workflow_id,
-            queue=queue,
-            app_version=app_version,
-            timeout=timeout,
-            deduplication_id=deduplication_id,
-            priority=priority,
-            partition_key=partition_key,
-            delay=delay,
-            start_at=start_at,
-            queue_timeout=queue_timeout,
-            return_existing_duplicate=return_existing_duplicate,
-        )
+        request = full_start_request(self._serializer, workflow, args, **options)
         wait = shared.first_wait(result_timeout)
         request.wait.FromTimedelta(duration(wait))
         try:

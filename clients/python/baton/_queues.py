@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import grpc
 
@@ -101,42 +101,49 @@ def _duration_message(seconds: float) -> Any:
     return message
 
 
+class StartOptions(TypedDict, total=False):
+    """The keyword options of `Client.start_workflow` (see there), for the
+    methods that take them all and pass them on (`Client.execute_workflow`)."""
+
+    workflow_id: str | None
+    queue: str | None
+    app_version: str | None
+    timeout: float | None
+    deduplication_id: str | None
+    priority: int
+    partition_key: str | None
+    delay: float | None
+    start_at: datetime | None
+    queue_timeout: float | None
+    return_existing_duplicate: bool
+
+
 def full_start_request(
     serializer: Serializer,
     workflow: str | Callable[..., Any],
     args: Sequence[Any],
-    *,
-    workflow_id: str | None,
-    queue: str | None,
-    app_version: str | None,
-    timeout: float | None,
-    deduplication_id: str | None,
-    priority: int,
-    partition_key: str | None,
-    delay: float | None,
-    start_at: datetime | None,
-    queue_timeout: float | None,
-    return_existing_duplicate: bool,
+    **options: Unpack[StartOptions],
 ) -> workflow_service_pb2.StartWorkflowRequest:
-    """Builds a StartWorkflow request with every option `Client.start_workflow` takes."""
+    """Builds a StartWorkflow request with every option `Client.start_workflow`
+    takes (the same defaults when left out)."""
     request = start_request(
         serializer,
         workflow,
         args,
-        workflow_id=workflow_id,
-        queue=queue,
-        app_version=app_version,
-        timeout=timeout,
+        workflow_id=options.get("workflow_id"),
+        queue=options.get("queue"),
+        app_version=options.get("app_version"),
+        timeout=options.get("timeout"),
     )
     return add_queue_options(
         request,
-        deduplication_id=deduplication_id,
-        priority=priority,
-        partition_key=partition_key,
-        delay=delay,
-        start_at=start_at,
-        queue_timeout=queue_timeout,
-        return_existing_duplicate=return_existing_duplicate,
+        deduplication_id=options.get("deduplication_id"),
+        priority=options.get("priority", 0),
+        partition_key=options.get("partition_key"),
+        delay=options.get("delay"),
+        start_at=options.get("start_at"),
+        queue_timeout=options.get("queue_timeout"),
+        return_existing_duplicate=options.get("return_existing_duplicate", False),
     )
 
 
