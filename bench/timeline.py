@@ -22,6 +22,7 @@ The patch applies to the code it was made from; when the code has moved on,
 from __future__ import annotations
 
 import collections
+import importlib
 import os
 import shutil
 import subprocess
@@ -52,7 +53,9 @@ def patched_copy(into: Path) -> dict[str, str]:
 def client(target: str, n: int, mode: str) -> None:
     """Runs in a child process on the patched copy (see `main`)."""
     from baton import Client
-    from baton._timeline import mark
+
+    # Only in the patched copy this runs on.
+    mark = importlib.import_module("baton._timeline").mark
 
     with Client(target) as baton:
         if mode == "queued":
@@ -76,8 +79,8 @@ def table(marks_dir: Path) -> list[str]:
     events: list[tuple[int, str]] = []
     for log in marks_dir.glob("*.log"):
         for line in log.read_text().splitlines():
-            stamp, name = line.split(" ", 1)
-            events.append((int(stamp), name))
+            text, label = line.split(" ", 1)
+            events.append((int(text), label))
     events.sort()
     counted = next(t for t, name in events if name == "c.counted")
     runs: list[list[tuple[int, str]]] = []
