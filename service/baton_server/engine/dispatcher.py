@@ -77,16 +77,20 @@ class Dispatcher:
         if self._starved:
             self.wake()
 
-    def reserve(self, workflow_name: str, app_version: str) -> WorkerSession | None:
+    def reserve(
+        self, workflow_name: str, app_version: str, queue: str = ""
+    ) -> WorkerSession | None:
         """Eager dispatch, first half: takes a free slot of a session of this
-        replica that can run a new workflow of this name (the one with the most
-        free slots), or returns ``None``. Follow with `deliver` or `unreserve`."""
+        replica that can run a new workflow of this name (and serves ``queue``,
+        if given), the one with the most free slots, or returns ``None``.
+        Follow with `deliver` or `unreserve`."""
         chosen: WorkerSession | None = None
         for session in self._sessions.live():
             if (
                 session.slots > 0
                 and workflow_name in session.max_attempts
                 and (not app_version or app_version == session.registration.app_version)
+                and (not queue or queue in session.registration.queues)
                 and (chosen is None or session.slots > chosen.slots)
             ):
                 chosen = session

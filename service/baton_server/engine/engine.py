@@ -75,7 +75,7 @@ class Engine:
         self.queues = Queues(connector, config, self._dispatcher.wake)
         """Queue configuration, flow-controlled claims and queue timeouts."""
         self._dispatcher.queues = self.queues
-        self.starts = Starter(connector, self._started)
+        self.starts = Starter(connector, self._started, self._dispatcher)
         """Bulk starts and starts with queue options."""
         self._scheduler = Scheduler(connector, self._started)
         self.schedules = Schedules(connector, self._started, self._scheduler.wake)

@@ -5,15 +5,24 @@ All accepted items of a call are inserted by one multi-row statement; an item
 whose id is taken returns the existing workflow (the id is an idempotency key),
 and an item whose deduplication id is held by a workflow in flight is refused
 with ALREADY_EXISTS naming that workflow (or returns it, when the item asks to).
+
+One start onto a queue without flow control (no concurrency, worker
+concurrency or rate limit, not partitioned), to start now, is dispatched
+eagerly as a plain start is: when a worker connected to this replica serves
+the queue, hosts the workflow and has a free slot, and nothing waits on the
+queue, the workflow is created already dequeued and owned by that worker, and
+pushed to it after the commit, without a dispatcher round or a claim.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from baton_server.connector import Connector, Tx
 from baton_server.engine.queues import queue_not_found
+from baton_server.engine.sessions import WorkerSession
 from baton_server.errors import AlreadyExists, InvalidArgument, ServiceError
 from baton_server.store import queues, starts, workflows
 from baton_server.store.models import Workflow
@@ -35,27 +44,92 @@ class Started:
 Outcome = Started | ServiceError
 
 
-# Called with the workflows a start created, after it committed: the engine
-# counts them (metrics) and wakes its dispatcher.
-OnStarted = Callable[[Iterable[Workflow]], None]
+class OnStarted(Protocol):
+    """Called with the workflows a start created, after it committed: the
+    engine counts them (metrics) and, unless they were ``dispatched`` eagerly,
+    wakes its dispatcher."""
+
+    def __call__(self, created: Iterable[Workflow], *, dispatched: bool = False) -> None: ...
+
+
+class EagerDispatch(Protocol):
+    """The dispatcher's side of eager dispatch (see `Dispatcher.reserve`)."""
+
+    def reserve(
+        self, workflow_name: str, app_version: str, queue: str = ""
+    ) -> WorkerSession | None: ...
+
+    def unreserve(self, session: WorkerSession) -> None: ...
+
+    async def deliver(self, session: WorkerSession, workflow: Workflow) -> None: ...
 
 
 class Starter:
     """One per replica."""
 
-    def __init__(self, connector: Connector, on_started: OnStarted) -> None:
+    def __init__(
+        self, connector: Connector, on_started: OnStarted, eager: EagerDispatch | None = None
+    ) -> None:
         self._connector = connector
         self._on_started = on_started
+        self._eager = eager
 
     async def start_one(self, item: NewStart) -> Started:
-        """Starts one workflow; raises its error."""
-        (outcome,) = await self.start_many([item])
+        """Starts one workflow (eagerly dispatched when it can be, see the
+        module docstring); raises its error."""
+        configs = None
+        if item.queue and self._eager is not None:
+            async with self._connector.read() as tx:
+                configs = await queues.get_many(tx, [item.queue])
+            started = await self._start_eagerly(item, configs)
+            if started is not None:
+                return started
+        (outcome,) = await self.start_many([item], configs=configs)
         if isinstance(outcome, ServiceError):
             raise outcome
         return outcome
 
-    async def start_many(self, items: list[NewStart]) -> list[Outcome]:
-        """Starts the items; one outcome per item, in order."""
+    async def _start_eagerly(
+        self, item: NewStart, configs: dict[str, QueueConfig]
+    ) -> Started | None:
+        """Creates ``item`` dispatched to a worker of this replica, or returns
+        ``None`` (nothing written) when it must be enqueued instead."""
+        assert self._eager is not None
+        config = configs.get(item.queue)
+        if (
+            config is None  # the usual path reports it
+            or _check_queue(item, configs) is not None
+            or config.has_global_budget
+            or config.worker_concurrency
+            or item.start_at is not None
+        ):
+            return None
+        session = self._eager.reserve(item.workflow_name, item.app_version, queue=item.queue)
+        if session is None:
+            return None
+        try:
+            async with self._connector.autocommit() as tx:
+                created = await starts.insert_dispatched(
+                    tx,
+                    item,
+                    owner=session.worker_id,
+                    default_queue_timeout=config.start_to_close_timeout,
+                )
+        except BaseException:
+            self._eager.unreserve(session)
+            raise
+        if created is None:  # something waits on the queue, or a conflict
+            self._eager.unreserve(session)
+            return None
+        await self._eager.deliver(session, created)
+        self._on_started([created], dispatched=True)
+        return Started(created, True)
+
+    async def start_many(
+        self, items: list[NewStart], *, configs: dict[str, QueueConfig] | None = None
+    ) -> list[Outcome]:
+        """Starts the items; one outcome per item, in order. ``configs``: the
+        items' queue configurations, when just read (else they are read here)."""
         outcomes: list[Outcome | None] = [None] * len(items)
         todo = list(range(len(items)))
         created_any = False
@@ -65,7 +139,8 @@ class Starter:
             # No transaction: the insert is one statement, whole by itself, and
             # the reads around it would see no more inside one (READ COMMITTED).
             async with self._connector.autocommit() as tx:
-                todo, created = await self._round(tx, items, todo, outcomes)
+                todo, created = await self._round(tx, items, todo, outcomes, configs)
+            configs = None  # a later round reads them again
             created_any = created_any or created
         for index in todo:  # pragma: no cover - needs three races in a row
             outcomes[index] = AlreadyExists(
@@ -78,11 +153,18 @@ class Starter:
         return [outcome for outcome in outcomes if outcome is not None]
 
     async def _round(
-        self, tx: Tx, items: list[NewStart], todo: list[int], outcomes: list[Outcome | None]
+        self,
+        tx: Tx,
+        items: list[NewStart],
+        todo: list[int],
+        outcomes: list[Outcome | None],
+        known: dict[str, QueueConfig] | None,
     ) -> tuple[list[int], bool]:
         """Inserts what it can; returns the items to try again and whether any was created."""
         names = sorted({items[i].queue for i in todo if items[i].queue})
-        configs = await queues.get_many(tx, names) if names else {}
+        configs = known
+        if configs is None:
+            configs = await queues.get_many(tx, names) if names else {}
         insertable: list[int] = []
         for index in todo:
             error = _check_queue(items[index], configs)

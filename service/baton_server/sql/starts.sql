@@ -26,6 +26,33 @@ ON CONFLICT DO NOTHING
 RETURNING *, pg_notify('baton_enqueued', CASE WHEN queue = '' THEN workflow_name
                                                ELSE 'queue/' || queue END) IS NULL AS notified
 
+-- insert_queued_dispatched --
+-- A queued start taken at once (eager dispatch): on a queue without flow
+-- control where nothing is waiting to start, the workflow is created already
+-- dequeued and owned by a worker of this replica that serves the queue
+-- (attempt 1, its queue deadline counted from now). Returns nothing when the
+-- id or the deduplication id is taken, or when a workflow waits on the queue
+-- (the caller then enqueues it as usual, behind those: FIFO holds).
+WITH t AS (SELECT clock_timestamp() AS now)
+INSERT INTO workflows (
+    workflow_id, workflow_name, status, input_encoding, input, queue, app_version,
+    max_attempts, deduplication_id, priority, partition_key, queue_timeout,
+    deadline, parent_workflow_id, trace_carrier, attempt, owner_worker_id,
+    started_at, dequeued_at, queue_deadline)
+SELECT %(workflow_id)s, %(workflow_name)s, 'PENDING', %(input_encoding)s, %(input)s, %(queue)s,
+       %(app_version)s, %(max_attempts)s, %(deduplication_id)s, %(priority)s,
+       %(partition_key)s, %(queue_timeout)s * interval '1 second', %(deadline)s,
+       %(parent_workflow_id)s, %(trace_carrier)s, 1, %(owner_worker_id)s, t.now, t.now,
+       t.now + coalesce(%(queue_timeout)s * interval '1 second',
+                        %(default_queue_timeout)s::interval)
+FROM t
+WHERE NOT EXISTS (
+    SELECT 1 FROM workflows w
+    WHERE w.queue = %(queue)s AND w.status = 'ENQUEUED'
+      AND (w.start_at IS NULL OR w.start_at <= t.now))
+ON CONFLICT DO NOTHING
+RETURNING *
+
 -- deduplication_holders --
 -- The in-flight workflows holding some (queue, deduplication id) pairs.
 SELECT w.queue, w.deduplication_id, w.workflow_id

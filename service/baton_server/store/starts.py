@@ -1,9 +1,10 @@
-"""Bulk inserts of workflows with their queue options (StartWorkflows)."""
+"""Inserts of workflows with their queue options (StartWorkflow on a queue,
+StartWorkflows)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from psycopg.types.json import Jsonb
 
@@ -37,6 +38,37 @@ class NewStart:
     """The workflow that started it, for a child."""
     trace_carrier: dict[str, str] | None = None
     """The W3C trace context it was started in."""
+
+
+async def insert_dispatched(
+    tx: Tx, item: NewStart, *, owner: str, default_queue_timeout: timedelta | None
+) -> Workflow | None:
+    """Creates a queued workflow already dequeued and owned by ``owner``
+    (eager dispatch) when nothing waits on its queue; ``None`` when something
+    does, or when its id or deduplication id is taken (nothing is written:
+    start it with `insert_many`). Wakes nobody."""
+    row = await tx.fetch_one(
+        "insert_queued_dispatched",
+        {
+            "workflow_id": item.workflow_id,
+            "workflow_name": item.workflow_name,
+            "input_encoding": item.input.encoding if item.input else None,
+            "input": item.input.data if item.input else None,
+            "queue": item.queue,
+            "app_version": item.app_version,
+            "max_attempts": item.max_attempts,
+            "deduplication_id": item.deduplication_id,
+            "priority": item.priority,
+            "partition_key": item.partition_key,
+            "queue_timeout": item.queue_timeout,
+            "default_queue_timeout": default_queue_timeout,
+            "deadline": item.deadline,
+            "parent_workflow_id": item.parent_workflow_id,
+            "trace_carrier": Jsonb(item.trace_carrier) if item.trace_carrier else None,
+            "owner_worker_id": owner,
+        },
+    )
+    return Workflow.from_row(row) if row else None
 
 
 async def insert_many(tx: Tx, items: list[NewStart]) -> dict[str, Workflow]:

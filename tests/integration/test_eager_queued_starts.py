@@ -1,0 +1,119 @@
+"""A queued start dispatched eagerly: on a queue without flow control where
+nothing waits, the workflow is created already dequeued and owned by a worker
+of this replica that serves the queue, and is handed to it after the commit;
+everywhere else it is enqueued as before (real Postgres, a stand-in dispatcher)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from baton_server.connector import Connector
+from baton_server.engine.starts import Starter
+from baton_server.errors import AlreadyExists, InvalidArgument
+from baton_server.store import queues, workflows
+from baton_server.store.models import Payload, Workflow
+from baton_server.store.queues import QueueConfig
+from baton_server.store.starts import NewStart
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@dataclass
+class _Session:
+    worker_id: str = "w-1"
+
+
+@dataclass
+class _Dispatcher:
+    """Reserves a slot of one worker serving queues ``serves``; records the rest."""
+
+    serves: set[str]
+    reserved: list[str] = field(default_factory=list)
+    unreserved: int = 0
+    delivered: list[Workflow] = field(default_factory=list)
+
+    def reserve(self, workflow_name: str, app_version: str, queue: str = "") -> Any:
+        if queue not in self.serves:
+            return None
+        self.reserved.append(queue)
+        return _Session()
+
+    def unreserve(self, session: Any) -> None:
+        self.unreserved += 1
+
+    async def deliver(self, session: Any, workflow: Workflow) -> None:
+        self.delivered.append(workflow)
+
+
+def _start(workflow_id: str, queue: str, **options: Any) -> NewStart:
+    return NewStart(workflow_id, "send", Payload("json", b"[]"), queue=queue, **options)
+
+
+def test_queued_starts_are_dispatched_eagerly_only_where_fifo_and_budgets_allow(
+    database_url: str,
+) -> None:
+    dispatcher = _Dispatcher(serves={"free", "busy", "limited"})
+    started: list[tuple[list[str], bool]] = []
+
+    def on_started(created: Iterable[Workflow], *, dispatched: bool = False) -> None:
+        started.append(([w.workflow_id for w in created], dispatched))
+
+    async def scenario() -> dict[str, Workflow]:
+        connector = Connector(database_url, min_size=1, max_size=2)
+        await connector.open()
+        try:
+            async with connector.autocommit() as tx:
+                await queues.upsert(
+                    tx, QueueConfig("free", start_to_close_timeout=timedelta(minutes=5))
+                )
+                await queues.upsert(tx, QueueConfig("busy"))
+                await queues.upsert(tx, QueueConfig("limited", concurrency=10))
+                await queues.upsert(tx, QueueConfig("unserved"))
+            starter = Starter(connector, on_started, dispatcher)
+            # Taken at once: a free queue, a worker serving it, nothing waiting.
+            await starter.start_one(_start("eager", "free", deduplication_id="d"))
+            # The deduplication id is in flight: refused as before, the slot given back.
+            with pytest.raises(AlreadyExists):
+                await starter.start_one(_start("eager-dup", "free", deduplication_id="d"))
+            # A delayed start waits on the queue; a later start may not overtake it...
+            later = datetime.now(UTC) + timedelta(hours=1)
+            await starter.start_one(_start("parked", "busy", start_at=later))
+            await starter.start_one(_start("after-parked", "busy"))  # (not yet due: eager)
+            no_worker = Starter(connector, on_started)  # a replica with no worker for it
+            await no_worker.start_one(_start("waiting", "busy"))
+            await starter.start_one(_start("behind", "busy"))  # ...nor one that is due
+            # A queue with a budget is claimed by the dispatcher, under its lock.
+            await starter.start_one(_start("budgeted", "limited"))
+            await starter.start_one(_start("nobody-serves", "unserved"))
+            with pytest.raises(InvalidArgument):
+                await starter.start_one(_start("prioritised", "free", priority=3))
+            async with connector.read() as tx:
+                ids = ["eager", "parked", "after-parked", "waiting", "behind", "budgeted"]
+                found = {i: w for i in ids if (w := await workflows.get(tx, i)) is not None}
+                cursor = await tx.conn.execute(
+                    "SELECT queue_deadline - dequeued_at AS timeout FROM workflows"
+                    " WHERE workflow_id = 'eager'"
+                )
+                row = await cursor.fetchone()
+                assert row is not None and row["timeout"] == timedelta(minutes=5)
+                return found
+        finally:
+            await connector.close()
+
+    found = asyncio.run(scenario())
+    assert [w.workflow_id for w in dispatcher.delivered] == ["eager", "after-parked"]
+    eager = found["eager"]
+    assert (eager.status, eager.attempt, eager.owner_worker_id) == ("PENDING", 1, "w-1")
+    for enqueued in ("parked", "waiting", "behind", "budgeted"):
+        assert found[enqueued].status == "ENQUEUED", enqueued
+    # Reserved for eager, eager-dup and behind (both given back), after-parked;
+    # never for a delayed, budgeted, unserved or refused start.
+    assert dispatcher.reserved == ["free", "free", "busy", "busy"]
+    assert dispatcher.unreserved == 2
+    assert (["eager"], True) in started and (["behind"], False) in started
