@@ -58,7 +58,7 @@ def _start(workflow_id: str, queue: str, **options: Any) -> NewStart:
 def test_queued_starts_are_dispatched_eagerly_only_where_fifo_and_budgets_allow(
     database_url: str,
 ) -> None:
-    dispatcher = _Dispatcher(serves={"free", "busy", "limited"})
+    dispatcher = _Dispatcher(serves={"free", "busy", "limited", "per-worker", "rated"})
     started: list[tuple[list[str], bool]] = []
 
     def on_started(created: Iterable[Workflow], *, dispatched: bool = False) -> None:
@@ -74,10 +74,16 @@ def test_queued_starts_are_dispatched_eagerly_only_where_fifo_and_budgets_allow(
                 )
                 await queues.upsert(tx, QueueConfig("busy"))
                 await queues.upsert(tx, QueueConfig("limited", concurrency=10))
+                await queues.upsert(tx, QueueConfig("per-worker", worker_concurrency=2))
+                rate = QueueConfig("rated", rate_limit=5, rate_period=timedelta(seconds=1))
+                await queues.upsert(tx, rate)
                 await queues.upsert(tx, QueueConfig("unserved"))
             starter = Starter(connector, on_started, dispatcher)
             # Taken at once: a free queue, a worker serving it, nothing waiting.
             await starter.start_one(_start("eager", "free", deduplication_id="d"))
+            again = await starter.start_one(_start("eager", "free"))  # the id is taken
+            assert not again.created and again.workflow.status == "PENDING"
+            await starter.start_one(_start("own-timeout", "free", queue_timeout=30.0))
             # The deduplication id is in flight: refused as before, the slot given back.
             with pytest.raises(AlreadyExists):
                 await starter.start_one(_start("eager-dup", "free", deduplication_id="d"))
@@ -90,30 +96,40 @@ def test_queued_starts_are_dispatched_eagerly_only_where_fifo_and_budgets_allow(
             await starter.start_one(_start("behind", "busy"))  # ...nor one that is due
             # A queue with a budget is claimed by the dispatcher, under its lock.
             await starter.start_one(_start("budgeted", "limited"))
+            await starter.start_one(_start("per-worker", "per-worker"))
+            await starter.start_one(_start("rated", "rated"))
             await starter.start_one(_start("nobody-serves", "unserved"))
             with pytest.raises(InvalidArgument):
                 await starter.start_one(_start("prioritised", "free", priority=3))
             async with connector.read() as tx:
-                ids = ["eager", "parked", "after-parked", "waiting", "behind", "budgeted"]
+                ids = [
+                    *["eager", "own-timeout", "parked", "after-parked", "waiting", "behind"],
+                    *["budgeted", "per-worker", "rated"],
+                ]
                 found = {i: w for i in ids if (w := await workflows.get(tx, i)) is not None}
                 cursor = await tx.conn.execute(
-                    "SELECT queue_deadline - dequeued_at AS timeout FROM workflows"
-                    " WHERE workflow_id = 'eager'"
+                    "SELECT workflow_id, queue_deadline - dequeued_at AS timeout FROM workflows"
+                    " WHERE workflow_id IN ('eager', 'own-timeout')"
                 )
-                row = await cursor.fetchone()
-                assert row is not None and row["timeout"] == timedelta(minutes=5)
+                timeouts = {row["workflow_id"]: row["timeout"] for row in await cursor.fetchall()}
+                assert timeouts == {
+                    "eager": timedelta(minutes=5),  # the queue's
+                    "own-timeout": timedelta(seconds=30),  # the start's own
+                }
                 return found
         finally:
             await connector.close()
 
     found = asyncio.run(scenario())
-    assert [w.workflow_id for w in dispatcher.delivered] == ["eager", "after-parked"]
+    delivered = [w.workflow_id for w in dispatcher.delivered]
+    assert delivered == ["eager", "own-timeout", "after-parked"]
     eager = found["eager"]
     assert (eager.status, eager.attempt, eager.owner_worker_id) == ("PENDING", 1, "w-1")
-    for enqueued in ("parked", "waiting", "behind", "budgeted"):
+    for enqueued in ("parked", "waiting", "behind", "budgeted", "per-worker", "rated"):
         assert found[enqueued].status == "ENQUEUED", enqueued
-    # Reserved for eager, eager-dup and behind (both given back), after-parked;
-    # never for a delayed, budgeted, unserved or refused start.
-    assert dispatcher.reserved == ["free", "free", "busy", "busy"]
-    assert dispatcher.unreserved == 2
+    # Reserved for eager, its retry, eager-dup and behind (those three given
+    # back), own-timeout, after-parked; never for a delayed, budgeted,
+    # unserved or refused start.
+    assert dispatcher.reserved == ["free", "free", "free", "free", "busy", "busy"]
+    assert dispatcher.unreserved == 3
     assert (["eager"], True) in started and (["behind"], False) in started

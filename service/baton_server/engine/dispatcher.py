@@ -182,8 +182,44 @@ class Dispatcher:
         self._wake_up = loop.call_at(when, self.wake)
 
     async def _claim_for(self, session: WorkerSession, limit: int, queue: str = "") -> int:
+        # The slots the claim may fill are held while it runs, so an eager start
+        # cannot take one and push a claimed workflow back behind it.
+        session.slots -= limit
+        try:
+            ready, claimed, short = await self._claim(session, limit, queue)
+        finally:
+            session.slots += limit
+        if not claimed:
+            return 0
+        if session.closed.is_set():
+            await self.give_back(ready)
+            return 0
+        # Should fewer slots be left all the same, what no longer fits goes
+        # back to waiting (and this round counts as starved).
+        room = max(session.slots, 0)
+        if len(ready) > room:
+            self._starved = True
+            await self.give_back(ready[room:])
+            ready = ready[:room]
+        now = datetime.now(UTC)
+        for dispatch in ready:
+            session.slots -= 1
+            session.outbox.put_nowait(dispatch)
+            if dispatch.workflow.attempt == 1:
+                latency = (now - dispatch.workflow.created_at).total_seconds()
+                self._metrics.dispatch_latency.observe(max(latency, 0.0))
+        if short and self.queues is not None:
+            await self.queues.time_delayed_starts(queue)  # after the dispatches left
+        return claimed
+
+    async def _claim(
+        self, session: WorkerSession, limit: int, queue: str
+    ) -> tuple[list[Dispatch], int, bool]:
+        """Claims up to ``limit`` workflows for ``session`` (of ``queue``, else
+        plain ones): the dispatches ready to send, how many were claimed (dead
+        letters included) and whether the queue's budget or delayed starts
+        left some behind."""
         registration = session.registration
-        ready: list[Dispatch] = []
         short = False
         # No transaction around the claim: each statement is whole by itself (a
         # queue whose budget needs its lock takes one of its own), and the
@@ -202,7 +238,7 @@ class Dispatcher:
             if not claimed:
                 if short and self.queues is not None:
                     await self.queues.time_delayed_starts(queue)
-                return 0
+                return [], 0, short
             runnable: list[Workflow] = []
             for workflow in claimed:
                 budget = self._max_attempts(session, workflow)
@@ -227,26 +263,7 @@ class Dispatcher:
             replays = [w.workflow_id for w in runnable if w.attempt > 1 or w.forked_from]
             journals = await steps.journals(tx, replays) if replays else {}
             ready = [Dispatch(w, journals.get(w.workflow_id, [])) for w in runnable]
-        if session.closed.is_set():
-            await self.give_back(ready)
-            return 0
-        # Eager starts may have taken slots while the claim ran: what no longer
-        # fits goes back to waiting (and this round counts as starved).
-        room = max(session.slots, 0)
-        if len(ready) > room:
-            self._starved = True
-            await self.give_back(ready[room:])
-            ready = ready[:room]
-        now = datetime.now(UTC)
-        for dispatch in ready:
-            session.slots -= 1
-            session.outbox.put_nowait(dispatch)
-            if dispatch.workflow.attempt == 1:
-                latency = (now - dispatch.workflow.created_at).total_seconds()
-                self._metrics.dispatch_latency.observe(max(latency, 0.0))
-        if short and self.queues is not None:
-            await self.queues.time_delayed_starts(queue)  # after the dispatches left
-        return len(claimed)
+        return ready, len(claimed), short
 
     def _max_attempts(self, session: WorkerSession, workflow: Workflow) -> int:
         return (

@@ -204,23 +204,14 @@ class Engine:
         Raises AlreadyExists when the id belongs to a workflow of another name.
         """
         eager = None if new.queue else self._dispatcher.reserve(new.workflow_name, new.app_version)
-        owner = eager.worker_id if eager is not None else None
-        try:
-            # No transaction: the insert is one statement, whole by itself.
-            async with self._connector.autocommit() as tx:
-                created = await workflows.insert(tx, new, owner=owner)
-                existing = None if created is not None else await workflows.get(tx, new.workflow_id)
-        except BaseException:
-            if eager is not None:
-                self._dispatcher.unreserve(eager)
-            raise
+        if eager is None:
+            created, existing = await self._insert(new, None)
+        else:
+            # Shielded: a workflow created dispatched must reach its worker (or
+            # go back to waiting) even if the caller goes away meanwhile.
+            created, existing = await asyncio.shield(self._insert(new, eager))
         if created is not None:
-            if eager is not None:
-                await self._dispatcher.deliver(eager, created)
-            self._started([created], dispatched=eager is not None)
             return created, True
-        if eager is not None:
-            self._dispatcher.unreserve(eager)
         if existing is None:  # deleted between the two statements; try again
             return await self.start_workflow(new)
         if existing.workflow_name != new.workflow_name:
@@ -234,6 +225,31 @@ class Engine:
                 },
             )
         return existing, False
+
+    async def _insert(
+        self, new: NewWorkflow, eager: WorkerSession | None
+    ) -> tuple[Workflow | None, Workflow | None]:
+        """`start_workflow`'s insert: the workflow created (dispatched to
+        ``eager``'s worker when given, whose reserved slot is given back if
+        nothing is created), or the one that already has the id."""
+        try:
+            # No transaction: the insert is one statement, whole by itself.
+            async with self._connector.autocommit() as tx:
+                owner = eager.worker_id if eager is not None else None
+                created = await workflows.insert(tx, new, owner=owner)
+                existing = None if created is not None else await workflows.get(tx, new.workflow_id)
+        except BaseException:
+            if eager is not None:
+                self._dispatcher.unreserve(eager)
+            raise
+        if created is None:
+            if eager is not None:
+                self._dispatcher.unreserve(eager)
+            return None, existing
+        if eager is not None:
+            await self._dispatcher.deliver(eager, created)
+        self._started([created], dispatched=eager is not None)
+        return created, None
 
     async def get_workflow(self, workflow_id: str) -> tuple[Workflow, str]:
         """The workflow and, if it is stuck, why (else an empty string)."""

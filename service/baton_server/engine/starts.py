@@ -6,16 +6,18 @@ whose id is taken returns the existing workflow (the id is an idempotency key),
 and an item whose deduplication id is held by a workflow in flight is refused
 with ALREADY_EXISTS naming that workflow (or returns it, when the item asks to).
 
-One start onto a queue without flow control (no concurrency, worker
-concurrency or rate limit, not partitioned), to start now, is dispatched
+A StartWorkflow onto a queue without flow control (no concurrency, worker
+concurrency or rate limit, not partitioned), not delayed, is dispatched
 eagerly as a plain start is: when a worker connected to this replica serves
-the queue, hosts the workflow and has a free slot, and nothing waits on the
-queue, the workflow is created already dequeued and owned by that worker, and
-pushed to it after the commit, without a dispatcher round or a claim.
+the queue, hosts the workflow and has a free slot, and no workflow due to
+start waits on the queue, the workflow is created already dequeued (PENDING)
+and owned by that worker, and pushed to it after the commit, without a
+dispatcher round or a claim. StartWorkflows batches are always enqueued.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -107,18 +109,19 @@ class Starter:
         session = self._eager.reserve(item.workflow_name, item.app_version, queue=item.queue)
         if session is None:
             return None
+        # Shielded: a workflow created dispatched must reach its worker (or go
+        # back to waiting) even if the caller goes away meanwhile.
+        return await asyncio.shield(self._insert_dispatched(item, session))
+
+    async def _insert_dispatched(self, item: NewStart, session: WorkerSession) -> Started | None:
+        assert self._eager is not None
         try:
             async with self._connector.autocommit() as tx:
-                created = await starts.insert_dispatched(
-                    tx,
-                    item,
-                    owner=session.worker_id,
-                    default_queue_timeout=config.start_to_close_timeout,
-                )
+                created = await starts.insert_dispatched(tx, item, owner=session.worker_id)
         except BaseException:
             self._eager.unreserve(session)
             raise
-        if created is None:  # something waits on the queue, or a conflict
+        if created is None:  # a due workflow waits on the queue, or a conflict
             self._eager.unreserve(session)
             return None
         await self._eager.deliver(session, created)

@@ -28,11 +28,12 @@ RETURNING *, pg_notify('baton_enqueued', CASE WHEN queue = '' THEN workflow_name
 
 -- insert_queued_dispatched --
 -- A queued start taken at once (eager dispatch): on a queue without flow
--- control where nothing is waiting to start, the workflow is created already
--- dequeued and owned by a worker of this replica that serves the queue
+-- control where no workflow due to start waits, the workflow is created
+-- already dequeued and owned by a worker of this replica that serves the queue
 -- (attempt 1, its queue deadline counted from now). Returns nothing when the
--- id or the deduplication id is taken, or when a workflow waits on the queue
--- (the caller then enqueues it as usual, behind those: FIFO holds).
+-- id or the deduplication id is taken, when a due workflow waits on the queue,
+-- or when the queue has gained flow control since the caller read it (the
+-- caller then enqueues it as usual, behind those: FIFO and budgets hold).
 WITH t AS (SELECT clock_timestamp() AS now)
 INSERT INTO workflows (
     workflow_id, workflow_name, status, input_encoding, input, queue, app_version,
@@ -43,13 +44,14 @@ SELECT %(workflow_id)s, %(workflow_name)s, 'PENDING', %(input_encoding)s, %(inpu
        %(app_version)s, %(max_attempts)s, %(deduplication_id)s, %(priority)s,
        %(partition_key)s, %(queue_timeout)s * interval '1 second', %(deadline)s,
        %(parent_workflow_id)s, %(trace_carrier)s, 1, %(owner_worker_id)s, t.now, t.now,
-       t.now + coalesce(%(queue_timeout)s * interval '1 second',
-                        %(default_queue_timeout)s::interval)
-FROM t
-WHERE NOT EXISTS (
-    SELECT 1 FROM workflows w
-    WHERE w.queue = %(queue)s AND w.status = 'ENQUEUED'
-      AND (w.start_at IS NULL OR w.start_at <= t.now))
+       t.now + coalesce(%(queue_timeout)s * interval '1 second', q.start_to_close_timeout)
+FROM t, queues q
+WHERE q.name = %(queue)s AND q.concurrency = 0 AND q.worker_concurrency = 0
+  AND q.rate_limit = 0 AND NOT q.partitioned
+  AND NOT EXISTS (
+      SELECT 1 FROM workflows w
+      WHERE w.queue = %(queue)s AND w.status = 'ENQUEUED'
+        AND (w.start_at IS NULL OR w.start_at <= t.now))
 ON CONFLICT DO NOTHING
 RETURNING *
 

@@ -4,7 +4,7 @@ StartWorkflows)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from psycopg.types.json import Jsonb
 
@@ -40,13 +40,11 @@ class NewStart:
     """The W3C trace context it was started in."""
 
 
-async def insert_dispatched(
-    tx: Tx, item: NewStart, *, owner: str, default_queue_timeout: timedelta | None
-) -> Workflow | None:
+async def insert_dispatched(tx: Tx, item: NewStart, *, owner: str) -> Workflow | None:
     """Creates a queued workflow already dequeued and owned by ``owner``
-    (eager dispatch) when nothing waits on its queue; ``None`` when something
-    does, or when its id or deduplication id is taken (nothing is written:
-    start it with `insert_many`). Wakes nobody."""
+    (eager dispatch) when its queue has no flow control and no workflow due to
+    start waits on it; ``None`` otherwise, or when its id or deduplication id
+    is taken (nothing is written: start it with `insert_many`). Wakes nobody."""
     row = await tx.fetch_one(
         "insert_queued_dispatched",
         {
@@ -61,7 +59,6 @@ async def insert_dispatched(
             "priority": item.priority,
             "partition_key": item.partition_key,
             "queue_timeout": item.queue_timeout,
-            "default_queue_timeout": default_queue_timeout,
             "deadline": item.deadline,
             "parent_workflow_id": item.parent_workflow_id,
             "trace_carrier": Jsonb(item.trace_carrier) if item.trace_carrier else None,
