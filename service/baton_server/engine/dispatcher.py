@@ -182,20 +182,23 @@ class Dispatcher:
         self._wake_up = loop.call_at(when, self.wake)
 
     async def _claim_for(self, session: WorkerSession, limit: int, queue: str = "") -> int:
-        # The slots the claim may fill are held while it runs, so an eager start
-        # cannot take one and push a claimed workflow back behind it.
-        session.slots -= limit
+        # A queue's claim holds the slots it may fill while it runs, so an eager
+        # start onto that queue cannot take one and push a claimed workflow
+        # back behind it (FIFO). A plain claim holds none: eager plain starts
+        # keep their slots, and what then does not fit goes back below.
+        held = limit if queue else 0
+        session.slots -= held
         try:
             ready, claimed, short = await self._claim(session, limit, queue)
         finally:
-            session.slots += limit
+            session.slots += held
         if not claimed:
             return 0
         if session.closed.is_set():
             await self.give_back(ready)
             return 0
-        # Should fewer slots be left all the same, what no longer fits goes
-        # back to waiting (and this round counts as starved).
+        # Eager plain starts may have taken slots while a plain claim ran: what
+        # no longer fits goes back to waiting (and this round counts as starved).
         room = max(session.slots, 0)
         if len(ready) > room:
             self._starved = True
