@@ -147,3 +147,27 @@ def test_one_completion_and_a_batch_of_them_decide_alike(database_url: str) -> N
 
     one, many = asyncio.run(scenario())
     assert one == many == {"plain": "SUCCESS", "step-recorded": "ERROR", "queued": "SUCCESS"}
+
+
+def test_a_workflow_given_back_undelivered_wakes_every_replica(database_url: str) -> None:
+    async def scenario() -> list[str]:
+        listener = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+        await listener.execute("LISTEN baton_enqueued")
+        connector = Connector(database_url, min_size=1, max_size=1)
+        await connector.open()
+        try:
+            async with connector.autocommit() as tx:
+                plain = await workflows.insert(tx, _new("undelivered"), owner="w-1")
+                queued = NewWorkflow("undelivered-q", "checkout", None, queue="q")
+                on_queue = await workflows.insert(tx, queued, owner="w-1")
+                assert plain is not None and on_queue is not None
+            async with connector.transaction() as tx:
+                assert await workflows.release(tx, "undelivered", 1)
+                assert await workflows.release(tx, "undelivered-q", 1)
+                assert not await workflows.release(tx, "undelivered", 1)  # done already
+            return [notify.payload async for notify in listener.notifies(timeout=1.0)]
+        finally:
+            await connector.close()
+            await listener.close()
+
+    assert sorted(asyncio.run(scenario())) == ["checkout", "queue/q"]

@@ -105,10 +105,14 @@ WHERE w.workflow_id = picked.workflow_id
 RETURNING w.*, pg_notify('baton_status', w.workflow_id) IS NULL AS notified
 
 -- release_workflow --
--- Gives a claimed workflow back (its dispatch could not be delivered).
+-- Gives a claimed (or eagerly dispatched) workflow back: its dispatch could not
+-- be delivered. It waits again, so every replica's dispatcher is woken at
+-- commit, not only this one's.
 UPDATE workflows
 SET status = 'ENQUEUED', owner_worker_id = NULL, updated_at = now()
 WHERE workflow_id = %(workflow_id)s AND status = 'PENDING' AND attempt = %(attempt)s
+RETURNING pg_notify('baton_enqueued', CASE WHEN queue = '' THEN workflow_name
+                                           ELSE 'queue/' || queue END) IS NULL AS notified
 
 -- exceed_max_attempts --
 -- Stops a workflow dispatched more often than it may be (a dead letter).
