@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from baton_server.config import Config
 from baton_server.connector import Connector, DatabaseUnavailable
@@ -35,6 +37,51 @@ QUEUE_WAKE_PREFIX = "queue/"
 """Starts a ``baton_enqueued`` payload that names a queue (names hold no ``/``)."""
 
 log = logging.getLogger("baton.dispatch")
+
+
+class EagerDispatch(Protocol):
+    """What eager dispatch needs of a dispatcher (`Dispatcher` is one)."""
+
+    def reserve(
+        self, workflow_name: str, app_version: str, queue: str = ""
+    ) -> WorkerSession | None: ...
+
+    def unreserve(self, session: WorkerSession) -> None: ...
+
+    async def deliver(self, session: WorkerSession, workflow: Workflow) -> None: ...
+
+
+async def create_dispatched(
+    dispatcher: EagerDispatch,
+    session: WorkerSession,
+    create: Callable[[str], Awaitable[Workflow | None]],
+) -> Workflow | None:
+    """Eager dispatch, after `reserve`: ``create(worker_id)`` inserts the
+    workflow owned by ``session``'s worker (``None``: it created nothing). What
+    it created is delivered; otherwise the reserved slot is given back.
+
+    Shielded: a workflow created dispatched reaches its worker (or goes back
+    to waiting) even if the caller goes away meanwhile.
+    """
+    return await asyncio.shield(_create_and_deliver(dispatcher, session, create))
+
+
+async def _create_and_deliver(
+    dispatcher: EagerDispatch,
+    session: WorkerSession,
+    create: Callable[[str], Awaitable[Workflow | None]],
+) -> Workflow | None:
+    try:
+        created = await create(session.worker_id)
+    except BaseException:
+        dispatcher.unreserve(session)
+        raise
+    if created is None:
+        dispatcher.unreserve(session)
+        return None
+    await dispatcher.deliver(session, created)
+    return created
+
 
 # Most workflows claimed for one session in one statement.
 _CLAIM_BATCH = 128
@@ -83,7 +130,7 @@ class Dispatcher:
         """Eager dispatch, first half: takes a free slot of a session of this
         replica that can run a new workflow of this name (and serves ``queue``,
         if given), the one with the most free slots, or returns ``None``.
-        Follow with `deliver` or `unreserve`."""
+        Follow with `create_dispatched`."""
         chosen: WorkerSession | None = None
         for session in self._sessions.live():
             if (

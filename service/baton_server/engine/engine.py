@@ -4,6 +4,7 @@ background tasks (dispatch, leases, notifications)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -14,7 +15,7 @@ from baton_server.connector import Connector
 from baton_server.engine.checkpoints import Checkpoints
 from baton_server.engine.children import Children
 from baton_server.engine.deadlines import DeadlineKeeper
-from baton_server.engine.dispatcher import QUEUE_WAKE_PREFIX, Dispatcher
+from baton_server.engine.dispatcher import QUEUE_WAKE_PREFIX, Dispatcher, create_dispatched
 from baton_server.engine.events import Events
 from baton_server.engine.leases import LeaseKeeper
 from baton_server.engine.management import CANCEL_CHANNEL, Management
@@ -205,13 +206,15 @@ class Engine:
         """
         eager = None if new.queue else self._dispatcher.reserve(new.workflow_name, new.app_version)
         if eager is None:
-            created, existing = await self._insert(new, None)
+            created = await self._insert(new, None)
         else:
-            # Shielded: a workflow created dispatched must reach its worker (or
-            # go back to waiting) even if the caller goes away meanwhile.
-            created, existing = await asyncio.shield(self._insert(new, eager))
+            created = await create_dispatched(
+                self._dispatcher, eager, functools.partial(self._insert, new)
+            )
         if created is not None:
             return created, True
+        async with self._connector.read() as tx:
+            existing = await workflows.get(tx, new.workflow_id)
         if existing is None:  # deleted between the two statements; try again
             return await self.start_workflow(new)
         if existing.workflow_name != new.workflow_name:
@@ -226,30 +229,15 @@ class Engine:
             )
         return existing, False
 
-    async def _insert(
-        self, new: NewWorkflow, eager: WorkerSession | None
-    ) -> tuple[Workflow | None, Workflow | None]:
-        """`start_workflow`'s insert: the workflow created (dispatched to
-        ``eager``'s worker when given, whose reserved slot is given back if
-        nothing is created), or the one that already has the id."""
-        try:
-            # No transaction: the insert is one statement, whole by itself.
-            async with self._connector.autocommit() as tx:
-                owner = eager.worker_id if eager is not None else None
-                created = await workflows.insert(tx, new, owner=owner)
-                existing = None if created is not None else await workflows.get(tx, new.workflow_id)
-        except BaseException:
-            if eager is not None:
-                self._dispatcher.unreserve(eager)
-            raise
-        if created is None:
-            if eager is not None:
-                self._dispatcher.unreserve(eager)
-            return None, existing
-        if eager is not None:
-            await self._dispatcher.deliver(eager, created)
-        self._started([created], dispatched=eager is not None)
-        return created, None
+    async def _insert(self, new: NewWorkflow, owner: str | None) -> Workflow | None:
+        """Creates the workflow (dispatched to ``owner``, when given); ``None``
+        when its id is taken."""
+        # No transaction: the insert is one statement, whole by itself.
+        async with self._connector.autocommit() as tx:
+            created = await workflows.insert(tx, new, owner=owner)
+        if created is not None:
+            self._started([created], dispatched=owner is not None)
+        return created
 
     async def get_workflow(self, workflow_id: str) -> tuple[Workflow, str]:
         """The workflow and, if it is stuck, why (else an empty string)."""

@@ -17,14 +17,14 @@ dispatcher round or a claim. StartWorkflows batches are always enqueued.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 from baton_server.connector import Connector, Tx
+from baton_server.engine.dispatcher import EagerDispatch, create_dispatched
 from baton_server.engine.queues import queue_not_found
-from baton_server.engine.sessions import WorkerSession
 from baton_server.errors import AlreadyExists, InvalidArgument, ServiceError
 from baton_server.store import queues, starts, workflows
 from baton_server.store.models import Workflow
@@ -52,18 +52,6 @@ class OnStarted(Protocol):
     wakes its dispatcher."""
 
     def __call__(self, created: Iterable[Workflow], *, dispatched: bool = False) -> None: ...
-
-
-class EagerDispatch(Protocol):
-    """The dispatcher's side of eager dispatch (see `Dispatcher.reserve`)."""
-
-    def reserve(
-        self, workflow_name: str, app_version: str, queue: str = ""
-    ) -> WorkerSession | None: ...
-
-    def unreserve(self, session: WorkerSession) -> None: ...
-
-    async def deliver(self, session: WorkerSession, workflow: Workflow) -> None: ...
 
 
 class Starter:
@@ -109,24 +97,19 @@ class Starter:
         session = self._eager.reserve(item.workflow_name, item.app_version, queue=item.queue)
         if session is None:
             return None
-        # Shielded: a workflow created dispatched must reach its worker (or go
-        # back to waiting) even if the caller goes away meanwhile.
-        return await asyncio.shield(self._insert_dispatched(item, session))
-
-    async def _insert_dispatched(self, item: NewStart, session: WorkerSession) -> Started | None:
-        assert self._eager is not None
-        try:
-            async with self._connector.autocommit() as tx:
-                created = await starts.insert_dispatched(tx, item, owner=session.worker_id)
-        except BaseException:
-            self._eager.unreserve(session)
-            raise
+        created = await create_dispatched(
+            self._eager, session, functools.partial(self._insert_dispatched, item)
+        )
         if created is None:  # a due workflow waits on the queue, or a conflict
-            self._eager.unreserve(session)
             return None
-        await self._eager.deliver(session, created)
-        self._on_started([created], dispatched=True)
         return Started(created, True)
+
+    async def _insert_dispatched(self, item: NewStart, owner: str) -> Workflow | None:
+        async with self._connector.autocommit() as tx:
+            created = await starts.insert_dispatched(tx, item, owner=owner)
+        if created is not None:
+            self._on_started([created], dispatched=True)
+        return created
 
     async def start_many(
         self, items: list[NewStart], *, configs: dict[str, QueueConfig] | None = None
