@@ -340,6 +340,61 @@ def test_a_completion_that_follows_a_step_waits_for_that_step(
         assert [step.name for step in client.list_steps("order-3")] == ["pay"]
 
 
+def test_a_last_step_and_its_completion_sent_together_commit_as_one(
+    server: ThreadServer, stream: _Stream, database_url: str
+) -> None:
+    """The worker's usual end (its last step and the completion that follows it,
+    in one message) is one statement: one transaction writes both rows. A retry
+    of the pair and a stale pair are each answered as the two would be alone."""
+    with Client(server.target) as client:
+        handle = client.start_workflow("checkout", workflow_id="order-8")
+        attempt = stream.next().dispatch.attempt
+
+        def pair(first_id: int, attempt: int) -> dict[int, wk.Checkpointed]:
+            together = wk.CheckpointBatch(
+                checkpoints=[
+                    wk.Checkpoint(id=first_id, record_step=_step("order-8", attempt, 1, '"paid"')),
+                    wk.Checkpoint(
+                        id=first_id + 1,
+                        complete_workflow=_completion("order-8", attempt, follows_step=1),
+                    ),
+                ]
+            )
+            stream.send(checkpoints=together)
+            return {answer.id: answer for answer in stream.answers(2)}
+
+        # A newer attempt's pair is refused, both parts, and writes nothing.
+        stale = pair(1, attempt + 1)
+        assert (
+            _error(stale[1])[0]
+            == _error(stale[2])[0]
+            == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+        )
+        assert handle.status() == WorkflowStatus.PENDING
+
+        landed = pair(3, attempt)
+        assert landed[3].record_step.step.function_id == 1
+        assert not landed[3].record_step.already_recorded
+        assert landed[4].complete_workflow.status == common.WORKFLOW_STATUS_SUCCESS
+        assert handle.result(timeout=10) == "shipped"
+
+        # Sent again (its answers lost): the workflow has finished, and each part
+        # is answered as it would be alone.
+        again = pair(5, attempt)
+        assert again[6].complete_workflow.status == common.WORKFLOW_STATUS_SUCCESS
+        alone = stream.checkpoint(
+            wk.Checkpoint(id=7, record_step=_step("order-8", attempt, 1, '"paid"'))
+        )
+        assert _error(again[5]) == _error(alone)
+
+    with psycopg.connect(database_url) as conn:
+        step_xid, workflow_xid = conn.execute(
+            "SELECT (SELECT xmin::text FROM steps WHERE workflow_id = 'order-8'),"
+            " (SELECT xmin::text FROM workflows WHERE workflow_id = 'order-8')"
+        ).fetchone()  # type: ignore[misc]
+    assert step_xid == workflow_xid, "the step and the completion took two transactions"
+
+
 def test_the_service_says_it_honours_follows_step(stream: _Stream) -> None:
     assert stream.registered.completion_follows_step
 

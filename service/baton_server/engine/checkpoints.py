@@ -7,7 +7,10 @@ of steps, one multi-row update of finished workflows that also sends their
 notifications; each statement commits by itself), so under load many
 checkpoints share a commit and no timer ever adds latency. Every caller is
 answered after the statement that wrote its checkpoint commits: a step's
-result is durable before the workflow runs its next step.
+result is durable before the workflow runs its next step. A batch of just a
+workflow's last step and the completion that follows it (a worker sends the
+two together when the workflow returns right after that step) is written by one
+statement instead of two.
 
 A checkpoint the batch did not write (a retried call whose first try landed,
 a stale attempt, a cancelled workflow), or whose batch failed as a whole, is
@@ -128,16 +131,9 @@ class Checkpoints:
         records = [item for item in batch if isinstance(item, _Record)]
         completes = [item for item in batch if isinstance(item, _Complete)]
         try:
-            # Two statements, each whole by itself, so no transaction around
-            # them; the steps commit first, so a completion that follows a step
-            # of the same batch (`follows_step`) finds it.
-            async with self._connector.autocommit() as tx:
-                written = await steps.record_many(tx, [r.new for r in records]) if records else []
-                finished = (
-                    await workflows.complete_many(tx, [c.completion for c in completes])
-                    if completes
-                    else []
-                )
+            written, finished = await self._write(
+                [r.new for r in records], [c.completion for c in completes]
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -153,6 +149,23 @@ class Checkpoints:
         self._count_finished(finished)
         self._answer_records(records, written)
         self._answer_completes(completes, finished)
+
+    async def _write(
+        self, news: list[NewStep], completions: list[Completion]
+    ) -> tuple[list[Step], list[Workflow]]:
+        """Writes a batch; returns the steps written and the workflows finished."""
+        async with self._connector.autocommit() as tx:
+            if _last_step_and_completion(news, completions):
+                # A workflow's last step and its completion, sent together (the
+                # worker's usual end): one statement writes both.
+                both = await workflows.complete_after_step(tx, news[0], completions[0])
+                return ([both[0]], [both[1]]) if both else ([], [])
+            # Two statements, each whole by itself, so no transaction around
+            # them; the steps commit first, so a completion that follows a step
+            # of the same batch (`follows_step`) finds it.
+            written = await steps.record_many(tx, news) if news else []
+            finished = await workflows.complete_many(tx, completions) if completions else []
+            return written, finished
 
     def _answer_records(self, records: list[_Record], written: list[Step]) -> None:
         by_key = {(step.workflow_id, step.function_id): step for step in written}
@@ -240,3 +253,15 @@ class Checkpoints:
             # on its way (a retry by the unary call): the worker retries this.
             raise step_not_recorded(completion.workflow_id, completion.follows_step)
         raise refusal(workflow, completion.attempt)
+
+
+def _last_step_and_completion(news: list[NewStep], completions: list[Completion]) -> bool:
+    """Whether the batch is one step and the completion that follows it."""
+    if len(news) != 1 or len(completions) != 1:
+        return False
+    step, completion = news[0], completions[0]
+    return (
+        completion.follows_step == step.function_id
+        and completion.workflow_id == step.workflow_id
+        and completion.attempt == step.attempt
+    )

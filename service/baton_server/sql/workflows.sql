@@ -236,3 +236,34 @@ RETURNING w.*,
     pg_notify('baton_status', w.workflow_id) IS NULL AS notified,
     CASE WHEN w.queue <> '' THEN pg_notify('baton_enqueued', 'queue/' || w.queue) IS NULL END
         AS freed
+
+-- complete_workflow_after_step --
+-- A workflow's last step and its completion in one statement and one commit
+-- (the committer's batch of exactly those two, which a worker sends together):
+-- the step is appended as record_step appends it, and the workflow finishes as
+-- complete_workflow finishes it, only if that step was written now. Returns
+-- nothing when either was not written (a stale attempt, a workflow no longer
+-- PENDING, the step recorded before): the caller then handles each alone,
+-- which explains the outcome.
+WITH owner AS (
+    SELECT workflow_id FROM workflows
+    WHERE workflow_id = %(workflow_id)s AND status = 'PENDING' AND attempt = %(attempt)s
+    FOR SHARE
+), recorded AS (
+    INSERT INTO steps (
+        workflow_id, function_id, step_name, output_encoding, output, error, attempt, started_at)
+    SELECT owner.workflow_id, %(function_id)s, %(step_name)s, %(step_output_encoding)s,
+           %(step_output)s, %(step_error)s, %(attempt)s, %(started_at)s
+    FROM owner
+    ON CONFLICT (workflow_id, function_id) DO NOTHING
+    RETURNING completed_at
+)
+UPDATE workflows w
+SET status = %(status)s, output_encoding = %(output_encoding)s, output = %(output)s,
+    error = %(error)s, owner_worker_id = NULL, completed_at = now(), updated_at = now()
+FROM recorded
+WHERE w.workflow_id = %(workflow_id)s AND w.status = 'PENDING' AND w.attempt = %(attempt)s
+RETURNING w.*, recorded.completed_at AS step_completed_at,
+    pg_notify('baton_status', w.workflow_id) IS NULL AS notified,
+    CASE WHEN w.queue <> '' THEN pg_notify('baton_enqueued', 'queue/' || w.queue) IS NULL END
+        AS freed

@@ -8,7 +8,8 @@ from datetime import datetime
 from psycopg.types.json import Jsonb
 
 from baton_server.connector import Tx
-from baton_server.store.models import Failure, Payload, Workflow
+from baton_server.store.models import Failure, Payload, Step, Workflow
+from baton_server.store.steps import NewStep
 
 
 @dataclass(frozen=True)
@@ -158,19 +159,7 @@ async def complete_many(tx: Tx, completions: list[Completion]) -> list[Workflow]
     completion goes through a one-row statement (no arrays to build and unpack).
     """
     if len(completions) == 1:
-        one = completions[0]
-        row = await tx.fetch_one(
-            "complete_workflow",
-            {
-                "workflow_id": one.workflow_id,
-                "attempt": one.attempt,
-                "status": one.status,
-                "output_encoding": one.output.encoding if one.output else None,
-                "output": one.output.data if one.output else None,
-                "error": Jsonb(one.error.to_json()) if one.error else None,
-                "follows": one.follows_step,
-            },
-        )
+        row = await tx.fetch_one("complete_workflow", _completion_params(completions[0]))
         return [Workflow.from_row(row)] if row else []
     rows = await tx.fetch(
         "complete_workflows",
@@ -185,6 +174,58 @@ async def complete_many(tx: Tx, completions: list[Completion]) -> list[Workflow]
         },
     )
     return [Workflow.from_row(row) for row in rows]
+
+
+async def complete_after_step(
+    tx: Tx, step: NewStep, completion: Completion
+) -> tuple[Step, Workflow] | None:
+    """Appends a workflow's last step and finishes the workflow in one statement
+    (``completion.follows_step`` is ``step``'s number), as `steps.record` and
+    `complete_many` would one after the other.
+
+    Returns the step and the workflow as written, or ``None`` when nothing was
+    (a stale attempt, a workflow no longer PENDING, the step recorded before):
+    handled one at a time, each then tells why.
+    """
+    row = await tx.fetch_one(
+        "complete_workflow_after_step",
+        {
+            **_completion_params(completion),
+            "function_id": step.function_id,
+            "step_name": step.step_name,
+            "step_output_encoding": step.output.encoding if step.output else None,
+            "step_output": step.output.data if step.output else None,
+            "step_error": Jsonb(step.error.to_json()) if step.error else None,
+            "started_at": step.started_at,
+        },
+    )
+    if row is None:
+        return None
+    written = Step(
+        workflow_id=step.workflow_id,
+        function_id=step.function_id,
+        step_name=step.step_name,
+        output=step.output,
+        error=step.error,
+        child_workflow_id=None,
+        attempt=step.attempt,
+        started_at=step.started_at,
+        completed_at=row["step_completed_at"],
+    )
+    return written, Workflow.from_row(row)
+
+
+def _completion_params(completion: Completion) -> dict[str, object]:
+    """The parameters of the one-row completion statements."""
+    return {
+        "workflow_id": completion.workflow_id,
+        "attempt": completion.attempt,
+        "status": completion.status,
+        "output_encoding": completion.output.encoding if completion.output else None,
+        "output": completion.output.data if completion.output else None,
+        "error": Jsonb(completion.error.to_json()) if completion.error else None,
+        "follows": completion.follows_step,
+    }
 
 
 async def release_expired_leases(tx: Tx) -> list[tuple[str, str]]:
