@@ -5,6 +5,8 @@ behind the last step, or after it when the service would not wait for it."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -160,6 +162,37 @@ async def test_a_last_step_refused_for_good_fails_the_workflow_instead() -> None
     assert checkpoints.answers["complete after 1"].cancelled()
     checkpoints.answers["fail"].set_result(wk.CompleteWorkflowResponse())
     await completing
+
+
+async def test_a_step_reaching_the_loop_after_the_code_returned_waits_for_the_completion() -> None:
+    """A plain ``def`` workflow's step sent from its thread, whose send reaches
+    the loop only after the workflow's code returned, is its last: it is held
+    until `release_held` (called right before the completion is sent), so the
+    two leave together. Once released, nothing is held any more."""
+    checkpoints = _Checkpoints()
+    core = _core(checkpoints)
+
+    def from_thread(*steps: int) -> None:
+        def run() -> None:
+            for function_id in steps:
+                request = core.record_request(function_id, "pay", datetime.now(UTC), output="paid")
+                core.record_ahead(request, from_thread=True)
+            core.code_returned()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()  # blocks the loop: the sends reach it after the code returned
+
+    from_thread(1)
+    await asyncio.sleep(0)  # the loop runs the send it was handed
+    assert checkpoints.sent == []
+    assert core.ahead_step == 1  # the completion still follows it
+    core.release_held()
+    assert checkpoints.sent == ["step 1"]
+
+    from_thread(2)  # a stray step after the release (say, a step thread's)
+    await asyncio.sleep(0)
+    assert checkpoints.sent == ["step 1", "step 2"]
 
 
 def test_checkpoints_queued_together_are_cut_into_batches_that_fit_a_message() -> None:

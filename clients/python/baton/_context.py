@@ -19,6 +19,10 @@ committed before anything that follows it happens, while the code between
 (which must be deterministic and free of side effects anyway) overlaps the
 round trip; and the completion leaves right behind the last step, carrying its
 number (``follows_step``) so the service never writes one without the other.
+When a plain ``def`` workflow's last step reaches the event loop only after the
+workflow has returned (the usual case: the thread runs on to its end before the
+loop takes the step), the step is held for the completion, and the two leave in
+one message, which the service writes with one statement.
 """
 
 from __future__ import annotations
@@ -150,6 +154,14 @@ class ContextCore:
         # when steps run concurrently; one whose write failed stays, so every
         # later operation raises its error.
         self._ahead: list[tuple[int, concurrent.futures.Future[Any] | asyncio.Future[Any]]] = []
+        # A plain ``def`` workflow's last step, reaching the loop after the
+        # workflow's code has returned: held until `release_held`, so that it
+        # leaves with the completion (one message, one statement in the service).
+        self._code_returned = False
+        self._released = False
+        self._held: list[
+            tuple[worker_service_pb2.RecordStepRequest, concurrent.futures.Future[Any]]
+        ] = []
 
     @property
     def rpc(self) -> AsyncRpc | None:
@@ -349,6 +361,24 @@ class ContextCore:
             if entry in self._ahead:
                 self._ahead.remove(entry)
 
+    def code_returned(self) -> None:
+        """Called from a plain ``def`` workflow's thread once its code has
+        returned (or raised): a step of it that reaches the loop from now on
+        is held for `release_held`."""
+        with self._lock:
+            self._code_returned = True
+
+    def release_held(self) -> None:
+        """On the loop, once the workflow's code is done and before its
+        completion is sent: sends the steps held back (in order), so that the
+        completion leaves right behind them, in the same message. Nothing is
+        held after this."""
+        with self._lock:
+            self._released = True
+            held, self._held = self._held, []
+        for request, answer in held:
+            self._send_ahead(request, answer)
+
     def _send_ahead(
         self,
         request: worker_service_pb2.RecordStepRequest,
@@ -356,7 +386,16 @@ class ContextCore:
     ) -> None:
         """On the loop, for `record_ahead` from a thread: sends the step in this
         very callback (no task to schedule first) and settles ``answer`` with
-        what `_recorded_ahead` makes of the service's answer."""
+        what `_recorded_ahead` makes of the service's answer.
+
+        A step that arrives after the workflow's code returned is the last
+        one, and the completion is about to follow (the thread's end reaches
+        the loop right behind this callback): it is held until
+        `release_held`, and the two leave together."""
+        with self._lock:
+            if self._code_returned and not self._released:
+                self._held.append((request, answer))
+                return
         assert self._checkpoints is not None
         sent = self._checkpoints.record_step(request)
         task = asyncio.ensure_future(self._recorded_ahead(request, sent))

@@ -118,10 +118,22 @@ async def _call_workflow(
 ) -> Any:
     if definition.is_async:
         return await definition.fn(AsyncWorkflowContext(core), *args)
-    call = functools.partial(definition.fn, WorkflowContext(core), *args)
+    context = WorkflowContext(core)
+
+    def call() -> Any:
+        try:
+            return definition.fn(context, *args)
+        finally:
+            core.code_returned()
+
     # The thread runs in a copy of this context, so it sees the workflow's span.
     in_context = functools.partial(contextvars.copy_context().run, call)
-    return await asyncio.get_running_loop().run_in_executor(executor, in_context)
+    try:
+        return await asyncio.get_running_loop().run_in_executor(executor, in_context)
+    finally:
+        # The last step, if it was held, leaves now; the completion follows it
+        # in this same callback, so both go in one message.
+        core.release_held()
 
 
 async def execute_remote_step(
