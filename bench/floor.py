@@ -1,6 +1,6 @@
 """The floor of W1's shape: the same messages as a Baton workflow, with nothing else.
 
-    .venv/bin/python bench/floor.py [--database-url URL] [-n 500]
+    .venv/bin/python bench/floor.py [--database-url URL] [-n 500] [--timeline]
 
 W1 (one 3-step workflow at a time, start -> result) crosses three Python
 processes. This script builds that chain out of bare parts and times it, so
@@ -29,24 +29,49 @@ Rows, each over N sequential workflows:
   loop (an ``async def`` workflow), no thread hop, no database.
 
 CPU columns: milliseconds of CPU per workflow in the server and the worker.
+
+``--timeline`` runs only the ``+ 5 commits, start waits`` row and prints its
+hop-by-hop table, in the form and with the mark names of ``bench/timeline.py``
+(where they mean the same hand-off), so that Baton's W1 can be read against
+the bare shape hop by hop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import grpc
 import psutil
 import psycopg
 from common import bench_parser, create_database, drop_database, percentile, read_line
+from timeline import table
+
+_MARKS = "FLOOR_TIMELINE_DIR"
+_marks_file: Any = None
+
+
+def mark(name: str) -> None:
+    """With ``--timeline``: records that this process reached ``name`` now
+    (as ``baton._timeline.mark`` does in timeline.py's patched copy)."""
+    global _marks_file
+    folder = os.environ.get(_MARKS)
+    if not folder:
+        return
+    if _marks_file is None:
+        _marks_file = open(f"{folder}/{os.getpid()}.log", "a", buffering=1)  # noqa: SIM115
+    _marks_file.write(f"{time.monotonic_ns()} {name}\n")
+
 
 SERVICE = "floor.Floor"
 IDENTITY: Any = None  # bytes in, bytes out: no (de)serializer
@@ -82,11 +107,15 @@ class Server:
 
     async def start(self, request: bytes, context: Any) -> bytes:
         wait, wf = request[:1] == b"w", request[1:].decode()
+        mark("s.start_in")
         await self.write("INSERT INTO wf (id, status) VALUES (%s, 'PENDING')", wf)
         self.future(wf)
+        mark("s.started")
         self.outbox.put_nowait(b"D" + wf.encode())
         if wait:
-            return await self.result(wf)
+            done = await self.result(wf)
+            mark("s.start_out")
+            return done
         return b"ok"
 
     async def await_(self, request: bytes, context: Any) -> bytes:
@@ -101,22 +130,29 @@ class Server:
         async def read() -> None:
             async for message in requests:
                 kind, rest = message[:1], message[1:].decode()
+                mark("s.msg_in")
                 if kind == b"S":  # step checkpoint: "S<wf>:<n>"
                     wf, n = rest.split(":")
+                    mark("s.step_sql")
                     await self.write(
                         "INSERT INTO step (wf, n, output) VALUES (%s, %s, %s)", wf, int(n), b"x"
                     )
+                    mark("s.step_sql_done")
                     self.outbox.put_nowait(b"A" + message[1:])
                 else:  # completion: "C<wf>"
+                    mark("s.compl_sql")
                     await self.write(
                         "UPDATE wf SET status = 'SUCCESS', output = %s WHERE id = %s", b"x", rest
                     )
+                    mark("s.compl_sql_done")
                     self.future(rest).set_result(b"done")
 
         reader = asyncio.create_task(read())
         try:
             while True:
-                yield await self.outbox.get()
+                message = await self.outbox.get()
+                mark("s.answer_yield" if message[:1] == b"A" else "s.dispatch_yield")
+                yield message
         finally:
             reader.cancel()
 
@@ -167,7 +203,9 @@ class Worker:
     def run_in_thread(self, wf: str, loop: asyncio.AbstractEventLoop) -> None:
         for n in range(3):
             key = f"{wf}:{n}".encode()
+            mark("w.step_begin")
             asyncio.run_coroutine_threadsafe(self.checkpoint(key), loop).result()
+        mark("w.exec_done")
         loop.call_soon_threadsafe(self.send.put_nowait, b"C" + wf.encode())
 
     async def run_on_loop(self, wf: str) -> None:
@@ -182,6 +220,7 @@ class Worker:
             print("connected", flush=True)
             async for message in call:
                 kind, rest = message[:1], message[1:]
+                mark("w.dispatch_in" if kind == b"D" else "w.answer_in")
                 if kind == b"D":
                     wf = rest.decode()
                     if self.on_loop:
@@ -195,7 +234,9 @@ class Worker:
 
     async def outgoing(self) -> AsyncIterator[bytes]:
         while True:
-            yield await self.send.get()
+            message = await self.send.get()
+            mark("w.ckpt_yield")
+            yield message
 
 
 # --- the runner (this process) -------------------------------------------------------
@@ -223,16 +264,19 @@ def run_case(
 
             def one(i: int) -> None:
                 wf = f"{uuid.uuid4().hex[:12]}-{i}".encode()
+                mark("c.start_begin")
                 if start_waits:
                     start(b"w" + wf, timeout=10)
                 else:
                     start(b"s" + wf, timeout=10)
                     await_(wf, timeout=10)
+                mark("c.result_end")
 
             for i in range(50):  # warm up
                 one(-i - 1)
             cpu = {k: sum(p.cpu_times()[:2]) for k, p in procs.items()}
             millis = []
+            mark("c.counted")
             for i in range(n):
                 began = time.perf_counter()
                 one(i)
@@ -261,8 +305,20 @@ def main() -> None:
         return
     parser = bench_parser(__doc__)
     parser.add_argument("-n", type=int, default=500, help="workflows per row (default 500)")
+    parser.add_argument(
+        "--timeline", action="store_true", help="one row, hop by hop (see the docstring)"
+    )
     args = parser.parse_args()
     url = create_database(args.database_url, "floor")
+    if args.timeline:
+        try:
+            with tempfile.TemporaryDirectory(prefix="floor-timeline-") as marks:
+                os.environ[_MARKS] = marks  # the server and worker inherit it
+                run_case("+ 5 commits, start waits", url, args.n, start_waits=True)
+                print("\n".join(table(Path(marks))))
+        finally:
+            drop_database(args.database_url, url)
+        return
     try:
         rows = [
             run_case("messages only", None, args.n),
