@@ -245,15 +245,18 @@ RETURNING w.*,
 -- nothing when either was not written (a stale attempt, a workflow no longer
 -- PENDING, the step recorded before): the caller then handles each alone,
 -- which explains the outcome.
+-- The step's parameters are record_step's, named step_*.
 WITH owner AS (
     SELECT workflow_id FROM workflows
-    WHERE workflow_id = %(workflow_id)s AND status = 'PENDING' AND attempt = %(attempt)s
+    WHERE workflow_id = %(step_workflow_id)s AND status = 'PENDING'
+      AND attempt = %(step_attempt)s
     FOR SHARE
 ), recorded AS (
     INSERT INTO steps (
         workflow_id, function_id, step_name, output_encoding, output, error, attempt, started_at)
-    SELECT owner.workflow_id, %(function_id)s, %(step_name)s, %(step_output_encoding)s,
-           %(step_output)s, %(step_error)s, %(attempt)s, %(started_at)s
+    SELECT owner.workflow_id, %(step_function_id)s, %(step_step_name)s,
+           %(step_output_encoding)s, %(step_output)s, %(step_error)s, %(step_attempt)s,
+           %(step_started_at)s
     FROM owner
     ON CONFLICT (workflow_id, function_id) DO NOTHING
     RETURNING completed_at

@@ -23,6 +23,20 @@ class NewStep:
     error: Failure | None
     started_at: datetime | None
 
+    def recorded(self, completed_at: datetime) -> Step:
+        """The journal entry this step became, committed at ``completed_at``."""
+        return Step(
+            workflow_id=self.workflow_id,
+            function_id=self.function_id,
+            step_name=self.step_name,
+            output=self.output,
+            error=self.error,
+            child_workflow_id=None,
+            attempt=self.attempt,
+            started_at=self.started_at,
+            completed_at=completed_at,
+        )
+
 
 async def record(tx: Tx, new: NewStep) -> Step | None:
     """Appends the step if ``new.attempt`` still owns the workflow.
@@ -31,20 +45,22 @@ async def record(tx: Tx, new: NewStep) -> Step | None:
     workflow not PENDING), or the step was recorded before. The caller tells
     them apart with :func:`get`.
     """
-    row = await tx.fetch_one(
-        "record_step",
-        {
-            "workflow_id": new.workflow_id,
-            "function_id": new.function_id,
-            "attempt": new.attempt,
-            "step_name": new.step_name,
-            "output_encoding": new.output.encoding if new.output else None,
-            "output": new.output.data if new.output else None,
-            "error": Jsonb(new.error.to_json()) if new.error else None,
-            "started_at": new.started_at,
-        },
-    )
+    row = await tx.fetch_one("record_step", params(new))
     return Step.from_row(row) if row else None
+
+
+def params(new: NewStep) -> dict[str, object]:
+    """The parameters of `record`'s statement (``record_step``)."""
+    return {
+        "workflow_id": new.workflow_id,
+        "function_id": new.function_id,
+        "attempt": new.attempt,
+        "step_name": new.step_name,
+        "output_encoding": new.output.encoding if new.output else None,
+        "output": new.output.data if new.output else None,
+        "error": Jsonb(new.error.to_json()) if new.error else None,
+        "started_at": new.started_at,
+    }
 
 
 async def record_many(tx: Tx, news: list[NewStep]) -> list[Step]:
@@ -98,15 +114,6 @@ async def journals(tx: Tx, workflow_ids: list[str]) -> dict[str, list[Step]]:
 async def record_child(tx: Tx, new: NewStep, child_workflow_id: str) -> Step | None:
     """Records the step that started ``child_workflow_id``; ``None`` as for :func:`record`."""
     row = await tx.fetch_one(
-        "record_child_step",
-        {
-            "workflow_id": new.workflow_id,
-            "function_id": new.function_id,
-            "attempt": new.attempt,
-            "step_name": new.step_name,
-            "output_encoding": new.output.encoding if new.output else None,
-            "output": new.output.data if new.output else None,
-            "child_workflow_id": child_workflow_id,
-        },
+        "record_child_step", {**params(new), "child_workflow_id": child_workflow_id}
     )
     return Step.from_row(row) if row else None

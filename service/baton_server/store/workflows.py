@@ -8,6 +8,7 @@ from datetime import datetime
 from psycopg.types.json import Jsonb
 
 from baton_server.connector import Tx
+from baton_server.store import steps
 from baton_server.store.models import Failure, Payload, Step, Workflow
 from baton_server.store.steps import NewStep
 
@@ -191,28 +192,12 @@ async def complete_after_step(
         "complete_workflow_after_step",
         {
             **_completion_params(completion),
-            "function_id": step.function_id,
-            "step_name": step.step_name,
-            "step_output_encoding": step.output.encoding if step.output else None,
-            "step_output": step.output.data if step.output else None,
-            "step_error": Jsonb(step.error.to_json()) if step.error else None,
-            "started_at": step.started_at,
+            **{f"step_{key}": value for key, value in steps.params(step).items()},
         },
     )
     if row is None:
         return None
-    written = Step(
-        workflow_id=step.workflow_id,
-        function_id=step.function_id,
-        step_name=step.step_name,
-        output=step.output,
-        error=step.error,
-        child_workflow_id=None,
-        attempt=step.attempt,
-        started_at=step.started_at,
-        completed_at=row["step_completed_at"],
-    )
-    return written, Workflow.from_row(row)
+    return step.recorded(row["step_completed_at"]), Workflow.from_row(row)
 
 
 def _completion_params(completion: Completion) -> dict[str, object]:
