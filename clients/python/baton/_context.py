@@ -388,10 +388,11 @@ class ContextCore:
         very callback (no task to schedule first) and settles ``answer`` with
         what `_recorded_ahead` makes of the service's answer.
 
-        A step that arrives after the workflow's code returned is the last
-        one, and the completion is about to follow (the thread's end reaches
+        A step that arrives after the workflow's code returned is usually its
+        last, and the completion is about to follow (the thread's end reaches
         the loop right behind this callback): it is held until
-        `release_held`, and the two leave together."""
+        `release_held`, which sends what it holds in order, just before the
+        completion."""
         with self._lock:
             if self._code_returned and not self._released:
                 self._held.append((request, answer))

@@ -131,8 +131,9 @@ async def _call_workflow(
     try:
         return await asyncio.get_running_loop().run_in_executor(executor, in_context)
     finally:
-        # The last step, if it was held, leaves now; the completion follows it
-        # in this same callback, so both go in one message.
+        # The last step, if it was held, leaves now. The completion follows it
+        # in this same callback when it names that step (`follows_step`), so
+        # the two go in one message unless they are too large to share one.
         core.release_held()
 
 

@@ -244,13 +244,16 @@ RETURNING w.*,
 -- complete_workflow finishes it, only if that step was written now. Returns
 -- nothing when either was not written (a stale attempt, a workflow no longer
 -- PENDING, the step recorded before): the caller then handles each alone,
--- which explains the outcome.
--- The step's parameters are record_step's, named step_*.
+-- which explains the outcome. The parameters are record_step's, named step_*,
+-- and complete_workflow's result (status, output_encoding, output, error).
+-- The row is locked FOR NO KEY UPDATE from the start, as the UPDATE needs it:
+-- a share lock upgraded later could deadlock with a concurrent record_step of
+-- the same step (a retry by the unary call), which now waits for this commit.
 WITH owner AS (
     SELECT workflow_id FROM workflows
     WHERE workflow_id = %(step_workflow_id)s AND status = 'PENDING'
       AND attempt = %(step_attempt)s
-    FOR SHARE
+    FOR NO KEY UPDATE
 ), recorded AS (
     INSERT INTO steps (
         workflow_id, function_id, step_name, output_encoding, output, error, attempt, started_at)
@@ -259,13 +262,14 @@ WITH owner AS (
            %(step_started_at)s
     FROM owner
     ON CONFLICT (workflow_id, function_id) DO NOTHING
-    RETURNING completed_at
+    RETURNING workflow_id, attempt, completed_at
 )
 UPDATE workflows w
 SET status = %(status)s, output_encoding = %(output_encoding)s, output = %(output)s,
     error = %(error)s, owner_worker_id = NULL, completed_at = now(), updated_at = now()
 FROM recorded
-WHERE w.workflow_id = %(workflow_id)s AND w.status = 'PENDING' AND w.attempt = %(attempt)s
+WHERE w.workflow_id = recorded.workflow_id AND w.status = 'PENDING'
+  AND w.attempt = recorded.attempt
 RETURNING w.*, recorded.completed_at AS step_completed_at,
     pg_notify('baton_status', w.workflow_id) IS NULL AS notified,
     CASE WHEN w.queue <> '' THEN pg_notify('baton_enqueued', 'queue/' || w.queue) IS NULL END

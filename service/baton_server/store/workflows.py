@@ -181,12 +181,12 @@ async def complete_after_step(
     tx: Tx, step: NewStep, completion: Completion
 ) -> tuple[Step, Workflow] | None:
     """Appends a workflow's last step and finishes the workflow in one statement
-    (``completion.follows_step`` is ``step``'s number), as `steps.record` and
-    `complete_many` would one after the other.
+    (``completion`` is the same workflow and attempt, and follows ``step``).
 
     Returns the step and the workflow as written, or ``None`` when nothing was
-    (a stale attempt, a workflow no longer PENDING, the step recorded before):
-    handled one at a time, each then tells why.
+    written: a stale attempt, a workflow no longer PENDING, or the step recorded
+    before (where `steps.record` then `complete_many` would still finish the
+    workflow). Handled one at a time, each then tells why, or lands.
     """
     row = await tx.fetch_one(
         "complete_workflow_after_step",
