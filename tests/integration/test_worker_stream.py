@@ -344,19 +344,24 @@ def test_a_last_step_and_its_completion_sent_together_commit_as_one(
     server: ThreadServer, stream: _Stream, database_url: str
 ) -> None:
     """The worker's usual end (its last step and the completion that follows it,
-    in one message) is one statement: one transaction writes both rows. A retry
-    of the pair and a stale pair are each answered as the two would be alone."""
+    in one message) is one statement: one transaction writes both rows. A
+    retried, a stale and a cancelled pair are each answered as the two would be
+    alone."""
     with Client(server.target) as client:
         handle = client.start_workflow("checkout", workflow_id="order-8")
         attempt = stream.next().dispatch.attempt
 
-        def pair(first_id: int, attempt: int) -> dict[int, wk.Checkpointed]:
+        def pair(
+            first_id: int, attempt: int, workflow_id: str = "order-8"
+        ) -> dict[int, wk.Checkpointed]:
             together = wk.CheckpointBatch(
                 checkpoints=[
-                    wk.Checkpoint(id=first_id, record_step=_step("order-8", attempt, 1, '"paid"')),
+                    wk.Checkpoint(
+                        id=first_id, record_step=_step(workflow_id, attempt, 1, '"paid"')
+                    ),
                     wk.Checkpoint(
                         id=first_id + 1,
-                        complete_workflow=_completion("order-8", attempt, follows_step=1),
+                        complete_workflow=_completion(workflow_id, attempt, follows_step=1),
                     ),
                 ]
             )
@@ -386,6 +391,15 @@ def test_a_last_step_and_its_completion_sent_together_commit_as_one(
             wk.Checkpoint(id=7, record_step=_step("order-8", attempt, 1, '"paid"'))
         )
         assert _error(again[5]) == _error(alone)
+
+        # A cancelled workflow's pair is refused as cancelled, both parts.
+        stream.send(slots=wk.GrantSlots(workflow_slots=1))  # order-8's slot, given back
+        cancelled = client.start_workflow("checkout", workflow_id="order-9")
+        attempt = stream.next().dispatch.attempt
+        cancelled.cancel()
+        refused = pair(8, attempt, workflow_id="order-9")
+        assert _error(refused[8])[1] == _error(refused[9])[1] == "WORKFLOW_CANCELLED"
+        assert cancelled.status() == WorkflowStatus.CANCELLED
 
     with psycopg.connect(database_url) as conn:
         step_xid, workflow_xid = conn.execute(
