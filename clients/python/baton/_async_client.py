@@ -13,7 +13,6 @@ import grpc
 
 from baton import _client_shared as shared
 from baton._convert import (
-    duration,
     status_from_proto,
     step_info_from_proto,
     workflow_info_from_proto,
@@ -38,6 +37,7 @@ from baton._queues import (
     item_error,
     queue_info_from_proto,
     upsert_queue_request,
+    waiting_start_request,
 )
 from baton._rpc_async import AsyncRpc
 from baton._schedules import (
@@ -162,35 +162,12 @@ class AsyncClient:
         result_timeout: float | None = None,
         **options: Unpack[StartOptions],
     ) -> Any:
-        """Starts a workflow and waits for its result: `start_workflow`, then
-        the handle's ``result``, in one call to the service when the workflow
-        finishes within its first 30 s (StartWorkflow's ``wait``; past that,
-        it waits as ``result`` does).
-
-        Args:
-            workflow: As `start_workflow`.
-            *args: The workflow's arguments.
-            result_timeout: Seconds to wait for the result at most. Default:
-                wait as long as it takes.
-            **options: `start_workflow`'s keyword arguments (``timeout`` is
-                still the workflow's start-to-close timeout).
-
-        Returns:
-            The workflow's output.
-
-        Raises:
-            TimeoutError: ``result_timeout`` passed first (the workflow keeps running).
-            WorkflowFailed: It finished with an error.
-            WorkflowCancelled: It was cancelled.
-            MaxRecoveryAttemptsExceeded: It was stopped as a dead letter.
-            AlreadyExists: As `start_workflow` (and its other errors). Once
-                started, the wait outlasts the service being unavailable,
-                as `result` does.
-        """
+        """Starts a workflow and waits for its result, in one call to the
+        service when it finishes within 30 s; see `Client.execute_workflow`."""
         began = asyncio.get_running_loop().time()
-        request = full_start_request(self._serializer, workflow, args, **options)
-        wait = shared.first_wait(result_timeout)
-        request.wait.FromTimedelta(duration(wait))
+        request, wait = waiting_start_request(
+            self._serializer, workflow, args, result_timeout, options
+        )
         try:
             # Not retried: a retry would wait anew. An outage ends the wait and
             # the workflow is awaited as `result` does, through outages.

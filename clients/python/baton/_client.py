@@ -13,7 +13,6 @@ import grpc
 
 from baton import _client_shared as shared
 from baton._convert import (
-    duration,
     status_from_proto,
     step_info_from_proto,
     workflow_info_from_proto,
@@ -38,6 +37,7 @@ from baton._queues import (
     item_error,
     queue_info_from_proto,
     upsert_queue_request,
+    waiting_start_request,
 )
 from baton._rpc_sync import SyncRpc
 from baton._schedules import (
@@ -211,9 +211,9 @@ class Client:
                 as `result` does.
         """
         began = time.monotonic()
-        request = full_start_request(self._serializer, workflow, args, **options)
-        wait = shared.first_wait(result_timeout)
-        request.wait.FromTimedelta(duration(wait))
+        request, wait = waiting_start_request(
+            self._serializer, workflow, args, result_timeout, options
+        )
         try:
             # Not retried: a retry would wait anew. An outage ends the wait and
             # the workflow is awaited as `result` does, through outages.

@@ -10,7 +10,7 @@ from typing import Any, TypedDict, Unpack
 
 import grpc
 
-from baton._client_shared import start_request
+from baton._client_shared import first_wait, start_request
 from baton._convert import duration
 from baton._errors import ERROR_BY_CODE, RpcError
 from baton._payload import Serializer
@@ -145,6 +145,22 @@ def full_start_request(
         queue_timeout=options.get("queue_timeout"),
         return_existing_duplicate=options.get("return_existing_duplicate", False),
     )
+
+
+def waiting_start_request(
+    serializer: Serializer,
+    workflow: str | Callable[..., Any],
+    args: Sequence[Any],
+    result_timeout: float | None,
+    options: StartOptions,
+) -> tuple[workflow_service_pb2.StartWorkflowRequest, float]:
+    """`execute_workflow`'s StartWorkflow request, waiting on the service for
+    its first await slice (or ``result_timeout``, when shorter); returned with
+    that wait in seconds."""
+    request = full_start_request(serializer, workflow, args, **options)
+    wait = first_wait(result_timeout)
+    request.wait.FromTimedelta(duration(wait))
+    return request, wait
 
 
 def batch_request(

@@ -56,10 +56,18 @@ def params(new: NewStep) -> dict[str, object]:
         "function_id": new.function_id,
         "attempt": new.attempt,
         "step_name": new.step_name,
-        "output_encoding": new.output.encoding if new.output else None,
-        "output": new.output.data if new.output else None,
-        "error": Jsonb(new.error.to_json()) if new.error else None,
+        **result_params(new.output, new.error),
         "started_at": new.started_at,
+    }
+
+
+def result_params(output: Payload | None, error: Failure | None) -> dict[str, object]:
+    """A step's or a workflow's result as the one-row statements' parameters
+    (``output_encoding``, ``output``, ``error``)."""
+    return {
+        "output_encoding": output.encoding if output else None,
+        "output": output.data if output else None,
+        "error": Jsonb(error.to_json()) if error else None,
     }
 
 

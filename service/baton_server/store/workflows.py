@@ -206,9 +206,7 @@ def _completion_params(completion: Completion) -> dict[str, object]:
         "workflow_id": completion.workflow_id,
         "attempt": completion.attempt,
         "status": completion.status,
-        "output_encoding": completion.output.encoding if completion.output else None,
-        "output": completion.output.data if completion.output else None,
-        "error": Jsonb(completion.error.to_json()) if completion.error else None,
+        **steps.result_params(completion.output, completion.error),
         "follows": completion.follows_step,
     }
 
