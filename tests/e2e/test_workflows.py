@@ -41,6 +41,12 @@ def test_a_three_step_workflow_completes_and_its_steps_are_listed(
     ]
 
 
+def test_worker_run_serves_on_uvloop(server: ThreadServer, client: Client, spawn_worker) -> None:
+    spawn_worker(server.target)
+    loop_module = client.execute_workflow("which_event_loop", result_timeout=30)
+    assert loop_module.startswith("uvloop"), loop_module
+
+
 def test_starting_the_same_id_twice_runs_the_workflow_once(
     server: ThreadServer, client: Client, spawn_worker, effects_url: str
 ) -> None:

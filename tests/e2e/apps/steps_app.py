@@ -119,5 +119,15 @@ async def async_mixed(ctx: AsyncWorkflowContext, x: int) -> list[int]:
     return [doubled, plus_one]
 
 
+@worker.step()
+async def event_loop_kind() -> str:
+    return type(asyncio.get_running_loop()).__module__
+
+
+@worker.workflow()
+async def which_event_loop(ctx: AsyncWorkflowContext) -> str:
+    return await ctx.run(event_loop_kind)
+
+
 if __name__ == "__main__":
     worker.run()
