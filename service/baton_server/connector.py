@@ -133,6 +133,11 @@ class Connector:
         async with _translated(), self._pool.connection() as conn:
             yield Tx(conn)
 
+    def held(self) -> HeldConnection:
+        """A connection of the pool for one busy user to keep between its
+        statements (see `HeldConnection`)."""
+        return HeldConnection(self._pool)
+
     def listen(
         self,
         channels: list[str],
@@ -174,6 +179,42 @@ class Connector:
                 log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+class HeldConnection:
+    """One connection of the pool, kept by one busy user from one statement to
+    the next (the checkpoint committer): its statements all run on the same
+    Postgres backend, warm from the last one, instead of on whichever idle
+    connection the pool hands out next (it hands them out in turn, so each has
+    sat idle longest). The connection is taken at the first use; after a
+    failure (an error, a cancellation) it goes back to the pool, which checks
+    it, and the next use takes another. Statements run outside any
+    transaction, as in `Connector.autocommit`.
+    """
+
+    def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]) -> None:
+        self._pool = pool
+        self._conn: psycopg.AsyncConnection[DictRow] | None = None
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[Tx]:
+        """The held connection, outside any transaction (see `Connector.autocommit`)."""
+        async with _translated():
+            if self._conn is None:
+                self._conn = await self._pool.getconn()
+            conn = self._conn
+            try:
+                yield Tx(conn)
+            except BaseException:
+                self._conn = None
+                await self._pool.putconn(conn)
+                raise
+
+    async def release(self) -> None:
+        """Gives the connection back to the pool (it is taken again at the next use)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self._pool.putconn(conn)
 
 
 @asynccontextmanager

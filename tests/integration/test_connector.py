@@ -9,7 +9,7 @@ import uuid
 import psycopg
 import pytest
 
-from baton_server.connector import Connector
+from baton_server.connector import Connector, Tx
 from baton_server.store import starts, workflows
 from baton_server.store.models import Payload
 from baton_server.store.starts import NewStart
@@ -171,3 +171,44 @@ def test_a_workflow_given_back_undelivered_wakes_every_replica(database_url: str
             await listener.close()
 
     assert sorted(asyncio.run(scenario())) == ["checkout", "queue/q"]
+
+
+def test_a_held_connection_runs_every_statement_on_one_backend_until_one_fails(
+    database_url: str,
+) -> None:
+    async def pid(tx: Tx) -> int:
+        cur = await tx.conn.execute("SELECT pg_backend_pid() AS pid")
+        row = await cur.fetchone()
+        assert row is not None
+        return int(row["pid"])
+
+    async def scenario() -> None:
+        connector = Connector(database_url, min_size=3, max_size=3)
+        await connector.open()
+        held = connector.held()
+        try:
+            pids = set()
+            for _ in range(5):
+                async with held.autocommit() as tx:
+                    pids.add(await pid(tx))
+                async with connector.read() as tx:  # the pool's others take turns meanwhile
+                    await pid(tx)
+            assert len(pids) == 1, "the held connection changed between statements"
+            (first,) = pids
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                async with held.autocommit() as tx:
+                    await tx.conn.execute("SELECT 1 / 0")
+            # Given back after the failure, and healthy: the pool hands it out again.
+            async with held.autocommit() as tx:
+                assert tx.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+                await pid(tx)
+            await held.release()
+            taken = [await connector._pool.getconn() for _ in range(3)]
+            assert first in {conn.info.backend_pid for conn in taken}, "not back in the pool"
+            for conn in taken:
+                await connector._pool.putconn(conn)
+        finally:
+            await held.release()
+            await connector.close()
+
+    asyncio.run(scenario())

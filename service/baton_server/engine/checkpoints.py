@@ -73,6 +73,8 @@ class Checkpoints:
         self, connector: Connector, metrics: Metrics, finished: Callable[[list[Workflow]], None]
     ) -> None:
         self._connector = connector
+        # Every batch is written on this one connection, kept warm between them.
+        self._held = connector.held()
         self._metrics = metrics
         self._finished = finished
         self._pending: list[_Record | _Complete] = []
@@ -126,6 +128,7 @@ class Checkpoints:
         finally:
             for task in self._alone:
                 task.cancel()
+            await self._held.release()
 
     async def _commit(self, batch: list[_Record | _Complete]) -> None:
         records = [item for item in batch if isinstance(item, _Record)]
@@ -154,7 +157,7 @@ class Checkpoints:
         self, news: list[NewStep], completions: list[Completion]
     ) -> tuple[list[Step], list[Workflow]]:
         """Writes a batch; returns the steps written and the workflows finished."""
-        async with self._connector.autocommit() as tx:
+        async with self._held.autocommit() as tx:
             if _last_step_and_completion(news, completions):
                 # A workflow's last step and its completion, sent together (the
                 # worker's usual end): one statement writes both.
