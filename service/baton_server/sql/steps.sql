@@ -1,7 +1,8 @@
 -- record_step --
 -- Appends a step to the journal if the caller still owns the workflow under
 -- this attempt (FOR SHARE holds off a concurrent re-dispatch until commit).
--- Returns nothing when the caller is stale or the step is already recorded.
+-- Returns its commit time (the rest is what was sent), or nothing when the
+-- caller is stale or the step is already recorded.
 WITH owner AS (
     SELECT workflow_id FROM workflows
     WHERE workflow_id = %(workflow_id)s AND status = 'PENDING' AND attempt = %(attempt)s
@@ -13,7 +14,7 @@ SELECT owner.workflow_id, %(function_id)s, %(step_name)s, %(output_encoding)s, %
        %(error)s, %(attempt)s, %(started_at)s
 FROM owner
 ON CONFLICT (workflow_id, function_id) DO NOTHING
-RETURNING *
+RETURNING completed_at
 
 -- get_step --
 -- One recorded step.
@@ -33,7 +34,8 @@ SELECT * FROM steps WHERE workflow_id = ANY(%(workflow_ids)s) ORDER BY workflow_
 -- record_steps --
 -- Appends several steps at once (group commit), each only if its caller still
 -- owns the workflow under its attempt (FOR SHARE, as record_step). Returns the
--- steps written; a missing one is stale or was recorded before (record_step tells which).
+-- key, attempt and commit time of each step written; a missing one is stale or was
+-- recorded before (record_step tells which).
 WITH new AS (
     SELECT * FROM unnest(
         %(workflow_ids)s::text[], %(function_ids)s::integer[], %(step_names)s::text[],
@@ -52,4 +54,4 @@ SELECT new.workflow_id, new.function_id, new.step_name, new.output_encoding, new
        new.error, new.attempt, new.started_at
 FROM new JOIN owner ON owner.workflow_id = new.workflow_id AND owner.attempt = new.attempt
 ON CONFLICT (workflow_id, function_id) DO NOTHING
-RETURNING *
+RETURNING workflow_id, function_id, attempt, completed_at

@@ -46,7 +46,7 @@ async def record(tx: Tx, new: NewStep) -> Step | None:
     them apart with :func:`get`.
     """
     row = await tx.fetch_one("record_step", params(new))
-    return Step.from_row(row) if row else None
+    return new.recorded(row["completed_at"]) if row else None
 
 
 def params(new: NewStep) -> dict[str, object]:
@@ -94,7 +94,11 @@ async def record_many(tx: Tx, news: list[NewStep]) -> list[Step]:
             "started_ats": [n.started_at for n in news],
         },
     )
-    return [Step.from_row(row) for row in rows]
+    sent = {(n.workflow_id, n.function_id, n.attempt): n for n in news}
+    return [
+        sent[row["workflow_id"], row["function_id"], row["attempt"]].recorded(row["completed_at"])
+        for row in rows
+    ]
 
 
 async def get(tx: Tx, workflow_id: str, function_id: int) -> Step | None:
