@@ -11,6 +11,8 @@ that Baton's W1 can be read against what the shape itself costs here:
   runs in a thread like a plain ``def`` workflow in ``baton.Worker``: each of
   its three steps hands a checkpoint to the event loop, which sends it on the
   stream, and the thread waits for the server's answer before the next step;
+  its event loop is uvloop's where installed, as ``baton.Worker.run``'s is
+  (``FLOOR_WORKER_LOOP=asyncio`` keeps asyncio's);
 - a sync ``grpc`` client (this process) calling Start, then Await.
 
 One workflow's messages: Start (client -> server, answered), the dispatch
@@ -296,12 +298,24 @@ def run_case(
                 proc.wait()
 
 
+def uvloop_factory() -> Any:
+    """uvloop's event loop factory, or ``None`` where it is not installed."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "server":
         asyncio.run(Server(sys.argv[2] or None).serve())
         return
     if len(sys.argv) > 1 and sys.argv[1] == "worker":
-        asyncio.run(Worker(sys.argv[2], sys.argv[3] == "loop").serve())
+        # On uvloop where installed, as `baton.Worker.run` is (FLOOR_WORKER_LOOP=asyncio: not).
+        factory = None if os.environ.get("FLOOR_WORKER_LOOP") == "asyncio" else uvloop_factory()
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(Worker(sys.argv[2], sys.argv[3] == "loop").serve())
         return
     parser = bench_parser(__doc__)
     parser.add_argument("-n", type=int, default=500, help="workflows per row (default 500)")
