@@ -4,6 +4,7 @@ lone reads without BEGIN/COMMIT; and a start's wake-up that rides on its INSERT.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 
 import psycopg
@@ -203,10 +204,9 @@ def test_a_held_connection_runs_every_statement_on_one_backend_until_one_fails(
                 assert tx.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
                 await pid(tx)
             await held.release()
-            taken = [await connector._pool.getconn() for _ in range(3)]
-            assert first in {conn.info.backend_pid for conn in taken}, "not back in the pool"
-            for conn in taken:
-                await connector._pool.putconn(conn)
+            async with contextlib.AsyncExitStack() as stack:  # the pool's three, all at once
+                taken = [await stack.enter_async_context(connector.autocommit()) for _ in range(3)]
+                assert first in {await pid(tx) for tx in taken}, "not back in the pool"
         finally:
             await held.release()
             await connector.close()

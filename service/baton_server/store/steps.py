@@ -71,6 +71,13 @@ def result_params(output: Payload | None, error: Failure | None) -> dict[str, ob
     }
 
 
+def result_arrays(results: list[tuple[Payload | None, Failure | None]]) -> dict[str, list[object]]:
+    """Several results as the multi-row statements' array parameters
+    (``output_encodings``, ``outputs``, ``errors``), each as `result_params`."""
+    each = [result_params(output, error) for output, error in results]
+    return {f"{key}s": [one[key] for one in each] for key in ("output_encoding", "output", "error")}
+
+
 async def record_many(tx: Tx, news: list[NewStep]) -> list[Step]:
     """Appends several steps in one statement, each as :func:`record` would.
 
@@ -87,9 +94,7 @@ async def record_many(tx: Tx, news: list[NewStep]) -> list[Step]:
             "workflow_ids": [n.workflow_id for n in news],
             "function_ids": [n.function_id for n in news],
             "step_names": [n.step_name for n in news],
-            "output_encodings": [n.output.encoding if n.output else None for n in news],
-            "outputs": [n.output.data if n.output else None for n in news],
-            "errors": [Jsonb(n.error.to_json()) if n.error else None for n in news],
+            **result_arrays([(n.output, n.error) for n in news]),
             "attempts": [n.attempt for n in news],
             "started_ats": [n.started_at for n in news],
         },

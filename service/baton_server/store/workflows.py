@@ -168,9 +168,7 @@ async def complete_many(tx: Tx, completions: list[Completion]) -> list[Workflow]
             "workflow_ids": [c.workflow_id for c in completions],
             "attempts": [c.attempt for c in completions],
             "statuses": [c.status for c in completions],
-            "output_encodings": [c.output.encoding if c.output else None for c in completions],
-            "outputs": [c.output.data if c.output else None for c in completions],
-            "errors": [Jsonb(c.error.to_json()) if c.error else None for c in completions],
+            **steps.result_arrays([(c.output, c.error) for c in completions]),
             "follows": [c.follows_step for c in completions],
         },
     )
