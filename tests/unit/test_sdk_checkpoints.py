@@ -52,7 +52,7 @@ async def test_a_checkpoint_goes_on_the_stream_and_its_answer_is_returned() -> N
     checkpoints, unary = _checkpoints()
     outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
     checkpoints.attach(outbox)
-    call = asyncio.create_task(checkpoints.record_step(REQUEST))
+    call = checkpoints.record_step(REQUEST)
     sent = await _sent(outbox)
     assert sent.record_step == REQUEST
     step = common.Step(function_id=1, step_name="stream")
@@ -71,11 +71,42 @@ async def test_a_checkpoint_whose_stream_ends_before_the_answer_is_sent_again_un
     checkpoints, unary = _checkpoints()
     outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
     checkpoints.attach(outbox)
-    call = asyncio.create_task(checkpoints.record_step(REQUEST))
+    call = checkpoints.record_step(REQUEST)
     await _sent(outbox)
     checkpoints.detach(outbox)
     assert (await call).step.step_name == "unary"
     assert unary.calls == [REQUEST]
+
+
+async def test_a_checkpoint_unanswered_in_time_is_sent_again_unary(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("baton._checkpoints.DEFAULT_TIMEOUT", 0.05)
+    checkpoints, unary = _checkpoints()
+    outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
+    checkpoints.attach(outbox)
+    call = checkpoints.record_step(REQUEST)
+    sent = await _sent(outbox)
+    assert (await call).step.step_name == "unary"
+    assert unary.calls == [REQUEST]
+    # The stream's answer, arriving after all, changes nothing.
+    step = common.Step(function_id=1, step_name="stream")
+    checkpoints.answer(wk.Checkpointed(id=sent.id, record_step=wk.RecordStepResponse(step=step)))
+    assert (await call).step.step_name == "unary"
+
+
+async def test_an_answer_for_a_checkpoint_given_up_on_is_dropped() -> None:
+    checkpoints, unary = _checkpoints()
+    outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
+    checkpoints.attach(outbox)
+    call = checkpoints.record_step(REQUEST)
+    sent = await _sent(outbox)
+    call.cancel()
+    step = common.Step(function_id=1, step_name="stream")
+    checkpoints.answer(wk.Checkpointed(id=sent.id, record_step=wk.RecordStepResponse(step=step)))
+    checkpoints.detach(outbox)
+    assert call.cancelled()
+    assert unary.calls == []
 
 
 def _refusal(code: int, reason: str) -> bytes:
@@ -88,7 +119,7 @@ async def test_a_transient_failure_on_the_stream_is_retried_unary() -> None:
     checkpoints, unary = _checkpoints()
     outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
     checkpoints.attach(outbox)
-    call = asyncio.create_task(checkpoints.record_step(REQUEST))
+    call = checkpoints.record_step(REQUEST)
     sent = await _sent(outbox)
     checkpoints.answer(wk.Checkpointed(id=sent.id, error=_refusal(code_pb2.UNAVAILABLE, "")))
     assert (await call).step.step_name == "unary"
@@ -99,7 +130,7 @@ async def test_a_refusal_on_the_stream_raises_what_the_unary_call_would() -> Non
     checkpoints, unary = _checkpoints()
     outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
     checkpoints.attach(outbox)
-    call = asyncio.create_task(checkpoints.record_step(REQUEST))
+    call = checkpoints.record_step(REQUEST)
     sent = await _sent(outbox)
     checkpoints.answer(
         wk.Checkpointed(id=sent.id, error=_refusal(code_pb2.FAILED_PRECONDITION, "STALE_ATTEMPT"))

@@ -15,10 +15,11 @@ are idempotent, so a checkpoint that landed twice is recorded once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from google.rpc import status_pb2
 
@@ -50,14 +51,18 @@ class Checkpointer(Protocol):
         ...
 
 
-class _StreamLost(Exception):
-    """The stream a checkpoint was sent on ended before its answer."""
-
-
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class _Pending:
-    answer: asyncio.Future[pb.Checkpointed]
-    outbox: asyncio.Queue[pb.ConnectRequest | None]
+    """A checkpoint on the stream, waiting for its answer."""
+
+    result: asyncio.Future[Any]
+    outbox: asyncio.Queue[pb.ConnectRequest | None] | None
+    """The stream it went on (``None``: there was none)."""
+    pick: Callable[[pb.Checkpointed], Any]
+    """The answer's response, from the ``checkpointed`` message."""
+    unary: Callable[[], Awaitable[Any]]
+    """The same checkpoint as the unary call, for when the stream cannot answer."""
+    late: asyncio.TimerHandle | None = None
 
 
 class StreamCheckpoints:
@@ -66,6 +71,10 @@ class StreamCheckpoints:
     Lives on the worker's event loop; the runner attaches each stream's outbox
     when the stream opens, passes every ``checkpointed`` answer to `answer`, and
     detaches the outbox when the stream ends.
+
+    Each checkpoint's answer is a future that `answer` settles itself, in the
+    stream reader's callback: no task per checkpoint, and no loop iteration
+    between the answer arriving and whoever waits on it hearing of it.
     """
 
     def __init__(self, rpc: AsyncRpc) -> None:
@@ -73,6 +82,7 @@ class StreamCheckpoints:
         self._outbox: asyncio.Queue[pb.ConnectRequest | None] | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
+        self._fallbacks: set[asyncio.Task[Any]] = set()
 
     def attach(self, outbox: asyncio.Queue[pb.ConnectRequest | None]) -> None:
         """Sends checkpoints on this stream's outbox from now on."""
@@ -84,74 +94,106 @@ class StreamCheckpoints:
             self._outbox = None
         for checkpoint_id, pending in list(self._pending.items()):
             if pending.outbox is outbox:
-                del self._pending[checkpoint_id]
-                if not pending.answer.done():
-                    pending.answer.set_exception(_StreamLost())
+                self._fall_back(self._pending.pop(checkpoint_id))
 
     def answer(self, checkpointed: pb.Checkpointed) -> None:
         """Delivers an answer the service sent on the stream."""
         pending = self._pending.pop(checkpointed.id, None)
-        if pending is not None and not pending.answer.done():
-            pending.answer.set_result(checkpointed)
+        if pending is None:
+            return
+        if pending.late is not None:
+            pending.late.cancel()
+        if pending.result.done():
+            return  # its waiter gave up
+        if checkpointed.WhichOneof("result") != "error":
+            pending.result.set_result(pending.pick(checkpointed))
+            return
+        error = map_status(status_pb2.Status.FromString(checkpointed.error))
+        if error.code in CHECKPOINT_RETRY.codes:
+            self._fall_back(pending)
+        else:
+            pending.result.set_exception(error)
 
-    def record_step(self, request: pb.RecordStepRequest) -> Awaitable[pb.RecordStepResponse]:
+    def record_step(self, request: pb.RecordStepRequest) -> asyncio.Future[pb.RecordStepResponse]:
         """Sends a step result now; the answer raises as `AsyncRpc.record_step`."""
-        return self._record_step(request, self._send(pb.Checkpoint(record_step=request)))
+        return self._send(
+            pb.Checkpoint(record_step=request),
+            _record_step_response,
+            lambda: self._rpc.record_step(request),
+        )
 
     def complete_workflow(
         self, request: pb.CompleteWorkflowRequest
-    ) -> Awaitable[pb.CompleteWorkflowResponse]:
+    ) -> asyncio.Future[pb.CompleteWorkflowResponse]:
         """Sends a completion now; the answer raises as `AsyncRpc.complete_workflow`."""
-        return self._complete(request, self._send(pb.Checkpoint(complete_workflow=request)))
+        return self._send(
+            pb.Checkpoint(complete_workflow=request),
+            _complete_workflow_response,
+            lambda: self._rpc.complete_workflow(request),
+        )
 
-    async def _record_step(
-        self, request: pb.RecordStepRequest, sent: tuple[int, _Pending] | None
-    ) -> pb.RecordStepResponse:
-        answer = await self._answer(sent)
-        if answer is None:
-            return await self._rpc.record_step(request)
-        return answer.record_step
-
-    async def _complete(
-        self, request: pb.CompleteWorkflowRequest, sent: tuple[int, _Pending] | None
-    ) -> pb.CompleteWorkflowResponse:
-        answer = await self._answer(sent)
-        if answer is None:
-            return await self._rpc.complete_workflow(request)
-        return answer.complete_workflow
-
-    def _send(self, checkpoint: pb.Checkpoint) -> tuple[int, _Pending] | None:
-        """Puts the checkpoint on the stream's outbox; ``None`` when there is no stream."""
+    def _send(
+        self,
+        checkpoint: pb.Checkpoint,
+        pick: Callable[[pb.Checkpointed], Any],
+        unary: Callable[[], Awaitable[Any]],
+    ) -> asyncio.Future[Any]:
+        """Puts the checkpoint on the stream's outbox (or, with no stream, makes
+        the unary call); returns the future of its answer."""
+        loop = asyncio.get_running_loop()
         outbox = self._outbox
+        pending = _Pending(loop.create_future(), outbox, pick, unary)
         if outbox is None:
-            return None
+            self._fall_back(pending)
+            return pending.result
         checkpoint.id = next(self._ids)
         checkpoint.trace_carrier.update(outgoing_metadata())
-        pending = _Pending(asyncio.get_running_loop().create_future(), outbox)
+        pending.late = loop.call_later(DEFAULT_TIMEOUT, self._late, checkpoint.id)
         self._pending[checkpoint.id] = pending
         outbox.put_nowait(pb.ConnectRequest(checkpoint=checkpoint))
-        return checkpoint.id, pending
+        return pending.result
 
-    async def _answer(self, sent: tuple[int, _Pending] | None) -> pb.Checkpointed | None:
-        """Waits for the answer to what `_send` sent; ``None`` when the unary
-        call must be used instead.
+    def _late(self, checkpoint_id: int) -> None:
+        """No answer on the stream in time: the unary call takes over."""
+        pending = self._pending.pop(checkpoint_id, None)
+        if pending is not None:
+            self._fall_back(pending)
 
-        Raises:
-            RpcError: The service refused the checkpoint (not transiently).
-        """
-        if sent is None:
-            return None
-        checkpoint_id, pending = sent
-        try:
-            async with asyncio.timeout(DEFAULT_TIMEOUT):
-                answer = await pending.answer
-        except (_StreamLost, TimeoutError):
-            return None
-        finally:
-            self._pending.pop(checkpoint_id, None)
-        if answer.WhichOneof("result") != "error":
-            return answer
-        error = map_status(status_pb2.Status.FromString(answer.error))
-        if error.code in CHECKPOINT_RETRY.codes:
-            return None
-        raise error
+    def _fall_back(self, pending: _Pending) -> None:
+        """Sends the checkpoint as the unary call (with its retries); its outcome
+        settles the checkpoint's future. Given up with the future."""
+        if pending.late is not None:
+            pending.late.cancel()
+        if pending.result.done():
+            return
+        call = asyncio.ensure_future(pending.unary())
+        self._fallbacks.add(call)
+        call.add_done_callback(self._fallbacks.discard)
+        call.add_done_callback(functools.partial(_settle, pending.result))
+        pending.result.add_done_callback(functools.partial(_give_up, call))
+
+
+def _record_step_response(answer: pb.Checkpointed) -> pb.RecordStepResponse:
+    return answer.record_step
+
+
+def _complete_workflow_response(answer: pb.Checkpointed) -> pb.CompleteWorkflowResponse:
+    return answer.complete_workflow
+
+
+def _settle(result: asyncio.Future[Any], call: asyncio.Future[Any]) -> None:
+    """Gives ``result`` the outcome of the unary ``call``."""
+    if result.done():
+        return
+    if call.cancelled():
+        result.cancel()
+    elif (error := call.exception()) is not None:
+        result.set_exception(error)
+    else:
+        result.set_result(call.result())
+
+
+def _give_up(call: asyncio.Future[Any], result: asyncio.Future[Any]) -> None:
+    """Cancels the unary ``call`` when its waiter cancelled ``result``."""
+    if result.cancelled():
+        call.cancel()

@@ -300,10 +300,10 @@ class ContextCore:
             except RuntimeError:  # the loop is closed: the worker has stopped
                 raise LeaseLost("the worker has stopped") from None
         else:
-            # Sent now (not when the task first runs), so a completion that
+            # Sent now (not when a callback first runs), so a completion that
             # follows right away leaves behind it.
-            sent = self._checkpoints.record_step(request)
-            answer = asyncio.ensure_future(self._recorded_ahead(request, sent))
+            answer = asyncio.get_running_loop().create_future()
+            self._send(request, answer)
         answer.add_done_callback(mark_retrieved)
         with self._lock:
             self._ahead.append((request.context.function_id, answer))
@@ -385,8 +385,7 @@ class ContextCore:
         answer: concurrent.futures.Future[common_pb2.Step],
     ) -> None:
         """On the loop, for `record_ahead` from a thread: sends the step in this
-        very callback (no task to schedule first) and settles ``answer`` with
-        what `_recorded_ahead` makes of the service's answer.
+        very callback (see `_send`).
 
         A step that arrives after the workflow's code returned is usually its
         last, and the completion is about to follow (the thread's end reaches
@@ -397,20 +396,54 @@ class ContextCore:
             if self._code_returned and not self._released:
                 self._held.append((request, answer))
                 return
-        assert self._checkpoints is not None
-        sent = self._checkpoints.record_step(request)
-        task = asyncio.ensure_future(self._recorded_ahead(request, sent))
-        task.add_done_callback(functools.partial(_settle_from, answer))
+        self._send(request, answer)
 
-    async def _recorded_ahead(
+    def _send(
         self,
         request: worker_service_pb2.RecordStepRequest,
-        sent: Awaitable[worker_service_pb2.RecordStepResponse],
+        answer: concurrent.futures.Future[common_pb2.Step] | asyncio.Future[common_pb2.Step],
+    ) -> None:
+        """On the loop: sends the step now; once the service answers, ``answer``
+        (waited on by the workflow's thread, or on the loop) gets the step to
+        use, or the refusal. No task runs in between: the answer's own callback
+        settles ``answer``."""
+        assert self._checkpoints is not None
+        sent = asyncio.ensure_future(self._checkpoints.record_step(request))
+        sent.add_done_callback(functools.partial(self._answered_ahead, request, answer))
+
+    def _answered_ahead(
+        self,
+        request: worker_service_pb2.RecordStepRequest,
+        answer: concurrent.futures.Future[common_pb2.Step] | asyncio.Future[common_pb2.Step],
+        sent: asyncio.Future[worker_service_pb2.RecordStepResponse],
+    ) -> None:
+        """Settles ``answer`` from ``sent``, the service's answer to a step sent
+        ahead, whose own result the workflow already went on with: a different
+        result recorded before (only a racing older attempt could) fails the
+        run as non-deterministic."""
+        if sent.cancelled():
+            answer.cancel()
+        if isinstance(answer, concurrent.futures.Future):
+            if not answer.set_running_or_notify_cancel():
+                return  # cancelled (here, or by a thread that gave up waiting)
+        elif answer.done():
+            return
+        try:
+            step = self._checked_ahead(request, sent)
+        except BaseException as exc:
+            answer.set_exception(exc)
+        else:
+            answer.set_result(step)
+
+    def _checked_ahead(
+        self,
+        request: worker_service_pb2.RecordStepRequest,
+        sent: asyncio.Future[worker_service_pb2.RecordStepResponse],
     ) -> common_pb2.Step:
-        """`_recorded` for a step sent ahead, whose own result the workflow
-        already went on with: a different result recorded before (only a
-        racing older attempt could) fails the run as non-deterministic."""
-        step = await self._recorded(request, sent)
+        try:
+            step = self._step_of(request, sent.result())
+        except FailedPrecondition as exc:
+            raise self._refused(exc) from exc
         mine = self._own_step(request)
         if step.output != mine.output or step.error != mine.error:
             error = NonDeterministicError(
@@ -431,15 +464,28 @@ class ContextCore:
         try:
             response = await sent
         except FailedPrecondition as exc:
-            if exc.reason == WORKFLOW_CANCELLED:
-                self.state.cancelled = True
-            if self.state.cancelled:
-                raise CancelRequested(str(exc)) from exc
-            self.state.stale = True
-            raise LeaseLost(str(exc)) from exc
+            raise self._refused(exc) from exc
+        return self._step_of(request, response)
+
+    def _step_of(
+        self,
+        request: worker_service_pb2.RecordStepRequest,
+        response: worker_service_pb2.RecordStepResponse,
+    ) -> common_pb2.Step:
+        """The step to use, given the service's answer to the RecordStep of
+        ``request``: the one recorded before, if any, else ours."""
         if response.already_recorded:
             return response.step
         return self._own_step(request)
+
+    def _refused(self, exc: FailedPrecondition) -> WorkflowStop:
+        """What stops the run when the service refused a write as fenced."""
+        if exc.reason == WORKFLOW_CANCELLED:
+            self.state.cancelled = True
+        if self.state.cancelled:
+            return CancelRequested(str(exc))
+        self.state.stale = True
+        return LeaseLost(str(exc))
 
     @staticmethod
     def _own_step(request: worker_service_pb2.RecordStepRequest) -> common_pb2.Step:
@@ -484,19 +530,6 @@ class ContextCore:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _settle_from(answer: concurrent.futures.Future[T], task: asyncio.Future[T]) -> None:
-    """Gives ``answer`` (waited on by a thread) the outcome of ``task``."""
-    if task.cancelled():
-        answer.cancel()
-    if not answer.set_running_or_notify_cancel():
-        return  # cancelled (by the task, or by a thread that gave up waiting)
-    error = task.exception()
-    if error is not None:
-        answer.set_exception(error)
-    else:
-        answer.set_result(task.result())
 
 
 def mark_retrieved(future: concurrent.futures.Future[Any] | asyncio.Future[Any]) -> None:
