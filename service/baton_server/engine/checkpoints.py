@@ -24,6 +24,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from baton_server.connector import Connector
 from baton_server.engine import journal
@@ -42,9 +43,14 @@ log = logging.getLogger("baton.checkpoints")
 _BATCH = 512
 
 
+Then = Callable[[asyncio.Future[Any]], None]
+"""Called with a checkpoint's future, right after the committer settles it."""
+
+
 @dataclass(eq=False)
 class _Record:
     new: NewStep
+    then: Then | None = None
     done: asyncio.Future[tuple[Step, bool]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -53,6 +59,7 @@ class _Record:
 @dataclass(eq=False)
 class _Complete:
     completion: Completion
+    then: Then | None = None
     done: asyncio.Future[str] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -90,9 +97,13 @@ class Checkpoints:
         """
         return await self.submit_step(new)
 
-    def submit_step(self, new: NewStep) -> asyncio.Future[tuple[Step, bool]]:
-        """`record_step` as a future (no task needed to wait for it)."""
-        item = _Record(new)
+    def submit_step(
+        self, new: NewStep, then: Then | None = None
+    ) -> asyncio.Future[tuple[Step, bool]]:
+        """`record_step` as a future (no task needed to wait for it). ``then``
+        is called with the future as soon as it is settled, in the committer's
+        own callback: unlike a done callback, it waits for no loop iteration."""
+        item = _Record(new, then)
         self._submit(item)
         return item.done
 
@@ -106,9 +117,12 @@ class Checkpoints:
         """
         return await self.submit_completion(completion)
 
-    def submit_completion(self, completion: Completion) -> asyncio.Future[str]:
-        """`complete` as a future (no task needed to wait for it)."""
-        item = _Complete(completion)
+    def submit_completion(
+        self, completion: Completion, then: Then | None = None
+    ) -> asyncio.Future[str]:
+        """`complete` as a future (no task needed to wait for it); ``then`` as
+        for `submit_step`."""
+        item = _Complete(completion, then)
         self._submit(item)
         return item.done
 
@@ -178,8 +192,7 @@ class Checkpoints:
                 self._handle_alone(item)
                 continue
             self._observe(item.new, step)
-            if not item.done.done():
-                item.done.set_result((step, False))
+            _settle(item, (step, False))
 
     def _answer_completes(self, completes: list[_Complete], finished: list[Workflow]) -> None:
         by_id = {f.workflow_id: f for f in finished}
@@ -187,8 +200,8 @@ class Checkpoints:
             done = by_id.pop(item.completion.workflow_id, None)
             if done is None:
                 self._handle_alone(item)
-            elif not item.done.done():
-                item.done.set_result(done.status)
+            else:
+                _settle(item, done.status)
 
     def _observe(self, new: NewStep, step: Step) -> None:
         if new.started_at is not None:
@@ -207,21 +220,18 @@ class Checkpoints:
         task.add_done_callback(self._alone.discard)
 
     async def _alone_task(self, item: _Record | _Complete) -> None:
-        future: asyncio.Future[object] = item.done  # type: ignore[assignment]
         try:
             if isinstance(item, _Record):
                 result: object = await self._record_alone(item.new)
             else:
                 result = await self._complete_alone(item.completion)
         except asyncio.CancelledError:
-            future.cancel()
+            _settle(item, cancel=True)
             raise
         except Exception as exc:
-            if not future.done():
-                future.set_exception(exc)
+            _settle(item, error=exc)
             return
-        if not future.done():
-            future.set_result(result)
+        _settle(item, result)
 
     async def _record_alone(self, new: NewStep) -> tuple[Step, bool]:
         async with self._connector.transaction() as tx:
@@ -256,6 +266,31 @@ class Checkpoints:
             # on its way (a retry by the unary call): the worker retries this.
             raise step_not_recorded(completion.workflow_id, completion.follows_step)
         raise refusal(workflow, completion.attempt)
+
+
+def _settle(
+    item: _Record | _Complete,
+    result: object = None,
+    *,
+    error: BaseException | None = None,
+    cancel: bool = False,
+) -> None:
+    """Settles a checkpoint's future (unless its caller gave up on it), then
+    calls its ``then``."""
+    future: asyncio.Future[object] = item.done  # type: ignore[assignment]
+    if future.done():
+        return
+    if cancel:
+        future.cancel()
+    elif error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+    if item.then is not None:
+        try:
+            item.then(future)
+        except Exception:  # as a done callback's would be: logged, the committer goes on
+            log.exception("answering a checkpoint failed")
 
 
 def _last_step_and_completion(news: list[NewStep], completions: list[Completion]) -> bool:

@@ -188,29 +188,34 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         """Hands a checkpoint sent on the stream to the committer; its answer
         follows on the stream once committed (or refused)."""
         kind = checkpoint.WhichOneof("checkpoint")
-        answer: Callable[[Any], pb.Checkpointed]
-        written: asyncio.Future[Any]
         try:
             if kind == "record_step":
                 new = self._new_step(checkpoint.record_step, _STEP)
-                method = "baton.v1.WorkerService/RecordStep"
-                written = self._engine.checkpoints.submit_step(new)
-                answer = functools.partial(_step_answer, checkpoint.id)
+                reply = self._reply_to(session, checkpoint, "RecordStep", _step_answer)
+                self._engine.checkpoints.submit_step(new, reply)
             elif kind == "complete_workflow":
                 completion = self._completion(checkpoint.complete_workflow, _COMPLETE)
-                method = "baton.v1.WorkerService/CompleteWorkflow"
-                written = self._engine.checkpoints.submit_completion(completion)
-                answer = functools.partial(_completion_answer, checkpoint.id)
+                reply = self._reply_to(session, checkpoint, "CompleteWorkflow", _completion_answer)
+                self._engine.checkpoints.submit_completion(completion, reply)
             else:
                 raise InvalidArgument(
                     "checkpoint", "one of record_step or complete_workflow is required"
                 )
         except ServiceError as exc:
             session.outbox.put_nowait(Reply(_refusal(checkpoint.id, exc)[0]))
-            return
-        end_span = tracing.server_span(method, checkpoint.trace_carrier)
-        written.add_done_callback(
-            functools.partial(_reply, session, checkpoint.id, answer, end_span)
+
+    @staticmethod
+    def _reply_to(
+        session: WorkerSession,
+        checkpoint: pb.Checkpoint,
+        method: str,
+        answer: Callable[[int, Any], pb.Checkpointed],
+    ) -> Callable[[asyncio.Future[Any]], None]:
+        """What answers the checkpoint on the stream once the committer settles
+        it (traced as the unary ``method``)."""
+        end_span = tracing.server_span(f"baton.v1.WorkerService/{method}", checkpoint.trace_carrier)
+        return functools.partial(
+            _reply, session, checkpoint.id, functools.partial(answer, checkpoint.id), end_span
         )
 
     async def RecordStep(
