@@ -413,6 +413,42 @@ def test_the_service_says_it_honours_follows_step(stream: _Stream) -> None:
     assert stream.registered.completion_follows_step
 
 
+def test_slots_granted_with_checkpoints_free_the_slot_once_they_are_taken_in(
+    server: ThreadServer,
+) -> None:
+    """A worker's end of a workflow in one message: the last step, the
+    completion and the slot, which the service uses for the next start."""
+    stream = _Stream(server.target, "checkout", slots=1)
+    try:
+        assert stream.registered.slots_with_checkpoints
+        attempt = _start(server.target, "ride-1").workflow.attempt
+        assert stream.next().dispatch.workflow_id == "ride-1"
+        assert _start(server.target, "ride-2").workflow.status == common.WORKFLOW_STATUS_ENQUEUED
+        end = wk.CheckpointBatch(
+            checkpoints=[
+                wk.Checkpoint(id=1, record_step=_step("ride-1", attempt, 1, '"paid"')),
+                wk.Checkpoint(
+                    id=2, complete_workflow=_completion("ride-1", attempt, follows_step=1)
+                ),
+            ],
+            workflow_slots=1,
+        )
+        stream.send(checkpoints=end)
+        answers, dispatched = [], ""
+        while not (len(answers) == 2 and dispatched):
+            response = stream.next()
+            if response.HasField("checkpointed_batch"):
+                answers.extend(response.checkpointed_batch.answers)
+            elif response.HasField("checkpointed"):
+                answers.append(response.checkpointed)
+            elif response.HasField("dispatch"):
+                dispatched = response.dispatch.workflow_id
+        assert dispatched == "ride-2"
+        assert answers[1].complete_workflow.status == common.WORKFLOW_STATUS_SUCCESS
+    finally:
+        stream.close()
+
+
 def test_a_negative_follows_step_is_refused_naming_the_field(
     server: ThreadServer, stream: _Stream
 ) -> None:

@@ -158,6 +158,23 @@ async def test_what_queued_together_leaves_together_checkpoints_in_one_message_g
     assert sent[2].slots.workflow_slots == 3
 
 
+async def test_a_grant_rides_in_the_last_checkpoint_batch_for_a_service_that_takes_it() -> None:
+    outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
+    outbox.put_nowait(wk.ConnectRequest(checkpoint=wk.Checkpoint(id=1)))
+    outbox.put_nowait(wk.ConnectRequest(slots=wk.GrantSlots(workflow_slots=1)))
+    outbox.put_nowait(None)
+    sent = [message async for message in _drain_queue(outbox, lambda: True)]
+    assert [m.WhichOneof("message") for m in sent] == ["checkpoints"]
+    assert [c.id for c in sent[0].checkpoints.checkpoints] == [1]
+    assert sent[0].checkpoints.workflow_slots == 1
+    # With no checkpoint to ride with, a grant goes alone.
+    outbox.put_nowait(wk.ConnectRequest(slots=wk.GrantSlots(workflow_slots=2)))
+    outbox.put_nowait(None)
+    sent = [message async for message in _drain_queue(outbox, lambda: True)]
+    assert [m.WhichOneof("message") for m in sent] == ["slots"]
+    assert sent[0].slots.workflow_slots == 2
+
+
 async def test_a_lone_checkpoint_leaves_as_one_and_the_stream_waits_for_more() -> None:
     outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
     stream = _drain_queue(outbox)

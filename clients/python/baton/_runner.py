@@ -147,6 +147,7 @@ class WorkerRunner:
         self._ever_registered = False
         self._registered = False
         self._completion_follows_step = False
+        self._slots_with_checkpoints = False
 
     def stop(self) -> None:
         """Asks `serve` to stop gracefully. Call from the runner's loop."""
@@ -255,7 +256,8 @@ class WorkerRunner:
         outbox.put_nowait(self._registration())
         self._outbox = outbox  # same synchronous step as the free-slot count
         checkpoints.attach(outbox)
-        call = rpc.connect(_drain_queue(outbox))
+        self._slots_with_checkpoints = False  # until this stream's service says so
+        call = rpc.connect(_drain_queue(outbox, lambda: self._slots_with_checkpoints))
         heartbeat: asyncio.Task[None] | None = None
         try:
             async for response in call:
@@ -321,6 +323,7 @@ class WorkerRunner:
     ) -> asyncio.Task[None]:
         self._registered = self._ever_registered = True
         self._completion_follows_step = registered.completion_follows_step
+        self._slots_with_checkpoints = registered.slots_with_checkpoints
         interval = registered.heartbeat_interval.ToTimedelta().total_seconds()
         interval = interval if interval > 0 else _DEFAULT_HEARTBEAT
         logger.info(
@@ -522,12 +525,16 @@ def _failed(completion: pb.CompleteWorkflowRequest, exc: Exception) -> pb.Comple
 
 async def _drain_queue(
     outbox: asyncio.Queue[pb.ConnectRequest | None],
+    slots_with_checkpoints: Callable[[], bool] = lambda: False,
 ) -> AsyncIterator[pb.ConnectRequest]:
     """The Connect request stream: the outbox's messages until a ``None``.
 
     What queued up while the previous message was being written leaves
     together: its checkpoints in as few messages as fit `_BATCH_BYTES`, its
-    slot grants as one grant, anything else as it came.
+    slot grants as one grant, anything else as it came. The grant rides in
+    the last checkpoint batch when there is one and the service takes it
+    there (``slots_with_checkpoints()``): a workflow's end is then one
+    message, its last step, its completion and its slot.
     """
     while True:
         message = await outbox.get()
@@ -548,8 +555,13 @@ async def _drain_queue(
                 slots += item.slots.workflow_slots
             else:
                 yield item
-        for batch in _batches(checkpoints):
-            if len(batch) == 1:
+        batches = list(_batches(checkpoints))
+        for index, batch in enumerate(batches, 1):
+            if slots and index == len(batches) and slots_with_checkpoints():
+                ride = pb.CheckpointBatch(checkpoints=batch, workflow_slots=slots)
+                slots = 0
+                yield pb.ConnectRequest(checkpoints=ride)
+            elif len(batch) == 1:
                 yield pb.ConnectRequest(checkpoint=batch[0])
             else:
                 yield pb.ConnectRequest(checkpoints=pb.CheckpointBatch(checkpoints=batch))

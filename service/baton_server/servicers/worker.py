@@ -88,6 +88,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                     heartbeat_interval=_duration(self._config.heartbeat_seconds),
                     lease_duration=_duration(self._config.lease_seconds),
                     completion_follows_step=True,
+                    slots_with_checkpoints=True,
                 )
             )
             batches = first.register.dispatch_batches
@@ -171,10 +172,9 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                 elif kind == "checkpoints":
                     for checkpoint in message.checkpoints.checkpoints:
                         self._checkpoint(session, checkpoint)
+                    self._grant(session, message.checkpoints.workflow_slots)
                 elif kind == "slots":
-                    granted = message.slots.workflow_slots
-                    if 0 < granted <= _MAX_SLOTS:
-                        self._engine.grant(session, granted)
+                    self._grant(session, message.slots.workflow_slots)
                 elif kind == "register":
                     log.warning("worker %s sent `register` twice; ignored", session.worker_id)
         except asyncio.CancelledError:
@@ -183,6 +183,11 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             log.debug("worker %s stream ended: %s", session.worker_id, exc)
         finally:
             session.close()
+
+    def _grant(self, session: WorkerSession, granted: int) -> None:
+        """Slots the worker granted (none, or out of range: ignored)."""
+        if 0 < granted <= _MAX_SLOTS:
+            self._engine.grant(session, granted)
 
     def _checkpoint(self, session: WorkerSession, checkpoint: pb.Checkpoint) -> None:
         """Hands a checkpoint sent on the stream to the committer; its answer

@@ -26,10 +26,12 @@ class ConnectRequest(_message.Message):
     def __init__(self, register: _Optional[_Union[RegisterWorker, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., slots: _Optional[_Union[GrantSlots, _Mapping]] = ..., checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ..., checkpoints: _Optional[_Union[CheckpointBatch, _Mapping]] = ...) -> None: ...
 
 class CheckpointBatch(_message.Message):
-    __slots__ = ("checkpoints",)
+    __slots__ = ("checkpoints", "workflow_slots")
     CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_SLOTS_FIELD_NUMBER: _ClassVar[int]
     checkpoints: _containers.RepeatedCompositeFieldContainer[Checkpoint]
-    def __init__(self, checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ...) -> None: ...
+    workflow_slots: int
+    def __init__(self, checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., workflow_slots: _Optional[int] = ...) -> None: ...
 
 class Checkpoint(_message.Message):
     __slots__ = ("id", "record_step", "complete_workflow", "trace_carrier")
@@ -155,18 +157,20 @@ class CheckpointedBatch(_message.Message):
     def __init__(self, answers: _Optional[_Iterable[_Union[Checkpointed, _Mapping]]] = ...) -> None: ...
 
 class Registered(_message.Message):
-    __slots__ = ("worker_id", "replica_id", "heartbeat_interval", "lease_duration", "completion_follows_step")
+    __slots__ = ("worker_id", "replica_id", "heartbeat_interval", "lease_duration", "completion_follows_step", "slots_with_checkpoints")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     LEASE_DURATION_FIELD_NUMBER: _ClassVar[int]
     COMPLETION_FOLLOWS_STEP_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_WITH_CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     replica_id: str
     heartbeat_interval: _duration_pb2.Duration
     lease_duration: _duration_pb2.Duration
     completion_follows_step: bool
-    def __init__(self, worker_id: _Optional[str] = ..., replica_id: _Optional[str] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lease_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., completion_follows_step: _Optional[bool] = ...) -> None: ...
+    slots_with_checkpoints: bool
+    def __init__(self, worker_id: _Optional[str] = ..., replica_id: _Optional[str] = ..., heartbeat_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lease_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., completion_follows_step: _Optional[bool] = ..., slots_with_checkpoints: _Optional[bool] = ...) -> None: ...
 
 class DispatchWorkflow(_message.Message):
     __slots__ = ("workflow_id", "workflow_name", "input", "attempt", "journal", "deadline", "app_version", "parent_workflow_id", "trace_carrier")
