@@ -42,6 +42,19 @@ def _checkpoints() -> tuple[StreamCheckpoints, _UnaryCalls]:
     return StreamCheckpoints(cast(AsyncRpc, unary)), unary
 
 
+def _on_stream() -> tuple[StreamCheckpoints, _UnaryCalls, asyncio.Queue[wk.ConnectRequest | None]]:
+    """Checkpoints attached to a stream's outbox, and the unary calls they fell back to."""
+    checkpoints, unary = _checkpoints()
+    outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
+    checkpoints.attach(outbox)
+    return checkpoints, unary, outbox
+
+
+def _answer_on_stream(checkpoint_id: int) -> wk.Checkpointed:
+    step = common.Step(function_id=1, step_name="stream")
+    return wk.Checkpointed(id=checkpoint_id, record_step=wk.RecordStepResponse(step=step))
+
+
 async def _sent(outbox: asyncio.Queue[wk.ConnectRequest | None]) -> wk.Checkpoint:
     message = await outbox.get()
     assert message is not None and message.HasField("checkpoint")
@@ -49,14 +62,11 @@ async def _sent(outbox: asyncio.Queue[wk.ConnectRequest | None]) -> wk.Checkpoin
 
 
 async def test_a_checkpoint_goes_on_the_stream_and_its_answer_is_returned() -> None:
-    checkpoints, unary = _checkpoints()
-    outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
-    checkpoints.attach(outbox)
+    checkpoints, unary, outbox = _on_stream()
     call = checkpoints.record_step(REQUEST)
     sent = await _sent(outbox)
     assert sent.record_step == REQUEST
-    step = common.Step(function_id=1, step_name="stream")
-    checkpoints.answer(wk.Checkpointed(id=sent.id, record_step=wk.RecordStepResponse(step=step)))
+    checkpoints.answer(_answer_on_stream(sent.id))
     assert (await call).step.step_name == "stream"
     assert unary.calls == []
 
@@ -68,9 +78,7 @@ async def test_without_a_stream_the_checkpoint_is_a_unary_call() -> None:
 
 
 async def test_a_checkpoint_whose_stream_ends_before_the_answer_is_sent_again_unary() -> None:
-    checkpoints, unary = _checkpoints()
-    outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
-    checkpoints.attach(outbox)
+    checkpoints, unary, outbox = _on_stream()
     call = checkpoints.record_step(REQUEST)
     await _sent(outbox)
     checkpoints.detach(outbox)
@@ -82,28 +90,22 @@ async def test_a_checkpoint_unanswered_in_time_is_sent_again_unary(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr("baton._checkpoints.DEFAULT_TIMEOUT", 0.05)
-    checkpoints, unary = _checkpoints()
-    outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
-    checkpoints.attach(outbox)
+    checkpoints, unary, outbox = _on_stream()
     call = checkpoints.record_step(REQUEST)
     sent = await _sent(outbox)
     assert (await call).step.step_name == "unary"
     assert unary.calls == [REQUEST]
     # The stream's answer, arriving after all, changes nothing.
-    step = common.Step(function_id=1, step_name="stream")
-    checkpoints.answer(wk.Checkpointed(id=sent.id, record_step=wk.RecordStepResponse(step=step)))
+    checkpoints.answer(_answer_on_stream(sent.id))
     assert (await call).step.step_name == "unary"
 
 
 async def test_an_answer_for_a_checkpoint_given_up_on_is_dropped() -> None:
-    checkpoints, unary = _checkpoints()
-    outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
-    checkpoints.attach(outbox)
+    checkpoints, unary, outbox = _on_stream()
     call = checkpoints.record_step(REQUEST)
     sent = await _sent(outbox)
     call.cancel()
-    step = common.Step(function_id=1, step_name="stream")
-    checkpoints.answer(wk.Checkpointed(id=sent.id, record_step=wk.RecordStepResponse(step=step)))
+    checkpoints.answer(_answer_on_stream(sent.id))
     checkpoints.detach(outbox)
     assert call.cancelled()
     assert unary.calls == []
@@ -116,9 +118,7 @@ def _refusal(code: int, reason: str) -> bytes:
 
 
 async def test_a_transient_failure_on_the_stream_is_retried_unary() -> None:
-    checkpoints, unary = _checkpoints()
-    outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
-    checkpoints.attach(outbox)
+    checkpoints, unary, outbox = _on_stream()
     call = checkpoints.record_step(REQUEST)
     sent = await _sent(outbox)
     checkpoints.answer(wk.Checkpointed(id=sent.id, error=_refusal(code_pb2.UNAVAILABLE, "")))
@@ -127,9 +127,7 @@ async def test_a_transient_failure_on_the_stream_is_retried_unary() -> None:
 
 
 async def test_a_refusal_on_the_stream_raises_what_the_unary_call_would() -> None:
-    checkpoints, unary = _checkpoints()
-    outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
-    checkpoints.attach(outbox)
+    checkpoints, unary, outbox = _on_stream()
     call = checkpoints.record_step(REQUEST)
     sent = await _sent(outbox)
     checkpoints.answer(
