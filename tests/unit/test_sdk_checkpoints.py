@@ -139,6 +139,16 @@ async def test_a_refusal_on_the_stream_raises_what_the_unary_call_would() -> Non
     assert unary.calls == []
 
 
+async def test_a_refusal_that_does_not_parse_fails_the_waiter_instead_of_hanging() -> None:
+    checkpoints, unary, outbox = _on_stream()
+    call = checkpoints.record_step(REQUEST)
+    sent = await _sent(outbox)
+    checkpoints.answer(wk.Checkpointed(id=sent.id, error=b"\xff not a status"))
+    with pytest.raises(Exception, match=r"(?i)pars|decod"):
+        await call
+    assert unary.calls == []
+
+
 async def test_what_queued_together_leaves_together_checkpoints_in_one_message_grants_in_one() -> (
     None
 ):

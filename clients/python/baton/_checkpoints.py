@@ -108,7 +108,11 @@ class StreamCheckpoints:
         if checkpointed.WhichOneof("result") != "error":
             pending.result.set_result(pending.pick(checkpointed))
             return
-        error = map_status(status_pb2.Status.FromString(checkpointed.error))
+        try:
+            error = map_status(status_pb2.Status.FromString(checkpointed.error))
+        except Exception as exc:  # a refusal that does not parse: the waiter hears it
+            pending.result.set_exception(exc)
+            return
         if error.code in CHECKPOINT_RETRY.codes:
             self._fall_back(pending)
         else:
@@ -183,11 +187,12 @@ def _complete_workflow_response(answer: pb.Checkpointed) -> pb.CompleteWorkflowR
 
 def _settle(result: asyncio.Future[Any], call: asyncio.Future[Any]) -> None:
     """Gives ``result`` the outcome of the unary ``call``."""
+    error = None if call.cancelled() else call.exception()  # retrieved even if unused
     if result.done():
         return
     if call.cancelled():
         result.cancel()
-    elif (error := call.exception()) is not None:
+    elif error is not None:
         result.set_exception(error)
     else:
         result.set_result(call.result())

@@ -162,6 +162,7 @@ class ContextCore:
         self._held: list[
             tuple[worker_service_pb2.RecordStepRequest, concurrent.futures.Future[Any]]
         ] = []
+        self._sent: set[asyncio.Future[Any]] = set()  # steps sent, until answered
 
     @property
     def rpc(self) -> AsyncRpc | None:
@@ -409,6 +410,8 @@ class ContextCore:
         settles ``answer``."""
         assert self._checkpoints is not None
         sent = asyncio.ensure_future(self._checkpoints.record_step(request))
+        self._sent.add(sent)  # a task (a unary checkpointer's) needs a reference
+        sent.add_done_callback(self._sent.discard)
         sent.add_done_callback(functools.partial(self._answered_ahead, request, answer))
 
     def _answered_ahead(
@@ -423,6 +426,8 @@ class ContextCore:
         run as non-deterministic."""
         if sent.cancelled():
             answer.cancel()
+        else:
+            mark_retrieved(sent)  # also when nobody waits any more
         if isinstance(answer, concurrent.futures.Future):
             if not answer.set_running_or_notify_cancel():
                 return  # cancelled (here, or by a thread that gave up waiting)
