@@ -556,19 +556,22 @@ async def _drain_queue(
             else:
                 yield item
         batches = list(_batches(checkpoints))
+        riding = slots if batches and slots_with_checkpoints() else 0
         for index, batch in enumerate(batches, 1):
-            if slots and index == len(batches) and slots_with_checkpoints():
-                ride = pb.CheckpointBatch(checkpoints=batch, workflow_slots=slots)
-                slots = 0
-                yield pb.ConnectRequest(checkpoints=ride)
-            elif len(batch) == 1:
-                yield pb.ConnectRequest(checkpoint=batch[0])
-            else:
-                yield pb.ConnectRequest(checkpoints=pb.CheckpointBatch(checkpoints=batch))
-        if slots:
+            yield _checkpoints_out(batch, riding if index == len(batches) else 0)
+        if slots and not riding:
             yield pb.ConnectRequest(slots=pb.GrantSlots(workflow_slots=slots))
         if queued[-1] is None:
             return
+
+
+def _checkpoints_out(batch: list[pb.Checkpoint], slots: int) -> pb.ConnectRequest:
+    """One message of checkpoints, with the ``slots`` granted along (0: none)."""
+    if len(batch) == 1 and not slots:
+        return pb.ConnectRequest(checkpoint=batch[0])
+    return pb.ConnectRequest(
+        checkpoints=pb.CheckpointBatch(checkpoints=batch, workflow_slots=slots)
+    )
 
 
 def _batches(checkpoints: list[pb.Checkpoint]) -> Iterator[list[pb.Checkpoint]]:
