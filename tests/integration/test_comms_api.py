@@ -274,3 +274,122 @@ def test_a_wait_with_release_if_longer_than_releases_the_workflow_at_once(
             )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert details(caught.value)[1][0][0] == "release_if_longer_than"
+
+
+def test_an_await_with_release_if_longer_than_releases_the_workflow_until_the_end(
+    server: ThreadServer, stubs: Stubs, database_url: str
+) -> None:
+    def row(workflow_id: str) -> tuple[object, ...] | None:
+        with psycopg.connect(database_url) as conn:
+            return conn.execute(
+                "SELECT status, start_at > now() + interval '50 minutes', wait_workflow_id,"
+                "       attempts_base, awaited FROM workflows WHERE workflow_id = %s",
+                (workflow_id,),
+            ).fetchone()
+
+    def await_(caller: str, awaited: str, attempt: int = 1) -> wf.AwaitWorkflowResponse:
+        request = wf.AwaitWorkflowRequest(
+            workflow_id=awaited,
+            caller=_ctx(caller, 1, attempt),
+            timeout={"seconds": 5},
+            release_if_longer_than={},  # zero: at once
+        )
+        return stubs.workflows.AwaitWorkflow(request, timeout=10)
+
+    _running(stubs, database_url, "mom")
+    _running(stubs, database_url, "kid")
+    released = await_("mom", "kid")
+    assert (released.released, released.done) == (True, False)
+    assert row("mom") == ("ENQUEUED", True, "kid", 1, False)
+    assert row("kid")[-1] is True  # its end wakes mom
+    assert _steps(stubs, "mom") == []  # nothing recorded
+    with pytest.raises(grpc.RpcError) as caught:
+        await_("mom", "kid")  # the released attempt is stale
+    assert details(caught.value)[0] == "STALE_ATTEMPT"
+    got = stubs.workflows.GetWorkflow(wf.GetWorkflowRequest(workflow_id="mom"), timeout=10)
+    assert got.workflow.waiting_reason == (
+        "waiting for workflow 'kid' to finish (released from its worker while it waits)"
+    )
+    # kid's end (here a cancel) makes mom claimable at once.
+    stubs.workflows.CancelWorkflow(wf.CancelWorkflowRequest(workflow_id="kid"), timeout=10)
+    assert row("mom") == ("ENQUEUED", None, None, 1, False)
+
+    # Awaiting a workflow that has finished records its outcome, releasing nothing.
+    _running(stubs, database_url, "dad")
+    done = await_("dad", "kid")
+    assert (done.released, done.done) == (False, True)
+    assert row("dad")[0] == "PENDING"
+    assert _steps(stubs, "dad") == ["baton.await_workflow"]
+
+
+def test_an_await_the_caller_may_not_make_is_refused_by_field(stubs: Stubs) -> None:
+    cases = [
+        (wf.AwaitWorkflowRequest(workflow_id="x", release_if_longer_than={"seconds": 1}),
+         "release_if_longer_than", "set caller too"),
+        (wf.AwaitWorkflowRequest(workflow_id="x", caller=_ctx("y", 1),
+                                 release_if_longer_than={"seconds": -1}),
+         "release_if_longer_than", "must not be negative"),
+        (wf.AwaitWorkflowRequest(workflow_id="x", caller=_ctx("y", 1),
+                                 release_if_longer_than={"seconds": 3601}),
+         "release_if_longer_than", "the limit is 3600 s"),
+        (wf.AwaitWorkflowRequest(workflow_id="y", caller=_ctx("y", 1)),
+         "workflow_id", "cannot await itself"),
+    ]  # fmt: skip
+    for request, field, says in cases:
+        with pytest.raises(grpc.RpcError) as caught:
+            stubs.workflows.AwaitWorkflow(request, timeout=10)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert says in caught.value.details()
+        assert details(caught.value)[1][0][0] == field
+
+
+def test_a_workflow_cancelled_while_released_resumes_at_once(
+    server: ThreadServer, stubs: Stubs, database_url: str
+) -> None:
+    from baton._proto.baton.v1 import worker_service_pb2 as wk
+    from baton._proto.baton.v1 import worker_service_pb2_grpc as wk_grpc
+
+    _running(stubs, database_url, "dozer")
+    with grpc.insecure_channel(server.target) as channel:
+        slept = wk_grpc.WorkerServiceStub(channel).Sleep(
+            wk.SleepRequest(
+                context=_ctx("dozer", 1), duration={"seconds": 600}, release_if_longer_than={}
+            ),
+            timeout=10,
+        )
+    assert slept.released
+    stubs.workflows.CancelWorkflow(wf.CancelWorkflowRequest(workflow_id="dozer"), timeout=10)
+    stubs.workflows.ResumeWorkflow(wf.ResumeWorkflowRequest(workflow_id="dozer"), timeout=10)
+    with psycopg.connect(database_url) as conn:
+        resumed = conn.execute(
+            "SELECT status, start_at FROM workflows WHERE workflow_id = 'dozer'"
+        ).fetchone()
+    # Claimable now; its replay sleeps what is left of the recorded 600 s.
+    assert resumed == ("ENQUEUED", None)
+
+
+def test_the_end_of_an_awaited_workflow_does_not_wait_for_its_awaiters_lock(
+    stubs: Stubs, database_url: str
+) -> None:
+    # A cancel of the tree locks the parent, then the child; the child's end
+    # must not wait for the parent (a deadlock), so the trigger skips it.
+    _running(stubs, database_url, "gran")
+    _running(stubs, database_url, "gran-1")
+    request = wf.AwaitWorkflowRequest(
+        workflow_id="gran-1", caller=_ctx("gran", 1), release_if_longer_than={}
+    )
+    assert stubs.workflows.AwaitWorkflow(request, timeout=10).released
+    with (
+        psycopg.connect(database_url) as holder,
+        psycopg.connect(database_url, autocommit=True) as ender,
+    ):
+        holder.execute("SELECT 1 FROM workflows WHERE workflow_id = 'gran' FOR UPDATE")
+        ender.execute("SET lock_timeout = '5s'")
+        ender.execute("UPDATE workflows SET status = 'SUCCESS' WHERE workflow_id = 'gran-1'")
+        holder.rollback()
+        # Skipped: the lock's holder decides (a cancel would end it); the
+        # hourly re-check dispatches it otherwise.
+        [(waiting_for,)] = ender.execute(
+            "SELECT wait_workflow_id FROM workflows WHERE workflow_id = 'gran'"
+        ).fetchall()
+    assert waiting_for == "gran-1"

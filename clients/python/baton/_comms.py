@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextvars
 import random
+import time
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -301,14 +302,26 @@ async def start_child(
 
 
 async def await_child(core: ContextCore, function_id: int, workflow_id: str) -> Any:
-    """Waits for a workflow to finish and records its outcome as a step."""
+    """Waits for a workflow to finish and records its outcome as a step.
+
+    Raises:
+        WaitReleased: The service released the workflow while it waits (after
+            ``core.release_waits_after`` of waiting in all).
+    """
     assert core.rpc is not None
+    began = time.monotonic()
     while True:
         core.check_alive()
+        # What is left of the wait the worker holds before it is released;
+        # unset while it is longer than this call waits.
+        left = None
+        if core.release_waits_after is not None:
+            left = max(core.release_waits_after - (time.monotonic() - began), 0.0)
         request = workflow_service_pb2.AwaitWorkflowRequest(
             workflow_id=workflow_id,
             timeout=duration(_AWAIT_SLICE),
             caller=_context(core, function_id),
+            release_if_longer_than=None if left is None or left > _AWAIT_SLICE else duration(left),
         )
         try:
             response = await _fenced(
@@ -316,6 +329,8 @@ async def await_child(core: ContextCore, function_id: int, workflow_id: str) -> 
             )
         except (Unavailable, DeadlineExceeded):
             continue
+        if response.released:
+            _stop_released(core, f"awaiting workflow {workflow_id!r}")
         if response.done:
             return shared.outcome(response.workflow, core.serializer)
 

@@ -6,22 +6,35 @@ The child's id is ``<parent id>-<step number>`` unless the parent names one
 (deterministic either way). The child is linked to its parent
 (``parent_workflow_id``), inherits the parent's absolute deadline (the earlier
 of the two when it has its own) and its app version (unless it names one).
+
+A workflow awaiting another one for long may be released from its worker
+(see ``engine/waits.py``): it names the awaited workflow
+(``wait_workflow_id``), which is marked ``awaited``, and a trigger on the
+awaited workflow's end makes it claimable at once (see the 0009 migration).
+It is dispatched again after `RECHECK` in any case, as a safety net; its replay
+reaches the await, which waits (or is released) again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from baton_server.connector import Connector
 from baton_server.engine import journal
 from baton_server.engine.journal import Caller, Replayed
 from baton_server.engine.starts import OnStarted
+from baton_server.engine.waits import releasable, release
 from baton_server.errors import AlreadyExists, workflow_not_found
-from baton_server.store import steps, workflows
+from baton_server.store import steps, waits, workflows
 from baton_server.store.models import Failure, Workflow
 from baton_server.store.steps import NewStep
 from baton_server.store.workflows import NewWorkflow
+
+# A workflow released while it awaits another is dispatched again after this
+# even if nothing woke it.
+RECHECK = timedelta(hours=1)
 
 
 def child_id(caller: Caller) -> str:
@@ -103,12 +116,32 @@ class Children:
         workflow_id: str,
         timeout: float,
         await_workflow: Callable[[str, float], Awaitable[Workflow]],
-    ) -> Workflow:
+        release_if_longer_than: float | None = None,
+    ) -> tuple[Workflow, bool]:
         """Awaits a workflow and, once it has finished, records its outcome as
-        the caller's step (so a replay gets the same result without waiting)."""
-        workflow = await await_workflow(workflow_id, timeout)
+        the caller's step (so a replay gets the same result without waiting).
+
+        With ``release_if_longer_than`` at most ``timeout``, the call waits
+        that long at most: if the workflow has not finished by then, the
+        caller's workflow is released until it does (see the module
+        docstring) and nothing is recorded. Returns the awaited workflow as it
+        is, and whether the caller's workflow was released.
+        """
+        release_after = release_if_longer_than
+        if release_after is not None and release_after > timeout:
+            release_after = None  # not in this call
+        workflow = await await_workflow(
+            workflow_id, timeout if release_after is None else release_after
+        )
+        if not workflow.finished and release_after is not None:
+            now = await self._release_unless_finished(caller, workflow_id)
+            if now is None:
+                return workflow, True
+            if not now.finished:  # may not be released: waits out the timeout
+                now = await await_workflow(workflow_id, timeout - release_after)
+            workflow = now
         if not workflow.finished:
-            return workflow
+            return workflow, False
         error = workflow.error
         if workflow.status != "SUCCESS" and error is None:
             error = Failure(type=workflow.status, message=f"workflow ended {workflow.status}")
@@ -123,4 +156,25 @@ class Children:
                 )
         except Replayed:
             pass
-        return workflow
+        return workflow, False
+
+    async def _release_unless_finished(self, caller: Caller, workflow_id: str) -> Workflow | None:
+        """Releases the caller's workflow until workflow ``workflow_id`` ends;
+        ``None`` when it did. Otherwise returns the awaited workflow as it is:
+        finished after all, or not, when the caller may not be released (it
+        was started on a queue)."""
+        async with self._connector.transaction() as tx:
+            if not await releasable(tx, caller):
+                found = await workflows.get(tx, workflow_id)
+                if found is None:
+                    raise workflow_not_found(workflow_id)
+                return found
+            # Marking it locks it: its end commits before this (and sees the
+            # release, so it wakes the caller) or after (and this sees it).
+            awaited = await waits.mark_awaited(tx, workflow_id)
+            if awaited is None:
+                raise workflow_not_found(workflow_id)
+            if awaited.finished:
+                return awaited
+            await release(tx, caller, datetime.now(UTC) + RECHECK, wait_workflow_id=workflow_id)
+        return None

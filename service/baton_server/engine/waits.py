@@ -9,7 +9,8 @@ call (and the worker's slot) until its wake-up time.
 A long wait need not hold its worker at all: when the caller asks for it, the
 workflow is *released* (a sleep with more than the caller's threshold left, at
 once, in the transaction that records its wake-up time; a recv once it has
-waited that long for nothing, see ``engine/messages.py``). The workflow goes
+waited that long for nothing, see ``engine/messages.py``; an await of another
+workflow likewise, see ``engine/children.py``). The workflow goes
 back to ENQUEUED with no owner and ``start_at`` (not before) at the recorded
 end of its wait; the call answers at once and the worker drops the run. The
 dispatcher leaves it alone until then (a timer wakes it at the earliest
@@ -69,7 +70,7 @@ class Sleeps:
                 and remaining > release_if_longer_than
                 and await releasable(tx, caller)
             ):
-                await release(tx, caller, wake_at, wait_topic=None)
+                await release(tx, caller, wake_at)
                 return wake_at, True
         loop = asyncio.get_running_loop()
         until = loop.time() + remaining
@@ -107,15 +108,24 @@ async def releasable(tx: Tx, caller: Caller) -> bool:
     return workflow.queue == ""
 
 
-async def release(tx: Tx, caller: Caller, wake_at: datetime, *, wait_topic: str | None) -> None:
+async def release(
+    tx: Tx,
+    caller: Caller,
+    wake_at: datetime,
+    *,
+    wait_topic: str | None = None,
+    wait_workflow_id: str | None = None,
+) -> None:
     """Releases the caller's workflow, locked by :func:`releasable`, until
-    ``wake_at`` (or a message on ``wait_topic``, when not ``None``)."""
+    ``wake_at`` (or a message on ``wait_topic``, or the end of workflow
+    ``wait_workflow_id``, when not ``None``)."""
     name = await waits.release(
         tx,
         workflow_id=caller.workflow_id,
         attempt=caller.attempt,
         wake_at=wake_at,
         wait_topic=wait_topic,
+        wait_workflow_id=wait_workflow_id,
     )
     assert name is not None, "releasable() locked it, owned by the caller"
     # Every replica's dispatcher learns the new wake-up time (and arms its timer).

@@ -78,6 +78,15 @@ def seconds(value: Duration, field: str, *, default: float, maximum: float) -> f
     return total
 
 
+def release_threshold(message: Message, *, maximum: float) -> float | None:
+    """A request's ``release_if_longer_than`` in seconds; ``None`` when unset
+    (never release), zero when set to zero (release at once)."""
+    if not message.HasField("release_if_longer_than"):
+        return None
+    value: Duration = message.release_if_longer_than  # type: ignore[attr-defined]
+    return seconds(value, "release_if_longer_than", default=0.0, maximum=maximum)
+
+
 def page_size(value: int, field: str = "page_size", *, default: int, maximum: int = 1000) -> int:
     """A page size: 0 gives ``default``; 1 to ``maximum`` otherwise."""
     if value == 0:

@@ -285,7 +285,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             request.duration, "duration", default=0.0, maximum=_MAX_SLEEP_SECONDS
         )
         wake_at, released = await self._engine.sleeps.sleep(
-            caller, duration, _release_threshold(request)
+            caller, duration, validate.release_threshold(request, maximum=_MAX_SLEEP_SECONDS)
         )
         return pb.SleepResponse(wake_at=convert.timestamp(wake_at), released=released)
 
@@ -295,9 +295,8 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         timeout = validate.seconds(
             request.timeout, "timeout", default=0.0, maximum=_MAX_SLEEP_SECONDS
         )
-        received = await self._engine.messages.recv(
-            caller, request.topic, timeout, _release_threshold(request)
-        )
+        release = validate.release_threshold(request, maximum=_MAX_SLEEP_SECONDS)
+        received = await self._engine.messages.recv(caller, request.topic, timeout, release)
         if received.step is None:
             return pb.RecvResponse(released=True)
         return pb.RecvResponse(
@@ -449,16 +448,4 @@ def _run_step_out(item: RunRemoteStep) -> pb.RunStep:
         ),
         step_name=task.step_name,
         input=convert.payload_out(task.input),
-    )
-
-
-def _release_threshold(request: pb.SleepRequest | pb.RecvRequest) -> float | None:
-    """``release_if_longer_than`` in seconds; ``None`` when unset (never release)."""
-    if not request.HasField("release_if_longer_than"):
-        return None
-    return validate.seconds(
-        request.release_if_longer_than,
-        "release_if_longer_than",
-        default=0.0,
-        maximum=_MAX_SLEEP_SECONDS,
     )

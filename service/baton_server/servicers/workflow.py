@@ -178,17 +178,29 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         timeout = validate.seconds(
             request.timeout, "timeout", default=_AWAIT_DEFAULT_SECONDS, maximum=_AWAIT_MAX_SECONDS
         )
+        release = validate.release_threshold(request, maximum=_AWAIT_MAX_SECONDS)
+        released = False
         if request.HasField("caller"):
-            workflow = await self._engine.children.await_recorded(
-                caller_in(request.caller, "caller"),
+            caller = caller_in(request.caller, "caller")
+            if caller.workflow_id == request.workflow_id:
+                raise InvalidArgument(
+                    "workflow_id", "is the caller's own: a workflow cannot await itself"
+                )
+            workflow, released = await self._engine.children.await_recorded(
+                caller,
                 request.workflow_id,
                 timeout,
                 self._engine.await_workflow,
+                release,
+            )
+        elif release is not None:
+            raise InvalidArgument(
+                "release_if_longer_than", "is for a workflow awaiting another: set caller too"
             )
         else:
             workflow = await self._engine.await_workflow(request.workflow_id, timeout)
         return pb.AwaitWorkflowResponse(
-            workflow=convert.workflow_out(workflow), done=workflow.finished
+            workflow=convert.workflow_out(workflow), done=workflow.finished, released=released
         )
 
     async def AwaitWorkflows(

@@ -38,9 +38,14 @@ WHERE deadline IS NOT NULL AND status IN ('ENQUEUED', 'PENDING')
 
 -- resume_workflow --
 -- Enqueues a CANCELLED or dead-lettered workflow again with a fresh attempt budget.
+-- One cancelled while released in a wait is claimable at once: what it waited
+-- for may have come meanwhile, and its replay waits again if not (a wait's
+-- deadline is recorded). A queue's delayed start stays.
 UPDATE workflows
 SET status = 'ENQUEUED', attempts_base = attempt, error = NULL, owner_worker_id = NULL,
     completed_at = NULL, deadline = NULL, updated_at = now(),
+    start_at = CASE WHEN queue = '' THEN NULL ELSE start_at END,
+    wait_topic = NULL, wait_workflow_id = NULL,
     app_version = coalesce(%(app_version)s, app_version)
 WHERE workflow_id = %(workflow_id)s AND status IN ('CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')
 RETURNING *

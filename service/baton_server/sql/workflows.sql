@@ -99,6 +99,7 @@ SET status = 'PENDING',
     started_at = coalesce(w.started_at, now()),
     start_at = NULL,
     wait_topic = NULL,
+    wait_workflow_id = NULL,
     updated_at = now()
 FROM picked
 WHERE w.workflow_id = picked.workflow_id

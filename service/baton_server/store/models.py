@@ -100,6 +100,8 @@ class Workflow:
     wait of a workflow released while it waits."""
     wait_topic: str | None = None
     """A workflow released in a recv: the topic whose next message ends its wait."""
+    wait_workflow_id: str | None = None
+    """A workflow released while it awaits another: the one whose end ends its wait."""
 
     @property
     def finished(self) -> bool:
@@ -132,6 +134,7 @@ class Workflow:
             trace_carrier=row.get("trace_carrier"),
             start_at=row.get("start_at"),
             wait_topic=row.get("wait_topic"),
+            wait_workflow_id=row.get("wait_workflow_id"),
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from baton_server.connector import Tx
+from baton_server.store.models import Workflow
 
 
 async def deadline(
@@ -24,10 +25,12 @@ async def release(
     workflow_id: str,
     attempt: int,
     wake_at: datetime,
-    wait_topic: str | None,
+    wait_topic: str | None = None,
+    wait_workflow_id: str | None = None,
 ) -> str | None:
     """Takes the waiting workflow from its worker until ``wake_at`` (or a
-    message on ``wait_topic``); returns its name.
+    message on ``wait_topic``, or the end of workflow ``wait_workflow_id``);
+    returns its name.
 
     ``None``: nothing changed; the attempt is not the owner's, the workflow is
     not PENDING, or it was started on a queue (those are never released).
@@ -39,9 +42,18 @@ async def release(
             "attempt": attempt,
             "wake_at": wake_at,
             "wait_topic": wait_topic,
+            "wait_workflow_id": wait_workflow_id,
         },
     )
     return str(row["workflow_name"]) if row else None
+
+
+async def mark_awaited(tx: Tx, workflow_id: str) -> Workflow | None:
+    """Marks the workflow as awaited by a released one, so that its end wakes
+    that one, and returns it as it is now (locked until ``tx`` ends); ``None``
+    when there is no such workflow."""
+    row = await tx.fetch_one("mark_awaited", {"workflow_id": workflow_id})
+    return Workflow.from_row(row) if row else None
 
 
 async def seconds_to_next_wake_up(tx: Tx) -> float | None:

@@ -69,6 +69,29 @@ async def async_listener(ctx: AsyncWorkflowContext, timeout: float) -> Any:
     return message
 
 
+@worker.workflow()
+def doubler(ctx: WorkflowContext, n: int) -> int:
+    ctx.run(mark, ctx.workflow_id, "child")
+    return n * 2
+
+
+@worker.workflow()
+def parent(ctx: WorkflowContext, child: str, arg: Any) -> Any:
+    """Starts workflow ``child`` with ``arg`` and returns what it returned."""
+    ctx.run(mark, ctx.workflow_id, "before")
+    result = ctx.start_workflow(child, arg).result()
+    ctx.run(mark, ctx.workflow_id, "after")
+    return result
+
+
+@worker.workflow()
+async def async_parent(ctx: AsyncWorkflowContext, child: str, arg: Any) -> Any:
+    await ctx.run(mark, ctx.workflow_id, "before")
+    result = await (await ctx.start_workflow(child, arg)).result()
+    await ctx.run(mark, ctx.workflow_id, "after")
+    return result
+
+
 @worker.workflow(max_attempts=1)
 def many_naps(ctx: WorkflowContext, naps: int, seconds: float) -> int:
     """Evicted at every nap; with max_attempts=1 a single counted re-dispatch

@@ -127,6 +127,61 @@ def test_workflows_evicted_in_recv_come_back_for_their_message_or_their_timeout(
     assert sorted(_woke_early(effects_url, "inbox-")) == ids[:50]
 
 
+def test_parents_awaiting_children_give_up_their_slots_to_them(
+    server: ThreadServer, spawn_comms, effects_url: str
+) -> None:
+    # Twelve parents on four slots: the first four hold every slot while their
+    # children wait for one. Released after 0.5 s of waiting, they make room.
+    spawn_comms(server.target, app=EVICT_APP, SLOTS="4", EVICT_AFTER="0.5")
+    ids = [f"mom-{i:02}" for i in range(12)]
+    with Client(server.target) as client:
+        handles = [
+            client.start_workflow(
+                "parent" if i % 2 else "async_parent", "doubler", i, workflow_id=wid
+            )
+            for i, wid in enumerate(ids)
+        ]
+        results = [handle.result(timeout=90) for handle in handles]
+        steps = [s.name for s in client.list_steps("mom-03")]
+    assert results == [2 * i for i in range(12)]
+    assert _steps_ran_once(effects_url, "mom-") == {"before": 12, "child": 12, "after": 12}
+    assert steps == ["mark", "baton.start_workflow", "baton.await_workflow", "mark"]
+    [(released,)] = _query(
+        effects_url,
+        "SELECT count(*) FROM workflows WHERE workflow_id = ANY(%s) AND attempt >= 2",
+        ids,
+    )
+    assert released >= 4
+
+
+def test_a_released_parent_comes_back_when_its_child_finishes(
+    server: ThreadServer, spawn_comms, effects_url: str
+) -> None:
+    spawn_comms(server.target, app=EVICT_APP, SLOTS="2", EVICT_AFTER="0.2")
+    with Client(server.target) as client:
+        handle = client.start_workflow("parent", "listener", 300.0, workflow_id="dad")
+        # The child (dad-2) waits in a recv, and both are released.
+        wait_until(lambda: _released(effects_url, "dad-2") == 1, 30, "the child's release")
+        wait_until(
+            lambda: client.get_workflow("dad").status == WorkflowStatus.ENQUEUED,
+            30,
+            "the parent's release",
+        )
+        reason = client.get_workflow("dad").waiting_reason
+        client.send("dad-2", "hello", topic="ping")
+        result = handle.result(timeout=60)
+        [(waited,)] = _query(
+            effects_url,
+            "SELECT extract(epoch FROM completed_at - created_at) FROM workflows"
+            " WHERE workflow_id = 'dad'",
+        )
+    assert reason.startswith("waiting for workflow 'dad-2' to finish")
+    assert result == "hello"
+    # Woken by the child's end, not by the hourly re-check.
+    assert waited < 60
+    assert _steps_ran_once(effects_url, "dad") == {"before": 2, "after": 2}
+
+
 def test_an_evicted_sleep_keeps_its_deadline_across_a_worker_kill(
     server: ThreadServer, spawn_comms, effects_url: str
 ) -> None:

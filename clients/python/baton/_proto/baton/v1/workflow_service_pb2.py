@@ -27,15 +27,15 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x62\x61ton/v1/workflow_service.proto\x12\x08\x62\x61ton.v1\x1a\x15\x62\x61ton/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x03\n\x14StartWorkflowRequest\x12\x15\n\rworkflow_name\x18\x01 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x02 \x01(\t\x12 \n\x05input\x18\x03 \x01(\x0b\x32\x11.baton.v1.Payload\x12\r\n\x05queue\x18\x04 \x01(\t\x12\x13\n\x0b\x61pp_version\x18\x05 \x01(\t\x12*\n\x07timeout\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x18\n\x10\x64\x65\x64uplication_id\x18\x07 \x01(\t\x12\x10\n\x08priority\x18\x08 \x01(\x05\x12\x15\n\rpartition_key\x18\t \x01(\t\x12,\n\x08start_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06\x63\x61ller\x18\x0b \x01(\x0b\x32\x19.baton.v1.WorkflowContext\x12\x14\n\x0cmax_attempts\x18\x0c \x01(\x05\x12\x30\n\rqueue_timeout\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x12!\n\x19return_existing_duplicate\x18\x0e \x01(\x08\x12\'\n\x04wait\x18\x0f \x01(\x0b\x32\x19.google.protobuf.Duration\"\\\n\x15StartWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x0c\n\x04\x64one\x18\x03 \x01(\x08\"J\n\x15StartWorkflowsRequest\x12\x31\n\tworkflows\x18\x01 \x03(\x0b\x32\x1e.baton.v1.StartWorkflowRequest\"z\n\x14StartWorkflowsResult\x12\x32\n\x07started\x18\x01 \x01(\x0b\x32\x1f.baton.v1.StartWorkflowResponseH\x00\x12$\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x13.baton.v1.ItemErrorH\x00\x42\x08\n\x06result\":\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"I\n\x16StartWorkflowsResponse\x12/\n\x07results\x18\x01 \x03(\x0b\x32\x1e.baton.v1.StartWorkflowsResult\"@\n\x12GetWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x15\n\romit_payloads\x18\x02 \x01(\x08\";\n\x13GetWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\"\x82\x01\n\x14\x41waitWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12*\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\x06\x63\x61ller\x18\x03 \x01(\x0b\x32\x19.baton.v1.WorkflowContext\"K\n\x15\x41waitWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\"Y\n\x15\x41waitWorkflowsRequest\x12\x14\n\x0cworkflow_ids\x18\x01 \x03(\t\x12*\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\">\n\x16\x41waitWorkflowsResponse\x12$\n\x08\x66inished\x18\x01 \x03(\x0b\x32\x12.baton.v1.Workflow\"+\n\x14WatchWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\"=\n\x15WatchWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\"\xe9\x03\n\x14ListWorkflowsRequest\x12*\n\x08statuses\x18\x01 \x03(\x0e\x32\x18.baton.v1.WorkflowStatus\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\r\n\x05queue\x18\x05 \x01(\t\x12\x13\n\x0b\x61pp_version\x18\x06 \x01(\t\x12\x1a\n\x12parent_workflow_id\x18\x07 \x01(\t\x12\x1a\n\x12workflow_id_prefix\x18\x08 \x01(\t\x12\x31\n\rcreated_after\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x05order\x18\x0b \x01(\x0e\x32\x13.baton.v1.SortOrder\x12\x15\n\romit_payloads\x18\x0c \x01(\x08\x12\x33\n\x0f\x63ompleted_after\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10\x63ompleted_before\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"W\n\x15ListWorkflowsResponse\x12%\n\tworkflows\x18\x01 \x03(\x0b\x32\x12.baton.v1.Workflow\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"V\n\x18ListWorkflowStepsRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"S\n\x19ListWorkflowStepsResponse\x12\x1d\n\x05steps\x18\x01 \x03(\x0b\x32\x0e.baton.v1.Step\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"F\n\x15\x43\x61ncelWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x18\n\x10include_children\x18\x02 \x01(\x08\"q\n\x16\x43\x61ncelWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\x12\x11\n\tcancelled\x18\x02 \x01(\x08\x12\x1e\n\x16\x63\x61ncelled_workflow_ids\x18\x03 \x03(\t\"A\n\x15ResumeWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61pp_version\x18\x02 \x01(\t\">\n\x16ResumeWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\"l\n\x13\x46orkWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x12\n\nstart_step\x18\x02 \x01(\x05\x12\x17\n\x0fnew_workflow_id\x18\x03 \x01(\t\x12\x13\n\x0b\x61pp_version\x18\x04 \x01(\t\"<\n\x14\x46orkWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\"F\n\x15\x44\x65leteWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x18\n\x10include_children\x18\x02 \x01(\x08\"/\n\x16\x44\x65leteWorkflowResponse\x12\x15\n\rdeleted_count\x18\x01 \x01(\x05*a\n\tSortOrder\x12\x1a\n\x16SORT_ORDER_UNSPECIFIED\x10\x00\x12\x1b\n\x17SORT_ORDER_NEWEST_FIRST\x10\x01\x12\x1b\n\x17SORT_ORDER_OLDEST_FIRST\x10\x02\x32\xff\x07\n\x0fWorkflowService\x12P\n\rStartWorkflow\x12\x1e.baton.v1.StartWorkflowRequest\x1a\x1f.baton.v1.StartWorkflowResponse\x12S\n\x0eStartWorkflows\x12\x1f.baton.v1.StartWorkflowsRequest\x1a .baton.v1.StartWorkflowsResponse\x12J\n\x0bGetWorkflow\x12\x1c.baton.v1.GetWorkflowRequest\x1a\x1d.baton.v1.GetWorkflowResponse\x12P\n\rAwaitWorkflow\x12\x1e.baton.v1.AwaitWorkflowRequest\x1a\x1f.baton.v1.AwaitWorkflowResponse\x12U\n\x0e\x41waitWorkflows\x12\x1f.baton.v1.AwaitWorkflowsRequest\x1a .baton.v1.AwaitWorkflowsResponse0\x01\x12R\n\rWatchWorkflow\x12\x1e.baton.v1.WatchWorkflowRequest\x1a\x1f.baton.v1.WatchWorkflowResponse0\x01\x12P\n\rListWorkflows\x12\x1e.baton.v1.ListWorkflowsRequest\x1a\x1f.baton.v1.ListWorkflowsResponse\x12\\\n\x11ListWorkflowSteps\x12\".baton.v1.ListWorkflowStepsRequest\x1a#.baton.v1.ListWorkflowStepsResponse\x12S\n\x0e\x43\x61ncelWorkflow\x12\x1f.baton.v1.CancelWorkflowRequest\x1a .baton.v1.CancelWorkflowResponse\x12S\n\x0eResumeWorkflow\x12\x1f.baton.v1.ResumeWorkflowRequest\x1a .baton.v1.ResumeWorkflowResponse\x12M\n\x0c\x46orkWorkflow\x12\x1d.baton.v1.ForkWorkflowRequest\x1a\x1e.baton.v1.ForkWorkflowResponse\x12S\n\x0e\x44\x65leteWorkflow\x12\x1f.baton.v1.DeleteWorkflowRequest\x1a .baton.v1.DeleteWorkflowResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x62\x61ton/v1/workflow_service.proto\x12\x08\x62\x61ton.v1\x1a\x15\x62\x61ton/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x03\n\x14StartWorkflowRequest\x12\x15\n\rworkflow_name\x18\x01 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x02 \x01(\t\x12 \n\x05input\x18\x03 \x01(\x0b\x32\x11.baton.v1.Payload\x12\r\n\x05queue\x18\x04 \x01(\t\x12\x13\n\x0b\x61pp_version\x18\x05 \x01(\t\x12*\n\x07timeout\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x18\n\x10\x64\x65\x64uplication_id\x18\x07 \x01(\t\x12\x10\n\x08priority\x18\x08 \x01(\x05\x12\x15\n\rpartition_key\x18\t \x01(\t\x12,\n\x08start_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06\x63\x61ller\x18\x0b \x01(\x0b\x32\x19.baton.v1.WorkflowContext\x12\x14\n\x0cmax_attempts\x18\x0c \x01(\x05\x12\x30\n\rqueue_timeout\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x12!\n\x19return_existing_duplicate\x18\x0e \x01(\x08\x12\'\n\x04wait\x18\x0f \x01(\x0b\x32\x19.google.protobuf.Duration\"\\\n\x15StartWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x0c\n\x04\x64one\x18\x03 \x01(\x08\"J\n\x15StartWorkflowsRequest\x12\x31\n\tworkflows\x18\x01 \x03(\x0b\x32\x1e.baton.v1.StartWorkflowRequest\"z\n\x14StartWorkflowsResult\x12\x32\n\x07started\x18\x01 \x01(\x0b\x32\x1f.baton.v1.StartWorkflowResponseH\x00\x12$\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x13.baton.v1.ItemErrorH\x00\x42\x08\n\x06result\":\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"I\n\x16StartWorkflowsResponse\x12/\n\x07results\x18\x01 \x03(\x0b\x32\x1e.baton.v1.StartWorkflowsResult\"@\n\x12GetWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x15\n\romit_payloads\x18\x02 \x01(\x08\";\n\x13GetWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\"\xbd\x01\n\x14\x41waitWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12*\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\x06\x63\x61ller\x18\x03 \x01(\x0b\x32\x19.baton.v1.WorkflowContext\x12\x39\n\x16release_if_longer_than\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"]\n\x15\x41waitWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\x12\x10\n\x08released\x18\x03 \x01(\x08\"Y\n\x15\x41waitWorkflowsRequest\x12\x14\n\x0cworkflow_ids\x18\x01 \x03(\t\x12*\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\">\n\x16\x41waitWorkflowsResponse\x12$\n\x08\x66inished\x18\x01 \x03(\x0b\x32\x12.baton.v1.Workflow\"+\n\x14WatchWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\"=\n\x15WatchWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\"\xe9\x03\n\x14ListWorkflowsRequest\x12*\n\x08statuses\x18\x01 \x03(\x0e\x32\x18.baton.v1.WorkflowStatus\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\r\n\x05queue\x18\x05 \x01(\t\x12\x13\n\x0b\x61pp_version\x18\x06 \x01(\t\x12\x1a\n\x12parent_workflow_id\x18\x07 \x01(\t\x12\x1a\n\x12workflow_id_prefix\x18\x08 \x01(\t\x12\x31\n\rcreated_after\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_before\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x05order\x18\x0b \x01(\x0e\x32\x13.baton.v1.SortOrder\x12\x15\n\romit_payloads\x18\x0c \x01(\x08\x12\x33\n\x0f\x63ompleted_after\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x10\x63ompleted_before\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"W\n\x15ListWorkflowsResponse\x12%\n\tworkflows\x18\x01 \x03(\x0b\x32\x12.baton.v1.Workflow\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"V\n\x18ListWorkflowStepsRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"S\n\x19ListWorkflowStepsResponse\x12\x1d\n\x05steps\x18\x01 \x03(\x0b\x32\x0e.baton.v1.Step\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"F\n\x15\x43\x61ncelWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x18\n\x10include_children\x18\x02 \x01(\x08\"q\n\x16\x43\x61ncelWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\x12\x11\n\tcancelled\x18\x02 \x01(\x08\x12\x1e\n\x16\x63\x61ncelled_workflow_ids\x18\x03 \x03(\t\"A\n\x15ResumeWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61pp_version\x18\x02 \x01(\t\">\n\x16ResumeWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\"l\n\x13\x46orkWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x12\n\nstart_step\x18\x02 \x01(\x05\x12\x17\n\x0fnew_workflow_id\x18\x03 \x01(\t\x12\x13\n\x0b\x61pp_version\x18\x04 \x01(\t\"<\n\x14\x46orkWorkflowResponse\x12$\n\x08workflow\x18\x01 \x01(\x0b\x32\x12.baton.v1.Workflow\"F\n\x15\x44\x65leteWorkflowRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x18\n\x10include_children\x18\x02 \x01(\x08\"/\n\x16\x44\x65leteWorkflowResponse\x12\x15\n\rdeleted_count\x18\x01 \x01(\x05*a\n\tSortOrder\x12\x1a\n\x16SORT_ORDER_UNSPECIFIED\x10\x00\x12\x1b\n\x17SORT_ORDER_NEWEST_FIRST\x10\x01\x12\x1b\n\x17SORT_ORDER_OLDEST_FIRST\x10\x02\x32\xff\x07\n\x0fWorkflowService\x12P\n\rStartWorkflow\x12\x1e.baton.v1.StartWorkflowRequest\x1a\x1f.baton.v1.StartWorkflowResponse\x12S\n\x0eStartWorkflows\x12\x1f.baton.v1.StartWorkflowsRequest\x1a .baton.v1.StartWorkflowsResponse\x12J\n\x0bGetWorkflow\x12\x1c.baton.v1.GetWorkflowRequest\x1a\x1d.baton.v1.GetWorkflowResponse\x12P\n\rAwaitWorkflow\x12\x1e.baton.v1.AwaitWorkflowRequest\x1a\x1f.baton.v1.AwaitWorkflowResponse\x12U\n\x0e\x41waitWorkflows\x12\x1f.baton.v1.AwaitWorkflowsRequest\x1a .baton.v1.AwaitWorkflowsResponse0\x01\x12R\n\rWatchWorkflow\x12\x1e.baton.v1.WatchWorkflowRequest\x1a\x1f.baton.v1.WatchWorkflowResponse0\x01\x12P\n\rListWorkflows\x12\x1e.baton.v1.ListWorkflowsRequest\x1a\x1f.baton.v1.ListWorkflowsResponse\x12\\\n\x11ListWorkflowSteps\x12\".baton.v1.ListWorkflowStepsRequest\x1a#.baton.v1.ListWorkflowStepsResponse\x12S\n\x0e\x43\x61ncelWorkflow\x12\x1f.baton.v1.CancelWorkflowRequest\x1a .baton.v1.CancelWorkflowResponse\x12S\n\x0eResumeWorkflow\x12\x1f.baton.v1.ResumeWorkflowRequest\x1a .baton.v1.ResumeWorkflowResponse\x12M\n\x0c\x46orkWorkflow\x12\x1d.baton.v1.ForkWorkflowRequest\x1a\x1e.baton.v1.ForkWorkflowResponse\x12S\n\x0e\x44\x65leteWorkflow\x12\x1f.baton.v1.DeleteWorkflowRequest\x1a .baton.v1.DeleteWorkflowResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'baton.v1.workflow_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SORTORDER']._serialized_start=3014
-  _globals['_SORTORDER']._serialized_end=3111
+  _globals['_SORTORDER']._serialized_start=3091
+  _globals['_SORTORDER']._serialized_end=3188
   _globals['_STARTWORKFLOWREQUEST']._serialized_start=134
   _globals['_STARTWORKFLOWREQUEST']._serialized_end=618
   _globals['_STARTWORKFLOWRESPONSE']._serialized_start=620
@@ -53,41 +53,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETWORKFLOWRESPONSE']._serialized_start=1115
   _globals['_GETWORKFLOWRESPONSE']._serialized_end=1174
   _globals['_AWAITWORKFLOWREQUEST']._serialized_start=1177
-  _globals['_AWAITWORKFLOWREQUEST']._serialized_end=1307
-  _globals['_AWAITWORKFLOWRESPONSE']._serialized_start=1309
-  _globals['_AWAITWORKFLOWRESPONSE']._serialized_end=1384
-  _globals['_AWAITWORKFLOWSREQUEST']._serialized_start=1386
-  _globals['_AWAITWORKFLOWSREQUEST']._serialized_end=1475
-  _globals['_AWAITWORKFLOWSRESPONSE']._serialized_start=1477
-  _globals['_AWAITWORKFLOWSRESPONSE']._serialized_end=1539
-  _globals['_WATCHWORKFLOWREQUEST']._serialized_start=1541
-  _globals['_WATCHWORKFLOWREQUEST']._serialized_end=1584
-  _globals['_WATCHWORKFLOWRESPONSE']._serialized_start=1586
-  _globals['_WATCHWORKFLOWRESPONSE']._serialized_end=1647
-  _globals['_LISTWORKFLOWSREQUEST']._serialized_start=1650
-  _globals['_LISTWORKFLOWSREQUEST']._serialized_end=2139
-  _globals['_LISTWORKFLOWSRESPONSE']._serialized_start=2141
-  _globals['_LISTWORKFLOWSRESPONSE']._serialized_end=2228
-  _globals['_LISTWORKFLOWSTEPSREQUEST']._serialized_start=2230
-  _globals['_LISTWORKFLOWSTEPSREQUEST']._serialized_end=2316
-  _globals['_LISTWORKFLOWSTEPSRESPONSE']._serialized_start=2318
-  _globals['_LISTWORKFLOWSTEPSRESPONSE']._serialized_end=2401
-  _globals['_CANCELWORKFLOWREQUEST']._serialized_start=2403
-  _globals['_CANCELWORKFLOWREQUEST']._serialized_end=2473
-  _globals['_CANCELWORKFLOWRESPONSE']._serialized_start=2475
-  _globals['_CANCELWORKFLOWRESPONSE']._serialized_end=2588
-  _globals['_RESUMEWORKFLOWREQUEST']._serialized_start=2590
-  _globals['_RESUMEWORKFLOWREQUEST']._serialized_end=2655
-  _globals['_RESUMEWORKFLOWRESPONSE']._serialized_start=2657
-  _globals['_RESUMEWORKFLOWRESPONSE']._serialized_end=2719
-  _globals['_FORKWORKFLOWREQUEST']._serialized_start=2721
-  _globals['_FORKWORKFLOWREQUEST']._serialized_end=2829
-  _globals['_FORKWORKFLOWRESPONSE']._serialized_start=2831
-  _globals['_FORKWORKFLOWRESPONSE']._serialized_end=2891
-  _globals['_DELETEWORKFLOWREQUEST']._serialized_start=2893
-  _globals['_DELETEWORKFLOWREQUEST']._serialized_end=2963
-  _globals['_DELETEWORKFLOWRESPONSE']._serialized_start=2965
-  _globals['_DELETEWORKFLOWRESPONSE']._serialized_end=3012
-  _globals['_WORKFLOWSERVICE']._serialized_start=3114
-  _globals['_WORKFLOWSERVICE']._serialized_end=4137
+  _globals['_AWAITWORKFLOWREQUEST']._serialized_end=1366
+  _globals['_AWAITWORKFLOWRESPONSE']._serialized_start=1368
+  _globals['_AWAITWORKFLOWRESPONSE']._serialized_end=1461
+  _globals['_AWAITWORKFLOWSREQUEST']._serialized_start=1463
+  _globals['_AWAITWORKFLOWSREQUEST']._serialized_end=1552
+  _globals['_AWAITWORKFLOWSRESPONSE']._serialized_start=1554
+  _globals['_AWAITWORKFLOWSRESPONSE']._serialized_end=1616
+  _globals['_WATCHWORKFLOWREQUEST']._serialized_start=1618
+  _globals['_WATCHWORKFLOWREQUEST']._serialized_end=1661
+  _globals['_WATCHWORKFLOWRESPONSE']._serialized_start=1663
+  _globals['_WATCHWORKFLOWRESPONSE']._serialized_end=1724
+  _globals['_LISTWORKFLOWSREQUEST']._serialized_start=1727
+  _globals['_LISTWORKFLOWSREQUEST']._serialized_end=2216
+  _globals['_LISTWORKFLOWSRESPONSE']._serialized_start=2218
+  _globals['_LISTWORKFLOWSRESPONSE']._serialized_end=2305
+  _globals['_LISTWORKFLOWSTEPSREQUEST']._serialized_start=2307
+  _globals['_LISTWORKFLOWSTEPSREQUEST']._serialized_end=2393
+  _globals['_LISTWORKFLOWSTEPSRESPONSE']._serialized_start=2395
+  _globals['_LISTWORKFLOWSTEPSRESPONSE']._serialized_end=2478
+  _globals['_CANCELWORKFLOWREQUEST']._serialized_start=2480
+  _globals['_CANCELWORKFLOWREQUEST']._serialized_end=2550
+  _globals['_CANCELWORKFLOWRESPONSE']._serialized_start=2552
+  _globals['_CANCELWORKFLOWRESPONSE']._serialized_end=2665
+  _globals['_RESUMEWORKFLOWREQUEST']._serialized_start=2667
+  _globals['_RESUMEWORKFLOWREQUEST']._serialized_end=2732
+  _globals['_RESUMEWORKFLOWRESPONSE']._serialized_start=2734
+  _globals['_RESUMEWORKFLOWRESPONSE']._serialized_end=2796
+  _globals['_FORKWORKFLOWREQUEST']._serialized_start=2798
+  _globals['_FORKWORKFLOWREQUEST']._serialized_end=2906
+  _globals['_FORKWORKFLOWRESPONSE']._serialized_start=2908
+  _globals['_FORKWORKFLOWRESPONSE']._serialized_end=2968
+  _globals['_DELETEWORKFLOWREQUEST']._serialized_start=2970
+  _globals['_DELETEWORKFLOWREQUEST']._serialized_end=3040
+  _globals['_DELETEWORKFLOWRESPONSE']._serialized_start=3042
+  _globals['_DELETEWORKFLOWRESPONSE']._serialized_end=3089
+  _globals['_WORKFLOWSERVICE']._serialized_start=3191
+  _globals['_WORKFLOWSERVICE']._serialized_end=4214
 # @@protoc_insertion_point(module_scope)

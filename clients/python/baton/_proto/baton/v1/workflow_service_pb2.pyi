@@ -110,22 +110,26 @@ class GetWorkflowResponse(_message.Message):
     def __init__(self, workflow: _Optional[_Union[_common_pb2.Workflow, _Mapping]] = ...) -> None: ...
 
 class AwaitWorkflowRequest(_message.Message):
-    __slots__ = ("workflow_id", "timeout", "caller")
+    __slots__ = ("workflow_id", "timeout", "caller", "release_if_longer_than")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     CALLER_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_IF_LONGER_THAN_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     timeout: _duration_pb2.Duration
     caller: _common_pb2.WorkflowContext
-    def __init__(self, workflow_id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., caller: _Optional[_Union[_common_pb2.WorkflowContext, _Mapping]] = ...) -> None: ...
+    release_if_longer_than: _duration_pb2.Duration
+    def __init__(self, workflow_id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., caller: _Optional[_Union[_common_pb2.WorkflowContext, _Mapping]] = ..., release_if_longer_than: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class AwaitWorkflowResponse(_message.Message):
-    __slots__ = ("workflow", "done")
+    __slots__ = ("workflow", "done", "released")
     WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     DONE_FIELD_NUMBER: _ClassVar[int]
+    RELEASED_FIELD_NUMBER: _ClassVar[int]
     workflow: _common_pb2.Workflow
     done: bool
-    def __init__(self, workflow: _Optional[_Union[_common_pb2.Workflow, _Mapping]] = ..., done: _Optional[bool] = ...) -> None: ...
+    released: bool
+    def __init__(self, workflow: _Optional[_Union[_common_pb2.Workflow, _Mapping]] = ..., done: _Optional[bool] = ..., released: _Optional[bool] = ...) -> None: ...
 
 class AwaitWorkflowsRequest(_message.Message):
     __slots__ = ("workflow_ids", "timeout")
