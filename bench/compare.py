@@ -8,6 +8,9 @@ Workloads (the performance issue's):
 - W1: one 3-step workflow at a time, start -> result; p50/p90/p99 over N runs.
   Baton: `Client.execute_workflow` (one StartWorkflow call that waits);
   Temporal: `Client.execute_workflow`; DBOS: `start_workflow` + `get_result`.
+  Baton runs it twice: with a plain ``def`` workflow and steps (the W1 rows),
+  then as ``async def`` (its own row; each engine's W1 is its usual workflow:
+  Temporal's is ``async`` by nature, DBOS's a plain function).
 - W2: N workflows of 3 no-op steps started at once, then awaited; workflows
   per second. Baton: started with `Client.start_workflows` (batches of 1,000)
   and awaited with `Client.as_completed` (one stream per 1,000), rate up to the

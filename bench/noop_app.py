@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 
-from baton import Worker, WorkflowContext
+from baton import AsyncWorkflowContext, Worker, WorkflowContext
 
 worker = Worker(
     os.environ["BATON_TARGET"],
@@ -28,6 +28,20 @@ def three_noops(ctx: WorkflowContext, i: int) -> float:
     clock, for W2's rate)."""
     for _ in range(3):
         i = ctx.run(noop, i)
+    return time.time()
+
+
+@worker.step()
+async def async_noop(i: int) -> int:
+    return i
+
+
+@worker.workflow()
+async def three_async_noops(ctx: AsyncWorkflowContext, i: int) -> float:
+    """W1 as an ``async def`` workflow: no thread, each step's checkpoint
+    leaves from the worker's loop."""
+    for _ in range(3):
+        i = await ctx.run(async_noop, i)
     return time.time()
 
 
