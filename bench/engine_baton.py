@@ -58,16 +58,19 @@ def start_server(kids: Children, database_url: str) -> tuple[subprocess.Popen[st
 def w1(client: Client, settings: Settings, report: Report) -> None:
     """The plain ``def`` workflow, then the same as ``async def`` (Baton's
     own row: the peers' W1 is what their usual workflow is)."""
-    for name, prefix in (("three_noops", "w1"), ("three_async_noops", "w1_async")):
-        millis = []
-        for i in range(settings.w1_runs):
-            began = time.perf_counter()
-            client.execute_workflow(name, i, workflow_id=f"{prefix}-{i}", result_timeout=60)
-            millis.append((time.perf_counter() - began) * 1000)
-        if prefix == "w1":
-            latency_row(report, prefix, millis)
-        else:
-            report.put(W1_ASYNC_P50, percentile(millis, 0.5))
+    latency_row(report, "w1", _one_at_a_time(client, "three_noops", "w1", settings.w1_runs))
+    millis = _one_at_a_time(client, "three_async_noops", "w1_async", settings.w1_runs)
+    report.put(W1_ASYNC_P50, percentile(millis, 0.5))
+
+
+def _one_at_a_time(client: Client, name: str, prefix: str, runs: int) -> list[float]:
+    """Milliseconds from start to result of ``runs`` workflows ``name``, one at a time."""
+    millis = []
+    for i in range(runs):
+        began = time.perf_counter()
+        client.execute_workflow(name, i, workflow_id=f"{prefix}-{i}", result_timeout=60)
+        millis.append((time.perf_counter() - began) * 1000)
+    return millis
 
 
 def w2(client: Client, settings: Settings, report: Report, pids: dict[str, list[int]]) -> None:

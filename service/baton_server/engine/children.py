@@ -134,7 +134,7 @@ class Children:
             workflow_id, timeout if release_after is None else release_after
         )
         if not workflow.finished and release_after is not None:
-            now = await self._release_unless_finished(caller, workflow_id)
+            now = await self._release_unless_finished(caller, workflow)
             if now is None:
                 return workflow, True
             if not now.finished:  # may not be released: waits out the timeout
@@ -158,23 +158,22 @@ class Children:
             pass
         return workflow, False
 
-    async def _release_unless_finished(self, caller: Caller, workflow_id: str) -> Workflow | None:
-        """Releases the caller's workflow until workflow ``workflow_id`` ends;
-        ``None`` when it did. Otherwise returns the awaited workflow as it is:
-        finished after all, or not, when the caller may not be released (it
-        was started on a queue)."""
+    async def _release_unless_finished(self, caller: Caller, awaited: Workflow) -> Workflow | None:
+        """Releases the caller's workflow until ``awaited`` ends; ``None`` when
+        it did. Otherwise returns the awaited workflow: as it is now when it
+        has finished after all, as given when the caller may not be released
+        (it was started on a queue)."""
         async with self._connector.transaction() as tx:
             if not await releasable(tx, caller):
-                found = await workflows.get(tx, workflow_id)
-                if found is None:
-                    raise workflow_not_found(workflow_id)
-                return found
+                return awaited
             # Marking it locks it: its end commits before this (and sees the
             # release, so it wakes the caller) or after (and this sees it).
-            awaited = await waits.mark_awaited(tx, workflow_id)
-            if awaited is None:
-                raise workflow_not_found(workflow_id)
-            if awaited.finished:
-                return awaited
-            await release(tx, caller, datetime.now(UTC) + RECHECK, wait_workflow_id=workflow_id)
+            now = await waits.mark_awaited(tx, awaited.workflow_id)
+            if now is None:
+                raise workflow_not_found(awaited.workflow_id)
+            if now.finished:
+                return now
+            await release(
+                tx, caller, datetime.now(UTC) + RECHECK, wait_workflow_id=awaited.workflow_id
+            )
         return None
