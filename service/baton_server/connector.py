@@ -2,8 +2,11 @@
 and the embedded Postgres.
 
 Errors leave this layer translated: a lost or refused database connection
-becomes :class:`DatabaseUnavailable`, which the servicers answer with
-UNAVAILABLE so callers retry.
+becomes :class:`DatabaseUnavailable`, and a transaction Postgres aborted to
+resolve a conflict with a concurrent one (a deadlock, a serialization failure)
+becomes its subclass :class:`TransactionAborted`. Both are transient: the
+servicers answer them with UNAVAILABLE so callers retry, and the background
+loops try again on their next round.
 """
 
 from __future__ import annotations
@@ -31,11 +34,17 @@ class DatabaseUnavailable(Exception):
     """Postgres could not be reached or dropped the connection (transient)."""
 
 
+class TransactionAborted(DatabaseUnavailable):
+    """Postgres rolled the transaction back to resolve a conflict with a
+    concurrent one (SQLSTATE class 40: a deadlock, a serialization failure).
+    Nothing of it was written, so running it again is safe."""
+
+
 def is_transient(exc: BaseException) -> bool:
-    """Whether a database error is worth retrying (SQLSTATE class 08, 53, 57)."""
+    """Whether a database error is worth retrying (SQLSTATE class 08, 40, 53, 57)."""
     if isinstance(exc, (psycopg.OperationalError, PoolTimeout, DatabaseUnavailable)):
         sqlstate = getattr(exc, "sqlstate", None)
-        return sqlstate is None or sqlstate[:2] in {"08", "53", "57"}
+        return sqlstate is None or sqlstate[:2] in {"08", "40", "53", "57"}
     return False
 
 
@@ -229,9 +238,13 @@ async def _translated() -> AsyncIterator[None]:
             # raise QueryCanceled (SQLSTATE 57014); it must stay a cancellation,
             # or a background loop would take it for an outage and carry on.
             raise asyncio.CancelledError() from exc
-        if is_transient(exc):
-            raise DatabaseUnavailable(str(exc).strip() or type(exc).__name__) from exc
-        raise
+        if not is_transient(exc):
+            raise
+        if isinstance(exc, psycopg.Error) and (exc.sqlstate or "").startswith("40"):
+            # Its primary message only ("deadlock detected"): the detail names
+            # backends and tuples, which mean nothing to a caller.
+            raise TransactionAborted(exc.diag.message_primary or type(exc).__name__) from exc
+        raise DatabaseUnavailable(str(exc).strip() or type(exc).__name__) from exc
 
 
 def start_embedded(data_dir: Path) -> str:

@@ -9,7 +9,9 @@ status with ``google.rpc`` details in one place (``servicers.errors``)::
     │                        WORKFLOW_CANCELLED, WORKFLOW_NOT_FINISHED)
     ├── Aborted              a write ran ahead of the one it depends on (retry)
     ├── Unimplemented        the capability is not built yet
-    └── Unavailable          Postgres is unreachable right now (retry)
+    └── Unavailable          Postgres is unreachable right now, or rolled a
+                             transaction back to break a deadlock (retry;
+                             reason TRANSACTION_ABORTED)
 """
 
 from __future__ import annotations

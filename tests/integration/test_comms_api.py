@@ -8,7 +8,9 @@ these tests need no worker.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import grpc
@@ -393,3 +395,53 @@ def test_the_end_of_an_awaited_workflow_does_not_wait_for_its_awaiters_lock(
             "SELECT wait_workflow_id FROM workflows WHERE workflow_id = 'gran'"
         ).fetchall()
     assert waiting_for == "gran-1"
+
+
+def _blocked_on_advisory_lock(database_url: str) -> bool:
+    with psycopg.connect(database_url) as conn:
+        [(waiting,)] = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        ).fetchall()
+    return bool(waiting)
+
+
+def test_a_message_sent_while_its_recv_releases_the_workflow_is_received(
+    server: ThreadServer, stubs: Stubs, database_url: str
+) -> None:
+    # The release, holding the receiver's row, waits for the Send's inbox lock;
+    # the Send's statements must not wait for that row (the receiver is still
+    # PENDING, so ending a released recv matches nothing), or the two deadlock.
+    from baton._proto.baton.v1 import worker_service_pb2 as wk
+    from baton._proto.baton.v1 import worker_service_pb2_grpc as wk_grpc
+    from baton_server.queries import query
+
+    _running(stubs, database_url, "mailbox")
+    params = {"workflow_id": "mailbox", "destination_id": "mailbox", "topic": "t",
+              "payload_encoding": None, "payload": None, "idempotency_key": None}  # fmt: skip
+    with (
+        grpc.insecure_channel(server.target) as channel,
+        psycopg.connect(database_url) as sender,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        sender.execute("SET lock_timeout = '5s'")
+        sender.execute(query("lock_inbox"), params)  # a Send, midway
+        receiving = pool.submit(
+            wk_grpc.WorkerServiceStub(channel).Recv,
+            wk.RecvRequest(
+                context=_ctx("mailbox", 1),
+                topic="t",
+                timeout={"seconds": 600},
+                release_if_longer_than={},  # zero: at once
+            ),
+            timeout=20,
+        )
+        deadline = time.monotonic() + 10
+        while not _blocked_on_advisory_lock(database_url):
+            assert time.monotonic() < deadline, "the release never reached the inbox lock"
+            time.sleep(0.01)
+        sender.execute(query("insert_message"), params)
+        sender.execute(query("wake_released_recv"), params)
+        sender.commit()
+        received = receiving.result(timeout=20)
+    # The release waited for the send, then saw its message.
+    assert (received.found, received.released) == (True, False)

@@ -9,8 +9,10 @@ import uuid
 
 import psycopg
 import pytest
+from google.rpc import code_pb2
 
-from baton_server.connector import Connector, Tx
+from baton_server.connector import Connector, TransactionAborted, Tx, is_transient
+from baton_server.servicers.errors import classify
 from baton_server.store import starts, workflows
 from baton_server.store.models import Payload
 from baton_server.store.starts import NewStart
@@ -212,3 +214,47 @@ def test_a_held_connection_runs_every_statement_on_one_backend_until_one_fails(
             await connector.close()
 
     asyncio.run(scenario())
+
+
+def test_a_transaction_the_database_aborts_in_a_deadlock_is_a_transient_error(
+    database_url: str,
+) -> None:
+    # Two transactions lock two workflows in opposite orders: Postgres rolls
+    # one back (SQLSTATE 40P01). That one is safe to run again, so it must
+    # surface as transient (UNAVAILABLE to a caller), never as INTERNAL.
+    async def lock_both(
+        connector: Connector, first: str, second: str, both: asyncio.Barrier
+    ) -> None:
+        async with connector.transaction() as tx:
+            await workflows.lock(tx, first)
+            await both.wait()
+            await workflows.lock(tx, second)
+
+    async def scenario() -> list[BaseException | None]:
+        connector = Connector(database_url, min_size=2, max_size=2)
+        await connector.open()
+        try:
+            async with connector.transaction() as tx:
+                for workflow_id in ("deadlock-a", "deadlock-b"):
+                    assert await workflows.insert(tx, _new(workflow_id)) is not None
+            both = asyncio.Barrier(2)
+            outcomes = await asyncio.wait_for(
+                asyncio.gather(
+                    lock_both(connector, "deadlock-a", "deadlock-b", both),
+                    lock_both(connector, "deadlock-b", "deadlock-a", both),
+                    return_exceptions=True,
+                ),
+                timeout=30,
+            )
+            return [o if isinstance(o, BaseException) else None for o in outcomes]
+        finally:
+            await connector.close()
+
+    outcomes = asyncio.run(scenario())
+    [aborted] = [o for o in outcomes if o is not None]
+    assert isinstance(aborted, TransactionAborted)
+    assert is_transient(aborted)
+    assert str(aborted) == "deadlock detected"
+    status = classify(aborted, "/baton.v1.WorkflowService/CancelWorkflow")
+    assert status.code == code_pb2.UNAVAILABLE
+    assert "rolled back this call's transaction" in status.message

@@ -15,7 +15,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from baton_server.connector import DatabaseUnavailable
+from baton_server.connector import DatabaseUnavailable, TransactionAborted
 from baton_server.errors import (
     Aborted,
     AlreadyExists,
@@ -68,7 +68,8 @@ def to_status(exc: ServiceError) -> status_pb2.Status:
 
 def classify(exc: BaseException, method: str) -> status_pb2.Status:
     """The status a failed call ends with: a domain error's own, UNAVAILABLE
-    for a database outage, INTERNAL (logged) for anything else."""
+    for a database outage or a transaction the database aborted, INTERNAL
+    (logged) for anything else."""
     return _classify(exc, method) or status_pb2.Status(
         code=code_pb2.INTERNAL, message="internal error; see the server log"
     )
@@ -77,6 +78,12 @@ def classify(exc: BaseException, method: str) -> status_pb2.Status:
 def _classify(exc: BaseException, method: str) -> status_pb2.Status | None:
     if isinstance(exc, ServiceError):
         return to_status(exc)
+    if isinstance(exc, TransactionAborted):
+        said = (
+            "the database rolled back this call's transaction to resolve a conflict"
+            f" with a concurrent one, retry: {exc}"
+        )
+        return to_status(Unavailable(said, reason="TRANSACTION_ABORTED"))
     if isinstance(exc, DatabaseUnavailable):
         return to_status(Unavailable(f"the database is unavailable, retry: {exc}"))
     if isinstance(exc, (grpc.aio.AbortError, grpc.RpcError)):
