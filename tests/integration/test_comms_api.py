@@ -445,3 +445,88 @@ def test_a_message_sent_while_its_recv_releases_the_workflow_is_received(
         received = receiving.result(timeout=20)
     # The release waited for the send, then saw its message.
     assert (received.found, received.released) == (True, False)
+
+
+def test_a_get_event_with_release_if_longer_than_releases_the_reader_until_it_is_set(
+    server: ThreadServer, stubs: Stubs, database_url: str
+) -> None:
+    def row(workflow_id: str) -> tuple[object, ...] | None:
+        with psycopg.connect(database_url) as conn:
+            return conn.execute(
+                "SELECT w.status, w.start_at = d.deadline, w.wait_workflow_id, w.wait_event_key,"
+                "       w.attempts_base FROM workflows w"
+                " JOIN wait_deadlines d USING (workflow_id) WHERE workflow_id = %s",
+                (workflow_id,),
+            ).fetchone()
+
+    def get(reader: str, key: str, attempt: int = 1) -> ev.GetEventResponse:
+        request = ev.GetEventRequest(
+            workflow_id="crier",
+            key=key,
+            timeout={"seconds": 600},
+            context=_ctx(reader, 1, attempt),
+            release_if_longer_than={},  # zero: at once
+        )
+        return stubs.events.GetEvent(request, timeout=10)
+
+    def set_(function_id: int, key: str) -> None:
+        request = ev.SetEventRequest(context=_ctx("crier", function_id), key=key)
+        stubs.events.SetEvent(request, timeout=10)
+
+    for workflow_id in ("crier", "ear", "deaf", "late", "mom"):
+        _running(stubs, database_url, workflow_id)
+    released = get("ear", "news")
+    assert (released.released, released.found) == (True, False)
+    assert row("ear") == ("ENQUEUED", True, "crier", "news", 1)
+    assert _steps(stubs, "ear") == []  # nothing recorded
+    got = stubs.workflows.GetWorkflow(wf.GetWorkflowRequest(workflow_id="ear"), timeout=10)
+    assert got.workflow.waiting_reason.startswith("waiting for event 'news' of workflow 'crier'")
+    with pytest.raises(grpc.RpcError) as caught:
+        get("ear", "news")  # the released attempt is stale
+    assert details(caught.value)[0] == "STALE_ATTEMPT"
+
+    # Another key leaves it waiting, and so does the end of its workflow,
+    # which wakes only those awaiting that end.
+    assert get("deaf", "never").released
+    set_(1, "weather")
+    assert row("ear") == ("ENQUEUED", True, "crier", "news", 1)
+    # Its key makes it claimable at once.
+    set_(2, "news")
+    assert row("ear") == ("ENQUEUED", None, None, None, 1)
+
+    # A set event is read and recorded, releasing nothing.
+    read = get("late", "news")
+    assert (read.released, read.found) == (False, True)
+    assert _steps(stubs, "late") == ["baton.get_event"]
+
+    mom = wf.AwaitWorkflowRequest(
+        workflow_id="crier", caller=_ctx("mom", 1), release_if_longer_than={}
+    )
+    assert stubs.workflows.AwaitWorkflow(mom, timeout=10).released
+    stubs.workflows.CancelWorkflow(wf.CancelWorkflowRequest(workflow_id="crier"), timeout=10)
+    with psycopg.connect(database_url) as conn:
+        woken = conn.execute(
+            "SELECT workflow_id FROM workflows WHERE workflow_id IN ('mom', 'deaf')"
+            " AND start_at IS NULL"
+        ).fetchall()
+    assert woken == [("mom",)]
+    assert row("deaf") == ("ENQUEUED", True, "crier", "never", 1)
+
+
+def test_a_get_event_the_caller_may_not_release_is_refused_by_field(stubs: Stubs) -> None:
+    cases = [
+        (ev.GetEventRequest(workflow_id="x", key="k", release_if_longer_than={"seconds": 1}),
+         "set context too"),
+        (ev.GetEventRequest(workflow_id="x", key="k", context=_ctx("y", 1),
+                            release_if_longer_than={"seconds": -1}),
+         "must not be negative"),
+        (ev.GetEventRequest(workflow_id="x", key="k", context=_ctx("y", 1),
+                            release_if_longer_than={"seconds": 3601}),
+         "the limit is 3600 s"),
+    ]  # fmt: skip
+    for request, says in cases:
+        with pytest.raises(grpc.RpcError) as caught:
+            stubs.events.GetEvent(request, timeout=10)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert says in caught.value.details()
+        assert details(caught.value)[1][0][0] == "release_if_longer_than"

@@ -180,15 +180,25 @@ async def set_event(core: ContextCore, function_id: int, key: str, value: Any) -
 async def get_event(
     core: ContextCore, function_id: int, workflow_id: str, key: str, timeout: float
 ) -> Any:
-    """Reads an event (waiting up to ``timeout``); the value read is recorded."""
+    """Reads an event (waiting up to ``timeout``); the value read is recorded.
+
+    Raises:
+        WaitReleased: The service released the workflow while it waits.
+    """
     assert core.rpc is not None
+    after = core.release_waits_after
     request = event_service_pb2.GetEventRequest(
         workflow_id=workflow_id,
         key=key,
         timeout=duration(timeout) if timeout > 0 else None,
         context=_context(core, function_id),
+        # A wait no longer than the threshold is never released (and GetEvent
+        # takes a threshold of at most an hour, its longest wait).
+        release_if_longer_than=None if after is None or after >= timeout else duration(after),
     )
     response = await _fenced(core, core.rpc.get_event(request, wait=timeout))
+    if response.released:
+        _stop_released(core, f"waiting for event {key!r} of workflow {workflow_id!r}")
     return core.serializer.decode(response.value) if response.found else None
 
 

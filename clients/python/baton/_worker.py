@@ -72,13 +72,15 @@ class Worker:
             if set, else plaintext for a target on this machine and TLS otherwise.
         evict_waits_after: Seconds. Long waits evict their workflow from this
             worker: a ``ctx.sleep`` with more than this left to sleep at once,
-            a ``ctx.recv`` still without a message after waiting this long, and
-            a child's ``result()`` still unfinished after this long. The
+            a ``ctx.recv`` still without a message after waiting this long, a
+            ``ctx.get_event`` still unset after this long, and a child's
+            ``result()`` still unfinished after this long. The
             service takes the workflow back (its status is ``ENQUEUED`` while
             it waits), the run ends and frees its slot and thread, and the
             service dispatches the workflow again, to any worker hosting it,
             when the sleep ends, when a message on the topic arrives or the
-            recv times out, or when the awaited workflow finishes. Parents
+            recv times out, when the event is set or the read times out, or
+            when the awaited workflow finishes. Parents
             awaiting children so never hold every slot while their children
             wait for one. The new run replays the journal up to the
             wait, which then returns at once, so the code between steps runs

@@ -483,13 +483,19 @@ def _released_until_later(workflow: Workflow) -> bool:
 
 
 def _released_reason(workflow: Workflow) -> str:
-    if workflow.wait_workflow_id is not None:
+    if workflow.wait_event_key is None and workflow.wait_workflow_id is not None:
         return (
             f"waiting for workflow {workflow.wait_workflow_id!r} to finish"
             " (released from its worker while it waits)"
         )
     assert workflow.start_at is not None
     until = workflow.start_at.astimezone(UTC).isoformat(timespec="seconds")
+    if workflow.wait_event_key is not None:
+        return (
+            f"waiting for event {workflow.wait_event_key!r} of workflow"
+            f" {workflow.wait_workflow_id!r} until {until}"
+            " (released from its worker while it waits)"
+        )
     if workflow.wait_topic is None:
         return f"sleeping until {until} (released from its worker while it waits)"
     topic = f"on topic {workflow.wait_topic!r}" if workflow.wait_topic else "without a topic"

@@ -5,23 +5,44 @@ A reader waits on this replica for a ``baton_comms`` notification of the
 workflow (a hint) with a periodic re-check. A workflow reading an event has
 the value recorded as its step, so replay sees the same value even if the
 event changed since; its wait's deadline is recorded the first time.
+
+A workflow still waiting for an event after a while may release its workflow
+instead (see ``engine/waits.py``), until its deadline or the SetEvent of that
+key: a SetEvent that finds readers released waiting for it makes them
+claimable at once. The two take the event's workflow's events lock, so one
+always sees the other: an event is never set unseen past a release.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from baton_server.connector import Connector
 from baton_server.engine import journal
 from baton_server.engine.journal import Caller, Replayed
 from baton_server.engine.waiters import StatusWaiters, wait_event
+from baton_server.engine.waits import releasable, release
 from baton_server.errors import workflow_not_found
 from baton_server.store import events, messages, waits, workflows
 from baton_server.store.events import Event
 from baton_server.store.models import Payload
 
 RECHECK_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class EventRead:
+    """What a GetEvent ended with."""
+
+    found: bool
+    """Whether the event was set (before the timeout)."""
+    value: Payload | None = None
+    """Its value, when found."""
+    released: bool = False
+    """The reading workflow was released while it waits instead (nothing read
+    or recorded)."""
 
 
 class Events:
@@ -36,6 +57,7 @@ class Events:
         try:
             async with self._connector.transaction() as tx:
                 await journal.record(tx, caller, journal.SET_EVENT)
+                await events.lock(tx, caller.workflow_id)
                 await events.set_value(
                     tx,
                     workflow_id=caller.workflow_id,
@@ -44,44 +66,89 @@ class Events:
                     value=value,
                 )
                 await messages.notify(tx, caller.workflow_id)
+                for name in await events.wake_released_readers(tx, caller.workflow_id, key):
+                    await workflows.notify_enqueued(tx, name)
         except Replayed:
             return
 
     async def get_event(
-        self, workflow_id: str, key: str, timeout: float, caller: Caller | None = None
-    ) -> tuple[bool, Payload | None]:
-        """``(found, value)`` of an event, waiting up to ``timeout`` for it to be set.
+        self,
+        workflow_id: str,
+        key: str,
+        timeout: float,
+        caller: Caller | None = None,
+        release_if_longer_than: float | None = None,
+    ) -> EventRead:
+        """An event's latest value, waiting up to ``timeout`` for it to be set.
 
         With ``caller`` the outcome is recorded as the caller's step and its
-        wait's deadline is durable.
+        wait's deadline is durable. With ``release_if_longer_than`` too (and
+        more than that left to wait), the call is held at most that long: if
+        the event is still unset by then, the caller's workflow is released
+        instead (see the module docstring) and nothing is recorded.
 
         Raises:
             NotFound: No workflow ``workflow_id``.
         """
         remaining = timeout
+        deadline: datetime | None = None
         if caller is not None:
             async with self._connector.transaction() as tx:
                 done = await journal.recorded(tx, caller)
                 if done is not None:
-                    return done.output is not None, done.output
+                    return EventRead(done.output is not None, done.output)
                 if timeout > 0:
-                    _, remaining = await waits.deadline(
+                    deadline, remaining = await waits.deadline(
                         tx, caller.workflow_id, caller.function_id, timedelta(seconds=timeout)
                     )
-        event = await self._wait(workflow_id, key, remaining)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + remaining
+        if (
+            caller is None
+            or deadline is None
+            or release_if_longer_than is None
+            or remaining <= release_if_longer_than
+        ):
+            event = await self._wait(workflow_id, key, until)
+        else:
+            event = await self._wait(workflow_id, key, loop.time() + release_if_longer_than)
+            if event is None:
+                event, released = await self._get_or_release(caller, workflow_id, key, deadline)
+                if released:
+                    return EventRead(found=False, released=True)
+                if event is None:  # started on a queue: it waits here
+                    event = await self._wait(workflow_id, key, until)
         if caller is None:
-            return event is not None, event.value if event else None
+            return EventRead(event is not None, event.value if event else None)
         output = (event.value or journal.JSON_NULL) if event is not None else None
         try:
             async with self._connector.transaction() as tx:
                 step = await journal.record(tx, caller, journal.GET_EVENT, output=output)
         except Replayed as replayed:
             step = replayed.step
-        return step.output is not None, step.output
+        return EventRead(step.output is not None, step.output)
 
-    async def _wait(self, workflow_id: str, key: str, timeout: float) -> Event | None:
+    async def _get_or_release(
+        self, caller: Caller, workflow_id: str, key: str, deadline: datetime
+    ) -> tuple[Event | None, bool]:
+        """``(event, False)`` when it is set by now; ``(None, True)`` when it is
+        not and the caller's workflow was released until ``deadline`` or its
+        setting; ``(None, False)`` when the workflow may not be released (it
+        was started on a queue), and nothing was done."""
+        async with self._connector.transaction() as tx:
+            # The events lock before the caller's row, in SetEvent's order.
+            await events.lock(tx, workflow_id)
+            if not await releasable(tx, caller):
+                return None, False
+            event = await events.get(tx, workflow_id, key)
+            if event is not None:
+                return event, False
+            await release(tx, caller, deadline, wait_workflow_id=workflow_id, wait_event_key=key)
+            return None, True
+
+    async def _wait(self, workflow_id: str, key: str, until: float) -> Event | None:
+        """The event once set, or ``None`` at ``until`` (the loop's time)."""
         loop = asyncio.get_running_loop()
-        until = loop.time() + timeout
         checked = False
         with self._waiters.watch(workflow_id) as changed:
             while True:

@@ -10,7 +10,8 @@ A long wait need not hold its worker at all: when the caller asks for it, the
 workflow is *released* (a sleep with more than the caller's threshold left, at
 once, in the transaction that records its wake-up time; a recv once it has
 waited that long for nothing, see ``engine/messages.py``; an await of another
-workflow likewise, see ``engine/children.py``). The workflow goes
+workflow likewise, see ``engine/children.py``; a read of another workflow's
+event likewise, see ``engine/events.py``). The workflow goes
 back to ENQUEUED with no owner and ``start_at`` (not before) at the recorded
 end of its wait; the call answers at once and the worker drops the run. The
 dispatcher leaves it alone until then (a timer wakes it at the earliest
@@ -115,10 +116,12 @@ async def release(
     *,
     wait_topic: str | None = None,
     wait_workflow_id: str | None = None,
+    wait_event_key: str | None = None,
 ) -> None:
     """Releases the caller's workflow, locked by :func:`releasable`, until
     ``wake_at`` (or a message on ``wait_topic``, or the end of workflow
-    ``wait_workflow_id``, when not ``None``)."""
+    ``wait_workflow_id``, or with ``wait_event_key`` the setting of that event
+    of that workflow, when not ``None``)."""
     name = await waits.release(
         tx,
         workflow_id=caller.workflow_id,
@@ -126,6 +129,7 @@ async def release(
         wake_at=wake_at,
         wait_topic=wait_topic,
         wait_workflow_id=wait_workflow_id,
+        wait_event_key=wait_event_key,
     )
     assert name is not None, "releasable() locked it, owned by the caller"
     # Every replica's dispatcher learns the new wake-up time (and arms its timer).

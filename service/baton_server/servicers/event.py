@@ -49,11 +49,20 @@ class EventService(pb_grpc.EventServiceServicer):
         timeout = validate.seconds(
             request.timeout, "timeout", default=0.0, maximum=MAX_WAIT_SECONDS
         )
-        caller = caller_in(request.context, "context") if request.HasField("context") else None
-        found, value = await self._engine.events.get_event(
-            request.workflow_id, request.key, timeout, caller
+        release = validate.release_threshold(request, maximum=MAX_WAIT_SECONDS)
+        caller = None
+        if request.HasField("context"):
+            caller = caller_in(request.context, "context")
+        elif release is not None:
+            raise InvalidArgument(
+                "release_if_longer_than", "is for a workflow reading an event: set context too"
+            )
+        read = await self._engine.events.get_event(
+            request.workflow_id, request.key, timeout, caller, release
         )
-        return pb.GetEventResponse(found=found, value=convert.payload_out(value))
+        return pb.GetEventResponse(
+            found=read.found, value=convert.payload_out(read.value), released=read.released
+        )
 
     async def ListEvents(
         self, request: pb.ListEventsRequest, context: Context

@@ -20,3 +20,16 @@ WHERE workflow_id = %(workflow_id)s AND key = %(key)s
 -- All events of a workflow by key.
 SELECT key, value_encoding, value, updated_at FROM events
 WHERE workflow_id = %(workflow_id)s ORDER BY key
+
+-- lock_events --
+-- Serializes, per workflow, a SetEvent with a GetEvent releasing its reader
+-- (until commit), so an event is never set unseen past a release: either the
+-- release sees the value, or the set sees the release and ends it.
+SELECT pg_advisory_xact_lock(1113018448, hashtext(%(workflow_id)s))
+
+-- wake_released_readers --
+-- Ends the wait of the workflows released while reading this event: claimable at once.
+UPDATE workflows SET start_at = NULL, wait_workflow_id = NULL, wait_event_key = NULL,
+    updated_at = now()
+WHERE wait_workflow_id = %(workflow_id)s AND wait_event_key = %(key)s AND status = 'ENQUEUED'
+RETURNING workflow_name

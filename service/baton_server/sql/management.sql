@@ -45,7 +45,7 @@ UPDATE workflows
 SET status = 'ENQUEUED', attempts_base = attempt, error = NULL, owner_worker_id = NULL,
     completed_at = NULL, deadline = NULL, updated_at = now(),
     start_at = CASE WHEN queue = '' THEN NULL ELSE start_at END,
-    wait_topic = NULL, wait_workflow_id = NULL,
+    wait_topic = NULL, wait_workflow_id = NULL, wait_event_key = NULL,
     app_version = coalesce(%(app_version)s, app_version)
 WHERE workflow_id = %(workflow_id)s AND status IN ('CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')
 RETURNING *

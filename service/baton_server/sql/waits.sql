@@ -12,13 +12,15 @@ FROM wait_deadlines WHERE workflow_id = %(workflow_id)s AND function_id = %(func
 -- release_waiting_workflow --
 -- Takes a waiting workflow from its worker: ENQUEUED again, not to be claimed
 -- before %(wake_at)s (or, when %(wait_topic)s is not NULL, a message on that
--- topic; when %(wait_workflow_id)s is not NULL, the end of that workflow), its
+-- topic; when %(wait_workflow_id)s is not NULL, the end of that workflow, or
+-- with %(wait_event_key)s, the SetEvent of that key of that workflow), its
 -- dispatch budget moved up by one so that the dispatch after the wait is not
 -- counted as a recovery. Only the owner's attempt of a workflow started
 -- without a queue; returns nothing otherwise.
 UPDATE workflows
 SET status = 'ENQUEUED', owner_worker_id = NULL, start_at = %(wake_at)s,
     wait_topic = %(wait_topic)s, wait_workflow_id = %(wait_workflow_id)s,
+    wait_event_key = %(wait_event_key)s,
     attempts_base = attempts_base + 1, updated_at = now()
 WHERE workflow_id = %(workflow_id)s AND status = 'PENDING' AND attempt = %(attempt)s
   AND queue = ''

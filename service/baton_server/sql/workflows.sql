@@ -100,6 +100,7 @@ SET status = 'PENDING',
     start_at = NULL,
     wait_topic = NULL,
     wait_workflow_id = NULL,
+    wait_event_key = NULL,
     updated_at = now()
 FROM picked
 WHERE w.workflow_id = picked.workflow_id

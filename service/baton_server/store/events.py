@@ -39,6 +39,19 @@ async def set_value(
     await tx.execute("insert_event_history", params)
 
 
+async def lock(tx: Tx, workflow_id: str) -> None:
+    """Takes the lock of a workflow's events, which a SetEvent and a release
+    of one of their readers share, until ``tx`` ends."""
+    await tx.execute("lock_events", {"workflow_id": workflow_id})
+
+
+async def wake_released_readers(tx: Tx, workflow_id: str, key: str) -> list[str]:
+    """Ends the wait of the workflows released while reading this event;
+    returns their names (of each distinct one, once)."""
+    rows = await tx.fetch("wake_released_readers", {"workflow_id": workflow_id, "key": key})
+    return sorted({str(row["workflow_name"]) for row in rows})
+
+
 async def get(tx: Tx, workflow_id: str, key: str) -> Event | None:
     """An event's latest value, if it was ever set."""
     row = await tx.fetch_one("get_event", {"workflow_id": workflow_id, "key": key})

@@ -101,7 +101,10 @@ class Workflow:
     wait_topic: str | None = None
     """A workflow released in a recv: the topic whose next message ends its wait."""
     wait_workflow_id: str | None = None
-    """A workflow released while it awaits another: the one whose end ends its wait."""
+    """A workflow released while it awaits another: the one whose end ends its
+    wait; or, with ``wait_event_key``, the one whose event it reads."""
+    wait_event_key: str | None = None
+    """A workflow released while it reads an event: the key whose setting ends its wait."""
 
     @property
     def finished(self) -> bool:
@@ -135,6 +138,7 @@ class Workflow:
             start_at=row.get("start_at"),
             wait_topic=row.get("wait_topic"),
             wait_workflow_id=row.get("wait_workflow_id"),
+            wait_event_key=row.get("wait_event_key"),
         )
 
 

@@ -27,9 +27,11 @@ async def release(
     wake_at: datetime,
     wait_topic: str | None = None,
     wait_workflow_id: str | None = None,
+    wait_event_key: str | None = None,
 ) -> str | None:
     """Takes the waiting workflow from its worker until ``wake_at`` (or a
-    message on ``wait_topic``, or the end of workflow ``wait_workflow_id``);
+    message on ``wait_topic``, or the end of workflow ``wait_workflow_id``, or
+    with ``wait_event_key`` the setting of that event of that workflow);
     returns its name.
 
     ``None``: nothing changed; the attempt is not the owner's, the workflow is
@@ -43,6 +45,7 @@ async def release(
             "wake_at": wake_at,
             "wait_topic": wait_topic,
             "wait_workflow_id": wait_workflow_id,
+            "wait_event_key": wait_event_key,
         },
     )
     return str(row["workflow_name"]) if row else None

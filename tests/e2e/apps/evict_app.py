@@ -92,6 +92,30 @@ async def async_parent(ctx: AsyncWorkflowContext, child: str, arg: Any) -> Any:
     return result
 
 
+@worker.workflow()
+def announcer(ctx: WorkflowContext, key: str) -> None:
+    """Publishes as event ``key`` the first message it receives on "ping"."""
+    ctx.set_event(key, ctx.recv("ping", timeout=300))
+
+
+@worker.workflow()
+def event_reader(ctx: WorkflowContext, workflow_id: str, key: str, timeout: float) -> Any:
+    ctx.run(mark, ctx.workflow_id, "before")
+    value = ctx.get_event(workflow_id, key, timeout=timeout)
+    ctx.run(mark, ctx.workflow_id, "after")
+    return value
+
+
+@worker.workflow()
+async def async_event_reader(
+    ctx: AsyncWorkflowContext, workflow_id: str, key: str, timeout: float
+) -> Any:
+    await ctx.run(mark, ctx.workflow_id, "before")
+    value = await ctx.get_event(workflow_id, key, timeout=timeout)
+    await ctx.run(mark, ctx.workflow_id, "after")
+    return value
+
+
 @worker.workflow(max_attempts=1)
 def many_naps(ctx: WorkflowContext, naps: int, seconds: float) -> int:
     """Evicted at every nap; with max_attempts=1 a single counted re-dispatch

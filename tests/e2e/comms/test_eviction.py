@@ -182,6 +182,42 @@ def test_a_released_parent_comes_back_when_its_child_finishes(
     assert _steps_ran_once(effects_url, "dad") == {"before": 2, "after": 2}
 
 
+def test_workflows_evicted_reading_an_event_come_back_when_it_is_set_or_at_their_timeout(
+    server: ThreadServer, spawn_comms, effects_url: str
+) -> None:
+    spawn_comms(server.target, app=EVICT_APP, SLOTS="2", EVICT_AFTER="0.2")
+    readers = {"reader-1": "event_reader", "reader-2": "async_event_reader"}
+    with Client(server.target) as client:
+        client.start_workflow("announcer", "news", workflow_id="herald")
+        handles = [
+            client.start_workflow(name, "herald", "news", 300.0, workflow_id=workflow_id)
+            for workflow_id, name in readers.items()
+        ]
+        late = client.start_workflow("event_reader", "herald", "never", 3.0, workflow_id="reader-3")
+        # The announcer is evicted in its recv, the readers in their get_event.
+        wait_until(lambda: _released(effects_url, "reader-") == 3, 30, "three released readers")
+        wait_until(lambda: _released(effects_url, "herald") == 1, 30, "the announcer's release")
+        reason = client.get_workflow("reader-1").waiting_reason
+        client.send("herald", "extra!", topic="ping")
+        results = [handle.result(timeout=60) for handle in handles]
+        timed_out = late.result(timeout=60)
+        waited = dict(
+            _query(
+                effects_url,
+                "SELECT workflow_id, extract(epoch FROM completed_at - created_at) FROM workflows"
+                " WHERE starts_with(workflow_id, 'reader-')",
+            )
+        )
+    assert reason.startswith("waiting for event 'news' of workflow 'herald' until")
+    assert results == ["extra!", "extra!"]
+    assert timed_out is None
+    # Woken by the event, long before their 300 s; the other not before its 3 s.
+    assert waited["reader-1"] < 60 and waited["reader-2"] < 60
+    assert waited["reader-3"] >= 3
+    assert _steps_ran_once(effects_url, "reader-") == {"before": 3, "after": 3}
+    assert sorted(_woke_early(effects_url, "reader-")) == ["reader-1", "reader-2"]
+
+
 def test_an_evicted_sleep_keeps_its_deadline_across_a_worker_kill(
     server: ThreadServer, spawn_comms, effects_url: str
 ) -> None:

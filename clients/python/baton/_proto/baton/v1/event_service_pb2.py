@@ -27,7 +27,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x62\x61ton/v1/event_service.proto\x12\x08\x62\x61ton.v1\x1a\x15\x62\x61ton/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"l\n\x0fSetEventRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.baton.v1.WorkflowContext\x12\x0b\n\x03key\x18\x02 \x01(\t\x12 \n\x05value\x18\x03 \x01(\x0b\x32\x11.baton.v1.Payload\"\x12\n\x10SetEventResponse\"\x8b\x01\n\x0fGetEventRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x19.baton.v1.WorkflowContext\"C\n\x10GetEventResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12 \n\x05value\x18\x02 \x01(\x0b\x32\x11.baton.v1.Payload\"f\n\x05\x45vent\x12\x0b\n\x03key\x18\x01 \x01(\t\x12 \n\x05value\x18\x02 \x01(\x0b\x32\x11.baton.v1.Payload\x12.\n\nupdated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"(\n\x11ListEventsRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\"5\n\x12ListEventsResponse\x12\x1f\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0f.baton.v1.Event2\xdd\x01\n\x0c\x45ventService\x12\x41\n\x08SetEvent\x12\x19.baton.v1.SetEventRequest\x1a\x1a.baton.v1.SetEventResponse\x12\x41\n\x08GetEvent\x12\x19.baton.v1.GetEventRequest\x1a\x1a.baton.v1.GetEventResponse\x12G\n\nListEvents\x12\x1b.baton.v1.ListEventsRequest\x1a\x1c.baton.v1.ListEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x62\x61ton/v1/event_service.proto\x12\x08\x62\x61ton.v1\x1a\x15\x62\x61ton/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"l\n\x0fSetEventRequest\x12*\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\x19.baton.v1.WorkflowContext\x12\x0b\n\x03key\x18\x02 \x01(\t\x12 \n\x05value\x18\x03 \x01(\x0b\x32\x11.baton.v1.Payload\"\x12\n\x10SetEventResponse\"\xc6\x01\n\x0fGetEventRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\x07\x63ontext\x18\x04 \x01(\x0b\x32\x19.baton.v1.WorkflowContext\x12\x39\n\x16release_if_longer_than\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"U\n\x10GetEventResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12 \n\x05value\x18\x02 \x01(\x0b\x32\x11.baton.v1.Payload\x12\x10\n\x08released\x18\x03 \x01(\x08\"f\n\x05\x45vent\x12\x0b\n\x03key\x18\x01 \x01(\t\x12 \n\x05value\x18\x02 \x01(\x0b\x32\x11.baton.v1.Payload\x12.\n\nupdated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"(\n\x11ListEventsRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\"5\n\x12ListEventsResponse\x12\x1f\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0f.baton.v1.Event2\xdd\x01\n\x0c\x45ventService\x12\x41\n\x08SetEvent\x12\x19.baton.v1.SetEventRequest\x1a\x1a.baton.v1.SetEventResponse\x12\x41\n\x08GetEvent\x12\x19.baton.v1.GetEventRequest\x1a\x1a.baton.v1.GetEventResponse\x12G\n\nListEvents\x12\x1b.baton.v1.ListEventsRequest\x1a\x1c.baton.v1.ListEventsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,15 +39,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SETEVENTRESPONSE']._serialized_start=240
   _globals['_SETEVENTRESPONSE']._serialized_end=258
   _globals['_GETEVENTREQUEST']._serialized_start=261
-  _globals['_GETEVENTREQUEST']._serialized_end=400
-  _globals['_GETEVENTRESPONSE']._serialized_start=402
-  _globals['_GETEVENTRESPONSE']._serialized_end=469
-  _globals['_EVENT']._serialized_start=471
-  _globals['_EVENT']._serialized_end=573
-  _globals['_LISTEVENTSREQUEST']._serialized_start=575
-  _globals['_LISTEVENTSREQUEST']._serialized_end=615
-  _globals['_LISTEVENTSRESPONSE']._serialized_start=617
-  _globals['_LISTEVENTSRESPONSE']._serialized_end=670
-  _globals['_EVENTSERVICE']._serialized_start=673
-  _globals['_EVENTSERVICE']._serialized_end=894
+  _globals['_GETEVENTREQUEST']._serialized_end=459
+  _globals['_GETEVENTRESPONSE']._serialized_start=461
+  _globals['_GETEVENTRESPONSE']._serialized_end=546
+  _globals['_EVENT']._serialized_start=548
+  _globals['_EVENT']._serialized_end=650
+  _globals['_LISTEVENTSREQUEST']._serialized_start=652
+  _globals['_LISTEVENTSREQUEST']._serialized_end=692
+  _globals['_LISTEVENTSRESPONSE']._serialized_start=694
+  _globals['_LISTEVENTSRESPONSE']._serialized_end=747
+  _globals['_EVENTSERVICE']._serialized_start=750
+  _globals['_EVENTSERVICE']._serialized_end=971
 # @@protoc_insertion_point(module_scope)

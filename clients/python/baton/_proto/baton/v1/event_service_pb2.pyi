@@ -26,24 +26,28 @@ class SetEventResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class GetEventRequest(_message.Message):
-    __slots__ = ("workflow_id", "key", "timeout", "context")
+    __slots__ = ("workflow_id", "key", "timeout", "context", "release_if_longer_than")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_IF_LONGER_THAN_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     key: str
     timeout: _duration_pb2.Duration
     context: _common_pb2.WorkflowContext
-    def __init__(self, workflow_id: _Optional[str] = ..., key: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., context: _Optional[_Union[_common_pb2.WorkflowContext, _Mapping]] = ...) -> None: ...
+    release_if_longer_than: _duration_pb2.Duration
+    def __init__(self, workflow_id: _Optional[str] = ..., key: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., context: _Optional[_Union[_common_pb2.WorkflowContext, _Mapping]] = ..., release_if_longer_than: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class GetEventResponse(_message.Message):
-    __slots__ = ("found", "value")
+    __slots__ = ("found", "value", "released")
     FOUND_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    RELEASED_FIELD_NUMBER: _ClassVar[int]
     found: bool
     value: _common_pb2.Payload
-    def __init__(self, found: _Optional[bool] = ..., value: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ...) -> None: ...
+    released: bool
+    def __init__(self, found: _Optional[bool] = ..., value: _Optional[_Union[_common_pb2.Payload, _Mapping]] = ..., released: _Optional[bool] = ...) -> None: ...
 
 class Event(_message.Message):
     __slots__ = ("key", "value", "updated_at")

@@ -59,7 +59,8 @@ class EventServiceServicer:
     def SetEvent(self, request, context):
         """Sets an event of the calling workflow (latest value wins; history kept per
         step). Recorded as a step (`baton.set_event`) in the same transaction:
-        exactly once. Wakes every GetEvent waiting for it. FAILED_PRECONDITION
+        exactly once. Wakes every GetEvent waiting for it, and makes the workflows
+        released while reading it claimable at once. FAILED_PRECONDITION
         (STALE_ATTEMPT) for a stale attempt.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -72,8 +73,9 @@ class EventServiceServicer:
         deadline must exceed the timeout; at most 1 hour). From a workflow
         (`context` set) the value read, or its absence, is recorded as a step
         (`baton.get_event`), so replay sees the same value even if the event
-        changed since, and the wait's deadline is recorded the first time.
-        NOT_FOUND for an unknown workflow.
+        changed since, and the wait's deadline is recorded the first time; a long
+        wait may release the reading workflow from its worker
+        (`release_if_longer_than`). NOT_FOUND for an unknown workflow.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
