@@ -3,6 +3,8 @@ workflow's run on a worker and to each of its steps."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -76,3 +78,50 @@ def test_a_trace_links_the_client_start_to_the_workflow_and_its_steps(
     recorded = [s for s in spans if s.name == "baton.v1.WorkerService/RecordStep"]
     assert len(recorded) == 2
     assert by_name["workflow traced_checkout"].attributes["baton.workflow_id"] == "traced-1"
+
+
+@pytest.mark.timeout(60)
+def test_a_worker_stopped_mid_step_unwinds_the_step_and_ends_its_spans(
+    exporter: InMemorySpanExporter, server: ThreadServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A plain def workflow runs an async def step as a task on the worker's
+    # loop; the worker stops (its shutdown timeout passes) while the step waits.
+    # The step must unwind on that loop before it closes: left pending, it would
+    # be finalised later by the garbage collector, outside its task's context,
+    # and its span could not be detached ("... was created in a different Context").
+    worker = Worker(server.target, shutdown_timeout=0.2)
+    step_started = threading.Event()
+    step_unwound = threading.Event()
+    workflow_left = threading.Event()
+    step_errors: list[Exception] = []
+
+    @worker.step()
+    async def wait_forever() -> None:
+        step_started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            step_unwound.set()
+
+    @worker.workflow()
+    def stuck_in_step(ctx: WorkflowContext) -> None:
+        try:
+            ctx.run(wait_forever)
+        except Exception as exc:
+            step_errors.append(exc)
+        finally:
+            workflow_left.set()
+
+    with Client(server.target) as client, worker_in_thread(worker):
+        client.start_workflow("stuck_in_step", workflow_id="traced-stopped")
+        assert step_started.wait(30)
+    assert step_unwound.is_set()
+    ended = {s.name for s in exporter.get_finished_spans()}
+    assert {"workflow stuck_in_step", "step wait_forever"} <= ended
+    # The workflow's code is stopped, not told that its step failed.
+    assert workflow_left.wait(10)
+    assert step_errors == []
+    detach_errors = [
+        r for r in caplog.records if r.exc_info and "different Context" in str(r.exc_info[1])
+    ]
+    assert detach_errors == []

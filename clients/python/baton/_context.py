@@ -39,6 +39,7 @@ from baton._checkpoints import Checkpointer
 from baton._comms import call_remote, in_step, with_step
 from baton._convert import error_to_proto
 from baton._errors import FailedPrecondition, NonDeterministicError, StepError
+from baton._loop_calls import LoopCalls
 from baton._payload import Serializer
 from baton._proto.baton.v1 import common_pb2, worker_service_pb2
 from baton._registry import StepDefinition, step_definition_of
@@ -163,6 +164,8 @@ class ContextCore:
             tuple[worker_service_pb2.RecordStepRequest, concurrent.futures.Future[Any]]
         ] = []
         self._sent: set[asyncio.Future[Any]] = set()  # steps sent, until answered
+        self.calls = LoopCalls()
+        """What the workflow's threads run on the loop (`call_from_thread`)."""
 
     @property
     def rpc(self) -> AsyncRpc | None:
@@ -347,7 +350,7 @@ class ContextCore:
             return
         # Sent from the loop (an async workflow): wait there.
         assert self._loop is not None, "a ContextCore without a loop cannot wait"
-        self._wait_from_thread(asyncio.run_coroutine_threadsafe(self.settled(), self._loop))
+        self._wait_from_thread(self._submit(self.settled()))
 
     def _pending_ahead(
         self,
@@ -507,19 +510,20 @@ class ContextCore:
         Polls the run's flags while waiting, so a run abandoned meanwhile (or a
         worker that shut its loop down) raises `WorkflowStop` instead of hanging.
         """
-        assert self._loop is not None, "a ContextCore without a loop cannot call it"
         try:
             if settle:  # not from inside a step: its writes are outside the journal's order
                 self.wait_settled()
         except BaseException:
             coro.close()
             raise
+        return self._wait_from_thread(self._submit(coro))
+
+    def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        assert self._loop is not None, "a ContextCore without a loop cannot call it"
         try:
-            future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+            return self.calls.submit(coro, self._loop)
         except RuntimeError:  # the loop is closed: the worker has stopped
-            coro.close()
             raise LeaseLost("the worker has stopped") from None
-        return self._wait_from_thread(future)
 
     def _wait_from_thread(self, future: concurrent.futures.Future[T]) -> T:
         """Waits for ``future`` (running on the loop) from the workflow's thread,
@@ -527,6 +531,9 @@ class ContextCore:
         while True:
             done, _ = concurrent.futures.wait([future], timeout=_POLL_SECONDS)
             if done:
+                if future.cancelled():  # the worker dropped it (`LoopCalls.cancel`)
+                    self.check_alive()
+                    raise LeaseLost("the worker is stopping")
                 return future.result()
             if self.state.stale or self.state.cancelled:
                 future.cancel()

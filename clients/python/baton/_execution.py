@@ -116,8 +116,21 @@ async def _nothing_ahead() -> None:
 async def _call_workflow(
     definition: WorkflowDefinition, core: ContextCore, args: list[Any], executor: Executor
 ) -> Any:
-    if definition.is_async:
-        return await definition.fn(AsyncWorkflowContext(core), *args)
+    try:
+        if definition.is_async:
+            return await definition.fn(AsyncWorkflowContext(core), *args)
+        return await _call_in_thread(definition, core, args, executor)
+    except asyncio.CancelledError:
+        # The worker tears the run down; a thread of it may run on (it stops at
+        # its next checkpoint), but what it runs on the loop ends now, while the
+        # loop is still there (see `LoopCalls`).
+        await core.calls.cancel()
+        raise
+
+
+async def _call_in_thread(
+    definition: WorkflowDefinition, core: ContextCore, args: list[Any], executor: Executor
+) -> Any:
     context = WorkflowContext(core)
 
     def call() -> Any:
