@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from baton import Client, Worker, WorkflowContext
 from tests.conftest import ThreadServer, worker_in_thread
+from tests.e2e.conftest import wait_until
 
 _EXPORTER = InMemorySpanExporter()
 
@@ -61,7 +62,25 @@ def test_a_trace_links_the_client_start_to_the_workflow_and_its_steps(
             handle = client.start_workflow("traced_checkout", "book", workflow_id="traced-1")
         assert handle.result(timeout=30) == "done"
     trace_id = request_span.get_span_context().trace_id
-    spans = [s for s in exporter.get_finished_spans() if s.context.trace_id == trace_id]
+
+    def traced() -> list[ReadableSpan]:
+        return [s for s in exporter.get_finished_spans() if s.context.trace_id == trace_id]
+
+    def names() -> list[str]:
+        return [s.name for s in traced()]
+
+    # A span is exported when it ends, and some end after the result is out:
+    # the server answers the caller awaiting the result before the checkpoint
+    # that finished the workflow, and the worker ends the workflow's span after.
+    wait_until(
+        lambda: (
+            names().count("baton.v1.WorkerService/RecordStep") >= 2
+            and "workflow traced_checkout" in names()
+        ),
+        10,
+        "the workflow's spans to end",
+    )
+    spans = traced()
     by_name: dict[str, ReadableSpan] = {s.name: s for s in spans}
 
     def parent_of(name: str) -> str:
