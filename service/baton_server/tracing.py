@@ -7,6 +7,8 @@ context of its StartWorkflow span (``current_carrier``), and its dispatch hands
 it to the worker, whose workflow and step spans then join the caller's trace.
 Configure the exporter the usual OpenTelemetry way (a TracerProvider set up by
 the program, e.g. with ``opentelemetry-instrument`` or the OTEL_* variables).
+Without one, a span would record nothing, so an RPC gets none unless its caller
+sent a trace context: then the no-op span still passes it on to the workflow.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         carrier = {
             key: value for key, value in details.invocation_metadata or () if isinstance(value, str)
         }
+        if _no_provider() and not _carries_context(carrier):
+            return handler
         tracer = self._tracer
 
         def attach() -> tuple[Any, Any]:
@@ -126,3 +130,13 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return traced
 
         return rewrap(handler, unary=unary, streaming=streaming)
+
+
+def _no_provider() -> bool:
+    """Whether no tracer provider is configured: spans would be no-ops."""
+    return isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+def _carries_context(carrier: Mapping[str, str]) -> bool:
+    """Whether call metadata holds a trace context (to pass on)."""
+    return bool(trace.get_current_span(propagate.extract(carrier)).get_span_context().is_valid)

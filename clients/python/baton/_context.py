@@ -37,7 +37,7 @@ from typing import Any, TypeVar, overload
 
 from baton._checkpoints import Checkpointer
 from baton._comms import call_remote, in_step, with_step
-from baton._convert import error_to_proto
+from baton._convert import error_to_proto, timestamp
 from baton._errors import FailedPrecondition, NonDeterministicError, StepError
 from baton._loop_calls import LoopCalls
 from baton._payload import Serializer
@@ -263,7 +263,7 @@ class ContextCore:
             workflow_id=self.workflow_id, function_id=function_id, attempt=self.attempt
         )
         request = worker_service_pb2.RecordStepRequest(
-            context=context, step_name=step_name, started_at=started_at
+            context=context, step_name=step_name, started_at=timestamp(started_at)
         )
         if error is not None:
             request.error.CopyFrom(error_to_proto(error))

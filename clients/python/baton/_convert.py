@@ -6,10 +6,14 @@ import traceback
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from baton._errors import BatonError
 from baton._payload import Serializer
 from baton._proto.baton.v1 import common_pb2
 from baton._types import StepInfo, WorkflowErrorInfo, WorkflowInfo, WorkflowStatus
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _STATUS_FROM_PROTO: dict[int, WorkflowStatus] = {
     common_pb2.WORKFLOW_STATUS_ENQUEUED: WorkflowStatus.ENQUEUED,
@@ -59,8 +63,14 @@ def datetime_from_proto(message: _Message, field: str) -> datetime | None:
     if not message.HasField(field):
         return None
     stamp: Any = getattr(message, field)
-    moment: datetime = stamp.ToDatetime(tzinfo=UTC)
-    return moment
+    return _EPOCH + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000)
+
+
+def timestamp(moment: datetime) -> Timestamp:
+    """An aware datetime as a Timestamp: Timestamp.FromDatetime's arithmetic at
+    a third of its cost (every step's request carries one)."""
+    since = moment - _EPOCH
+    return Timestamp(seconds=since.days * 86400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def duration(seconds: float) -> timedelta:

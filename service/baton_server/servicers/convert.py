@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -18,6 +18,8 @@ STATUS_TO_PROTO = {
     "MAX_RECOVERY_ATTEMPTS_EXCEEDED": pb.WORKFLOW_STATUS_MAX_RECOVERY_ATTEMPTS_EXCEEDED,
 }
 STATUS_FROM_PROTO = {value: key for key, value in STATUS_TO_PROTO.items()}
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def payload_in(message: pb.Payload) -> Payload | None:
@@ -62,17 +64,19 @@ def failure_out(failure: Failure | None) -> pb.WorkflowError | None:
 
 
 def timestamp(value: datetime | None) -> Timestamp | None:
-    """A datetime as a Timestamp (``None`` stays unset)."""
+    """A datetime as a Timestamp (``None`` stays unset; a naive one is local time)."""
     if value is None:
         return None
-    result = Timestamp()
-    result.FromDatetime(value.astimezone(UTC))
-    return result
+    if value.tzinfo is None:
+        value = value.astimezone(UTC)
+    # Timestamp.FromDatetime's arithmetic, a third of its cost: a hot path.
+    since = value - _EPOCH
+    return Timestamp(seconds=since.days * 86400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def datetime_in(value: Timestamp) -> datetime:
-    """A Timestamp as an aware UTC datetime."""
-    return value.ToDatetime(tzinfo=UTC)
+    """A Timestamp as an aware UTC datetime (to the microsecond)."""
+    return _EPOCH + timedelta(seconds=value.seconds, microseconds=value.nanos // 1000)
 
 
 def workflow_out(
