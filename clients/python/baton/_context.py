@@ -529,15 +529,20 @@ class ContextCore:
         """Waits for ``future`` (running on the loop) from the workflow's thread,
         raising `WorkflowStop` if the run is abandoned meanwhile."""
         while True:
-            done, _ = concurrent.futures.wait([future], timeout=_POLL_SECONDS)
-            if done:
-                if future.cancelled():  # the worker dropped it (`LoopCalls.cancel`)
-                    self.check_alive()
-                    raise LeaseLost("the worker is stopping")
-                return future.result()
-            if self.state.stale or self.state.cancelled:
-                future.cancel()
+            try:
+                # Its own exception is returned, not raised: a TimeoutError
+                # here means "not done yet". (Lighter than futures.wait, which
+                # makes an Event per call: this runs once per step.)
+                future.exception(timeout=_POLL_SECONDS)
+            except concurrent.futures.CancelledError:  # dropped (`LoopCalls.cancel`)
                 self.check_alive()
+                raise LeaseLost("the worker is stopping") from None
+            except TimeoutError:
+                if self.state.stale or self.state.cancelled:
+                    future.cancel()
+                    self.check_alive()
+                continue
+            return future.result()
 
 
 def _now() -> datetime:
