@@ -397,12 +397,17 @@ def test_the_end_of_an_awaited_workflow_does_not_wait_for_its_awaiters_lock(
     assert waiting_for == "gran-1"
 
 
-def _blocked_on_advisory_lock(database_url: str) -> bool:
-    with psycopg.connect(database_url) as conn:
-        [(waiting,)] = conn.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-        ).fetchall()
-    return bool(waiting)
+def _wait_for_a_lock_wait(database_url: str, *events: str) -> None:
+    """Returns once a backend of this database waits for a lock of one of these kinds."""
+    deadline = time.monotonic() + 10
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while not conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND wait_event = ANY(%s)",
+            (list(events),),
+        ).fetchone()[0]:  # type: ignore[index]
+            assert time.monotonic() < deadline, f"no backend came to wait for a {events} lock"
+            time.sleep(0.01)
 
 
 def test_a_message_sent_while_its_recv_releases_the_workflow_is_received(
@@ -435,10 +440,7 @@ def test_a_message_sent_while_its_recv_releases_the_workflow_is_received(
             ),
             timeout=20,
         )
-        deadline = time.monotonic() + 10
-        while not _blocked_on_advisory_lock(database_url):
-            assert time.monotonic() < deadline, "the release never reached the inbox lock"
-            time.sleep(0.01)
+        _wait_for_a_lock_wait(database_url, "advisory")
         sender.execute(query("insert_message"), params)
         sender.execute(query("wake_released_recv"), params)
         sender.commit()
@@ -530,3 +532,66 @@ def test_a_get_event_the_caller_may_not_release_is_refused_by_field(stubs: Stubs
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert says in caught.value.details()
         assert details(caught.value)[1][0][0] == "release_if_longer_than"
+
+
+def test_an_event_set_while_its_reader_is_released_wakes_it_or_is_seen(
+    server: ThreadServer, stubs: Stubs, database_url: str
+) -> None:
+    # A release that waits for a SetEvent's events lock sees the value after it.
+    from baton_server.queries import query
+
+    _running(stubs, database_url, "setter")
+    _running(stubs, database_url, "getter")
+    request = ev.GetEventRequest(
+        workflow_id="setter",
+        key="k",
+        timeout={"seconds": 600},
+        context=_ctx("getter", 1),
+        release_if_longer_than={},
+    )
+    with psycopg.connect(database_url) as holder, ThreadPoolExecutor(1) as pool:
+        holder.execute(query("lock_events"), {"workflow_id": "setter"})  # a SetEvent, midway
+        getting = pool.submit(stubs.events.GetEvent, request, timeout=20)
+        _wait_for_a_lock_wait(database_url, "advisory")
+        holder.execute(
+            "INSERT INTO events (workflow_id, key, value_encoding, value)"
+            " VALUES ('setter', 'k', 'json', '1')"
+        )
+        holder.commit()
+        got = getting.result(timeout=20)
+    assert (got.found, got.released, got.value.json) == (True, False, "1")
+
+
+def test_a_set_event_does_not_deadlock_with_a_cancel_of_its_released_reader_s_tree(
+    server: ThreadServer, stubs: Stubs, database_url: str
+) -> None:
+    # A parent released reading its child's event; a cancel of the parent's
+    # tree locks the parent, then the child. The child's SetEvent must not hold
+    # the child's row while it waits for the parent's to wake it.
+    _running(stubs, database_url, "elder")
+    _running(stubs, database_url, "elder-1")
+    read = ev.GetEventRequest(
+        workflow_id="elder-1",
+        key="ready",
+        timeout={"seconds": 600},
+        context=_ctx("elder", 1),
+        release_if_longer_than={},
+    )
+    assert stubs.events.GetEvent(read, timeout=10).released
+    setting = ev.SetEventRequest(context=_ctx("elder-1", 1), key="ready")
+    with (
+        psycopg.connect(database_url) as cancel,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        cancel.execute("SET lock_timeout = '5s'")
+        cancel.execute("SELECT 1 FROM workflows WHERE workflow_id = 'elder' FOR UPDATE")
+        set_ = pool.submit(stubs.events.SetEvent, setting, timeout=20)
+        _wait_for_a_lock_wait(database_url, "transactionid", "tuple")  # the wake, on 'elder'
+        cancel.execute("SELECT 1 FROM workflows WHERE workflow_id = 'elder-1' FOR UPDATE")
+        cancel.rollback()
+        set_.result(timeout=20)
+    with psycopg.connect(database_url) as conn:
+        woken = conn.execute(
+            "SELECT start_at, wait_event_key FROM workflows WHERE workflow_id = 'elder'"
+        ).fetchone()
+    assert woken == (None, None)

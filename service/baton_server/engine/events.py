@@ -8,9 +8,12 @@ event changed since; its wait's deadline is recorded the first time.
 
 A workflow still waiting for an event after a while may release its workflow
 instead (see ``engine/waits.py``), until its deadline or the SetEvent of that
-key: a SetEvent that finds readers released waiting for it makes them
-claimable at once. The two take the event's workflow's events lock, so one
-always sees the other: an event is never set unseen past a release.
+key: after its commit, a SetEvent makes the readers released waiting for it
+claimable at once. A release reads the event holding the event's workflow's
+events lock, which a SetEvent holds while it sets the value: so the release
+either sees the value or committed before the set, and is woken after it.
+A workflow reading its own event is never released (only its own run can set
+it).
 """
 
 from __future__ import annotations
@@ -53,11 +56,15 @@ class Events:
         self._waiters = waiters
 
     async def set_event(self, caller: Caller, key: str, value: Payload | None) -> None:
-        """Sets an event of the calling workflow, recorded as its step (exactly once)."""
+        """Sets an event of the calling workflow, recorded as its step (exactly
+        once), then makes the readers released waiting for it claimable."""
         try:
             async with self._connector.transaction() as tx:
-                await journal.record(tx, caller, journal.SET_EVENT)
+                # The events lock first, before any row: a release takes it
+                # before its reader's row, so neither waits holding what the
+                # other wants.
                 await events.lock(tx, caller.workflow_id)
+                await journal.record(tx, caller, journal.SET_EVENT)
                 await events.set_value(
                     tx,
                     workflow_id=caller.workflow_id,
@@ -66,10 +73,14 @@ class Events:
                     value=value,
                 )
                 await messages.notify(tx, caller.workflow_id)
-                for name in await events.wake_released_readers(tx, caller.workflow_id, key):
-                    await workflows.notify_enqueued(tx, name)
         except Replayed:
-            return
+            pass  # set before: the readers may not have been woken (a crash in between)
+        # After the commit, holding no row: a reader's row may be locked by a
+        # cancel of its tree waiting for this workflow's row (parent and child
+        # either way round). A release that committed before the set is woken
+        # here; one after it saw the value.
+        async with self._connector.autocommit() as tx:
+            await events.wake_released_readers(tx, caller.workflow_id, key)
 
     async def get_event(
         self,
@@ -108,6 +119,8 @@ class Events:
             or deadline is None
             or release_if_longer_than is None
             or remaining <= release_if_longer_than
+            # Its own event is set by its own run alone: a release would stop that run.
+            or caller.workflow_id == workflow_id
         ):
             event = await self._wait(workflow_id, key, until)
         else:
@@ -136,7 +149,7 @@ class Events:
         setting; ``(None, False)`` when the workflow may not be released (it
         was started on a queue), and nothing was done."""
         async with self._connector.transaction() as tx:
-            # The events lock before the caller's row, in SetEvent's order.
+            # The events lock before the caller's row (see set_event).
             await events.lock(tx, workflow_id)
             if not await releasable(tx, caller):
                 return None, False

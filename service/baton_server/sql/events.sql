@@ -28,8 +28,9 @@ WHERE workflow_id = %(workflow_id)s ORDER BY key
 SELECT pg_advisory_xact_lock(1113018448, hashtext(%(workflow_id)s))
 
 -- wake_released_readers --
--- Ends the wait of the workflows released while reading this event: claimable at once.
+-- Ends the wait of the workflows released while reading this event: claimable
+-- at once, and every replica's dispatcher is woken.
 UPDATE workflows SET start_at = NULL, wait_workflow_id = NULL, wait_event_key = NULL,
     updated_at = now()
 WHERE wait_workflow_id = %(workflow_id)s AND wait_event_key = %(key)s AND status = 'ENQUEUED'
-RETURNING workflow_name
+RETURNING pg_notify('baton_enqueued', workflow_name)

@@ -45,11 +45,10 @@ async def lock(tx: Tx, workflow_id: str) -> None:
     await tx.execute("lock_events", {"workflow_id": workflow_id})
 
 
-async def wake_released_readers(tx: Tx, workflow_id: str, key: str) -> list[str]:
-    """Ends the wait of the workflows released while reading this event;
-    returns their names (of each distinct one, once)."""
-    rows = await tx.fetch("wake_released_readers", {"workflow_id": workflow_id, "key": key})
-    return sorted({str(row["workflow_name"]) for row in rows})
+async def wake_released_readers(tx: Tx, workflow_id: str, key: str) -> int:
+    """Ends the wait of the workflows released while reading this event, and
+    wakes the dispatchers when ``tx`` commits; returns how many."""
+    return await tx.execute("wake_released_readers", {"workflow_id": workflow_id, "key": key})
 
 
 async def get(tx: Tx, workflow_id: str, key: str) -> Event | None:
