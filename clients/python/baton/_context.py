@@ -534,9 +534,12 @@ class ContextCore:
                 # here means "not done yet". (Lighter than futures.wait, which
                 # makes an Event per call: this runs once per step.)
                 future.exception(timeout=_POLL_SECONDS)
-            except concurrent.futures.CancelledError:  # dropped (`LoopCalls.cancel`)
+            except concurrent.futures.CancelledError:
+                # Dropped as the run is abandoned or torn down; else it
+                # cancelled itself, and that is its outcome, as any exception's.
                 self.check_alive()
-                raise LeaseLost("the worker is stopping") from None
+                if self.calls.cancelled:
+                    raise LeaseLost("the worker is stopping") from None
             except TimeoutError:
                 if self.state.stale or self.state.cancelled:
                     future.cancel()

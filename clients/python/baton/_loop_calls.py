@@ -22,12 +22,21 @@ __all__ = ["LoopCalls"]
 
 T = TypeVar("T")
 
+# How long `cancel` waits for the cancelled calls to unwind; a call that
+# swallows its cancellation is left behind after it.
+_UNWIND_SECONDS = 2.0
+
 
 class LoopCalls:
     """The tasks one workflow run's threads have running on the loop."""
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] | None = set()  # None once cancelled
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether `cancel` ran: the run is being torn down."""
+        return self._tasks is None
 
     def submit(
         self, coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop
@@ -54,7 +63,8 @@ class LoopCalls:
         tasks, self._tasks = self._tasks or set(), None
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.wait(tasks, timeout=_UNWIND_SECONDS)
 
     async def _tracked(self, coro: Coroutine[Any, Any, T]) -> T:
         task, tasks = asyncio.current_task(), self._tasks
