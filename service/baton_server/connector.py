@@ -36,15 +36,21 @@ class DatabaseUnavailable(Exception):
 
 class TransactionAborted(DatabaseUnavailable):
     """Postgres rolled the transaction back to resolve a conflict with a
-    concurrent one (SQLSTATE class 40: a deadlock, a serialization failure).
-    Nothing of it was written, so running it again is safe."""
+    concurrent one (SQLSTATE 40P01, a deadlock; 40001, a serialization
+    failure). Nothing of it was written, so running it again is safe."""
+
+
+# Of class 40, only these: 40003 (statement completion unknown) may have
+# written, and 40002 is a constraint's verdict.
+_ABORTED = frozenset({"40001", "40P01"})
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether a database error is worth retrying (SQLSTATE class 08, 40, 53, 57)."""
+    """Whether a database error is worth retrying (SQLSTATE class 08, 53, 57,
+    and the aborts 40001 and 40P01)."""
     if isinstance(exc, (psycopg.OperationalError, PoolTimeout, DatabaseUnavailable)):
         sqlstate = getattr(exc, "sqlstate", None)
-        return sqlstate is None or sqlstate[:2] in {"08", "40", "53", "57"}
+        return sqlstate is None or sqlstate[:2] in {"08", "53", "57"} or sqlstate in _ABORTED
     return False
 
 
@@ -240,9 +246,12 @@ async def _translated() -> AsyncIterator[None]:
             raise asyncio.CancelledError() from exc
         if not is_transient(exc):
             raise
-        if isinstance(exc, psycopg.Error) and (exc.sqlstate or "").startswith("40"):
-            # Its primary message only ("deadlock detected"): the detail names
-            # backends and tuples, which mean nothing to a caller.
+        if isinstance(exc, psycopg.Error) and exc.sqlstate in _ABORTED:
+            # The caller gets the primary message ("deadlock detected"); the
+            # detail, which names the backends and locks, is for the log.
+            log.warning(
+                "transaction aborted: %s (%s)", exc.diag.message_primary, exc.diag.message_detail
+            )
             raise TransactionAborted(exc.diag.message_primary or type(exc).__name__) from exc
         raise DatabaseUnavailable(str(exc).strip() or type(exc).__name__) from exc
 

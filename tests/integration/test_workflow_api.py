@@ -158,6 +158,8 @@ def test_bad_page_tokens_and_sizes_are_invalid_argument(stub) -> None:
         wf.ListWorkflowsRequest(page_token="garbage"),
         wf.ListWorkflowsRequest(page_size=5000),
         wf.ListWorkflowsRequest(page_size=-1),
+        wf.ListWorkflowsRequest(created_after={"seconds": 1, "nanos": -1}),
+        wf.ListWorkflowsRequest(completed_before={"seconds": 2**40}),
     ):
         with pytest.raises(grpc.RpcError) as caught:
             stub.ListWorkflows(request, timeout=5)

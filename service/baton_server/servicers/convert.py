@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from baton._proto.baton.v1 import common_pb2 as pb
+from baton_server.errors import InvalidArgument
 from baton_server.store.models import Failure, Payload, Step, Workflow
 
 STATUS_TO_PROTO = {
@@ -20,6 +21,8 @@ STATUS_TO_PROTO = {
 STATUS_FROM_PROTO = {value: key for key, value in STATUS_TO_PROTO.items()}
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
 
 
 def payload_in(message: pb.Payload) -> Payload | None:
@@ -74,8 +77,17 @@ def timestamp(value: datetime | None) -> Timestamp | None:
     return Timestamp(seconds=since.days * 86400 + since.seconds, nanos=since.microseconds * 1000)
 
 
-def datetime_in(value: Timestamp) -> datetime:
-    """A Timestamp as an aware UTC datetime (to the microsecond)."""
+def datetime_in(value: Timestamp, field: str) -> datetime:
+    """A request's Timestamp ``field`` as an aware UTC datetime (to the microsecond).
+
+    Raises:
+        InvalidArgument: It is outside Timestamp's range (years 1 to 9999, nanos
+            0 to 999,999,999).
+    """
+    if not (_MIN_SECONDS <= value.seconds <= _MAX_SECONDS and 0 <= value.nanos < 1_000_000_000):
+        raise InvalidArgument(
+            field, "is not a valid timestamp (years 1 to 9999, nanos 0 to 999,999,999)"
+        )
     return _EPOCH + timedelta(seconds=value.seconds, microseconds=value.nanos // 1000)
 
 

@@ -67,7 +67,9 @@ def new_start(request: pb.StartWorkflowRequest, base: NewWorkflow) -> NewStart:
         deduplication_id=request.deduplication_id or None,
         priority=request.priority,
         partition_key=request.partition_key,
-        start_at=convert.datetime_in(request.start_at) if request.HasField("start_at") else None,
+        start_at=convert.datetime_in(request.start_at, "start_at")
+        if request.HasField("start_at")
+        else None,
         queue_timeout=queue_timeout,
         return_existing_duplicate=request.return_existing_duplicate,
         deadline=base.deadline,

@@ -99,7 +99,9 @@ class ScheduleService(pb_grpc.ScheduleServiceServicer):
             if not request.HasField(field):
                 raise InvalidArgument(field, "is required")
         started = await self._engine.schedules.backfill(
-            request.name, convert.datetime_in(request.start), convert.datetime_in(request.end)
+            request.name,
+            convert.datetime_in(request.start, "start"),
+            convert.datetime_in(request.end, "end"),
         )
         return pb.BackfillScheduleResponse(workflow_ids=started)
 

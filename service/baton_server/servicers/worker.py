@@ -251,7 +251,9 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             output=output,
             error=error,
             started_at=(
-                convert.datetime_in(request.started_at) if request.HasField("started_at") else None
+                convert.datetime_in(request.started_at, "started_at")
+                if request.HasField("started_at")
+                else None
             ),
         )
 

@@ -250,23 +250,23 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
             parent_workflow_id=request.parent_workflow_id or None,
             id_prefix=request.workflow_id_prefix or None,
             created_after=(
-                convert.datetime_in(request.created_after)
+                convert.datetime_in(request.created_after, "created_after")
                 if request.HasField("created_after")
                 else None
             ),
             created_before=(
-                convert.datetime_in(request.created_before)
+                convert.datetime_in(request.created_before, "created_before")
                 if request.HasField("created_before")
                 else None
             ),
             oldest_first=request.order == pb.SORT_ORDER_OLDEST_FIRST,
             completed_after=(
-                convert.datetime_in(request.completed_after)
+                convert.datetime_in(request.completed_after, "completed_after")
                 if request.HasField("completed_after")
                 else None
             ),
             completed_before=(
-                convert.datetime_in(request.completed_before)
+                convert.datetime_in(request.completed_before, "completed_before")
                 if request.HasField("completed_before")
                 else None
             ),
