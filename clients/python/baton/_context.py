@@ -82,7 +82,8 @@ class CancelRequested(WorkflowStop):
 
 
 class WaitReleased(WorkflowStop):
-    """The service released the workflow while it waits (a long sleep, recv or await):
+    """The service released the workflow while it waits (a long sleep, recv,
+    get_event or await):
     this run ends here, and the service dispatches the workflow again when the
     wait is over. Not a failure."""
 
@@ -115,8 +116,8 @@ class ContextCore:
         state: The run's flags, set by the worker.
         checkpoints: Where step results go (default: ``rpc``'s unary calls).
         release_waits_after: A sleep with more than this many seconds left,
-            or a recv or an await of another workflow still waiting after this
-            long, asks the service to release the workflow
+            or a recv, get_event or await of another workflow still waiting
+            after this long, asks the service to release the workflow
             (``Worker(evict_waits_after=...)``); ``None``: never.
     """
 

@@ -103,8 +103,8 @@ class RunnerConfig:
     tls: TLSConfig | bool | None = None
     """TLS settings (see `baton.TLSConfig`)."""
     evict_waits_after: float | None = None
-    """A sleep, recv or await of another workflow with longer to wait releases
-    its workflow; ``None``: never."""
+    """A sleep, recv, get_event or await of another workflow with longer to
+    wait releases its workflow; ``None``: never."""
 
 
 @dataclass(eq=False)

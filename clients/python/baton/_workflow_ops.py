@@ -142,6 +142,9 @@ class SyncOps:
         """Reads another workflow's event, waiting up to ``timeout`` for it to be set.
 
         The value read is recorded, so replay returns it even if the event changed.
+        The wait's deadline is recorded the first time; a wait longer than the
+        worker's ``evict_waits_after`` evicts the workflow until the event is
+        set or the deadline passes (reading its own event never does).
 
         Returns:
             The latest value, or ``None`` if it was not set in time.
