@@ -13,10 +13,11 @@ import grpc
 import pytest
 
 from baton import InvalidArgument, Worker
-from baton._context import AsyncWorkflowContext, ContextCore, RunState
+from baton._context import AsyncWorkflowContext, ContextCore
 from baton._payload import Serializer
 from baton._proto.baton.v1 import common_pb2
 from baton._proto.baton.v1 import worker_service_pb2 as wk
+from baton._run_state import RunState
 from baton._runner import _batches, _complete
 
 pytestmark = pytest.mark.timeout(10)

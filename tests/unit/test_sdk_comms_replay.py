@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import pytest
 
 from baton import AsyncWorkflowContext, NonDeterministicError, Worker, WorkflowContext
-from baton._context import ContextCore, RunState
+from baton._context import ContextCore
 from baton._payload import Serializer
 from baton._proto.baton.v1 import common_pb2
+from baton._run_state import RunState
 
 worker = Worker("localhost:1")
 

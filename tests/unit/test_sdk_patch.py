@@ -4,9 +4,10 @@ that ran under the old code keeps its path and a new one takes the new path."""
 from __future__ import annotations
 
 from baton import WorkflowContext
-from baton._context import ContextCore, RunState
+from baton._context import ContextCore
 from baton._payload import Serializer
 from baton._proto.baton.v1 import common_pb2
+from baton._run_state import RunState
 
 
 def _core(journal: list[common_pb2.Step]) -> ContextCore:

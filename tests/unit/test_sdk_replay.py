@@ -8,9 +8,10 @@ import asyncio
 import pytest
 
 from baton import AsyncWorkflowContext, NonDeterministicError, StepError, Worker, WorkflowContext
-from baton._context import ContextCore, LeaseLost, RunState, WorkflowStop
+from baton._context import ContextCore
 from baton._payload import Serializer
 from baton._proto.baton.v1 import common_pb2
+from baton._run_state import LeaseLost, RunState, WorkflowStop
 
 worker = Worker("localhost:1")
 executed: list[str] = []

@@ -118,7 +118,7 @@ async def _fenced(core: ContextCore, coro: Coroutine[Any, Any, T], *, settle: bo
     """Awaits a checkpoint call, once the steps sent before it are committed
     (unless ``settle`` is false: a write from inside a step, which has no place
     in the journal's order); a refusal for a stale attempt stops the run."""
-    from baton._context import LeaseLost
+    from baton._run_state import LeaseLost
 
     try:
         if settle:
@@ -248,7 +248,7 @@ def _stop_released(core: ContextCore, waiting: str) -> NoReturn:
     The run is marked stale as well, so that nothing else of it (a concurrent
     step, code that catches the stop) can complete the workflow.
     """
-    from baton._context import WaitReleased
+    from baton._run_state import WaitReleased
 
     core.state.stale = True
     raise WaitReleased(

@@ -44,6 +44,7 @@ from baton._payload import Serializer
 from baton._proto.baton.v1 import common_pb2, worker_service_pb2
 from baton._registry import StepDefinition, step_definition_of
 from baton._rpc_async import AsyncRpc
+from baton._run_state import CancelRequested, LeaseLost, RunState, WorkflowStop
 from baton._steps import run_step_async, run_step_from_loop, run_step_sync
 from baton._workflow_ops import AsyncOps, SyncOps
 
@@ -63,43 +64,6 @@ T = TypeVar("T")
 # How often a workflow thread blocked on the event loop re-checks whether its run
 # was abandoned, so that a stale or shut-down run never waits forever.
 _POLL_SECONDS = 0.5
-
-
-class WorkflowStop(BaseException):
-    """Stops a workflow run at its next checkpoint without completing it.
-
-    Derives from `BaseException` (like ``asyncio.CancelledError``) so that user
-    code's ``except Exception`` does not swallow it by accident.
-    """
-
-
-class LeaseLost(WorkflowStop):
-    """The service gave the workflow to a newer attempt (or the worker is stopping)."""
-
-
-class CancelRequested(WorkflowStop):
-    """The service asked the worker to stop the workflow (it was cancelled)."""
-
-
-class WaitReleased(WorkflowStop):
-    """The service released the workflow while it waits (a long sleep, recv,
-    get_event or await):
-    this run ends here, and the service dispatches the workflow again when the
-    wait is over. Not a failure."""
-
-
-class RunState:
-    """The flags the worker sets on a running workflow from outside it.
-
-    Plain attributes: they are written by the event loop and read by the
-    workflow's thread, which the GIL makes safe for single booleans.
-    """
-
-    def __init__(self) -> None:
-        self.stale = False
-        """A newer attempt owns the workflow, or the worker is shutting down."""
-        self.cancelled = False
-        """The service asked for the workflow to be cancelled."""
 
 
 class ContextCore:

@@ -15,12 +15,13 @@ from concurrent.futures import Executor
 from typing import Any
 
 from baton._checkpoints import Checkpointer
-from baton._context import AsyncWorkflowContext, ContextCore, RunState, WorkflowContext
+from baton._context import AsyncWorkflowContext, ContextCore, WorkflowContext
 from baton._convert import error_to_proto
 from baton._payload import Serializer
 from baton._proto.baton.v1 import common_pb2, worker_service_pb2
 from baton._registry import StepDefinition, WorkflowDefinition
 from baton._rpc_async import AsyncRpc
+from baton._run_state import RunState
 from baton._steps import run_step_from_loop
 from baton._tracing import workflow_span
 

@@ -28,14 +28,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from baton._checkpoints import Checkpointer, StreamCheckpoints
-from baton._context import (
-    WORKFLOW_CANCELLED,
-    CancelRequested,
-    RunState,
-    WaitReleased,
-    WorkflowStop,
-    mark_retrieved,
-)
+from baton._context import WORKFLOW_CANCELLED, mark_retrieved
 from baton._convert import error_to_proto
 from baton._errors import (
     BatonError,
@@ -50,6 +43,7 @@ from baton._payload import Serializer, SerializerName
 from baton._proto.baton.v1 import worker_service_pb2 as pb
 from baton._registry import StepDefinition, WorkflowDefinition
 from baton._rpc_async import AsyncRpc
+from baton._run_state import CancelRequested, RunState, WaitReleased, WorkflowStop
 from baton._tls import TLSConfig
 
 __all__ = ["RunnerConfig", "WorkerRunner"]
