@@ -186,15 +186,13 @@ async def get_event(
         WaitReleased: The service released the workflow while it waits.
     """
     assert core.rpc is not None
-    after = core.release_waits_after
     request = event_service_pb2.GetEventRequest(
         workflow_id=workflow_id,
         key=key,
         timeout=duration(timeout) if timeout > 0 else None,
         context=_context(core, function_id),
-        # A wait no longer than the threshold is never released (and GetEvent
-        # takes a threshold of at most an hour, its longest wait).
-        release_if_longer_than=None if after is None or after >= timeout else duration(after),
+        # GetEvent takes a threshold of at most an hour, its longest wait.
+        release_if_longer_than=_release_threshold(core, longest=timeout),
     )
     response = await _fenced(core, core.rpc.get_event(request, wait=timeout))
     if response.released:
@@ -236,10 +234,14 @@ async def sleep(core: ContextCore, function_id: int, seconds: float) -> None:
         _stop_released(core, f"sleeping until {response.wake_at.ToJsonString()}")
 
 
-def _release_threshold(core: ContextCore) -> timedelta | None:
-    """The request's ``release_if_longer_than``: unset when the worker never releases."""
+def _release_threshold(core: ContextCore, longest: float | None = None) -> timedelta | None:
+    """The request's ``release_if_longer_than``: unset when the worker never
+    releases, or when the wait lasts at most ``longest`` seconds and so never
+    goes on past the threshold."""
     after = core.release_waits_after
-    return None if after is None else duration(after)
+    if after is None or (longest is not None and after >= longest):
+        return None
+    return duration(after)
 
 
 def _stop_released(core: ContextCore, waiting: str) -> NoReturn:
