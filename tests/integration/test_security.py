@@ -138,8 +138,17 @@ def test_the_policy_names_every_rpc_of_the_contract() -> None:
     assert described == policy.listed_methods()
 
 
-def _call(target: str, service: str, method: object, token: str | None) -> grpc.StatusCode:
+def _call(
+    target: str, service: str, method: object, token: str | None, request: object = None
+) -> grpc.StatusCode:
+    return _call_with_details(target, service, method, token, request)[0]
+
+
+def _call_with_details(
+    target: str, service: str, method: object, token: str | None, request: object = None
+) -> tuple[grpc.StatusCode, str]:
     request_class = GetMessageClass(method.input_type)  # type: ignore[attr-defined]
+    request = request if request is not None else request_class()
     response_class = GetMessageClass(method.output_type)  # type: ignore[attr-defined]
     path = f"/{service}/{method.name}"  # type: ignore[attr-defined]
     metadata = [("authorization", f"Bearer {token}")] if token else []
@@ -155,15 +164,15 @@ def _call(target: str, service: str, method: object, token: str | None) -> grpc.
                 call = channel.unary_stream(
                     path, request_class.SerializeToString, response_class.FromString
                 )
-                list(call(request_class(), timeout=5, metadata=metadata))
+                list(call(request, timeout=5, metadata=metadata))
             else:
                 call = channel.unary_unary(
                     path, request_class.SerializeToString, response_class.FromString
                 )
-                call(request_class(), timeout=5, metadata=metadata)
+                call(request, timeout=5, metadata=metadata)
         except grpc.RpcError as exc:
-            return exc.code()  # type: ignore[no-any-return]
-    return grpc.StatusCode.OK
+            return exc.code(), exc.details()  # type: ignore[no-any-return]
+    return grpc.StatusCode.OK, ""
 
 
 @pytest.mark.parametrize(
@@ -184,6 +193,61 @@ def test_every_rpc_answers_each_token_and_role_as_the_policy_says(
             }, role
         else:
             assert code == grpc.StatusCode.PERMISSION_DENIED, role
+
+
+def _set_context(message: object, path: tuple[str, ...]) -> None:
+    """Fills the WorkflowContext at ``path`` (adding an item to a repeated field)."""
+    name, rest = path[0], path[1:]
+    field = message.DESCRIPTOR.fields_by_name[name]  # type: ignore[attr-defined]
+    target = getattr(message, name)
+    if field.is_repeated:
+        target = target.add()
+    if rest:
+        _set_context(target, rest)
+    else:
+        target.workflow_id, target.function_id, target.attempt = "someone-elses", 1, 1
+
+
+def _acting_as_a_workflow() -> list[tuple[str, object, tuple[str, ...]]]:
+    """Every RPC a client token may call whose request can carry a WorkflowContext."""
+    return [
+        (service, method, path)
+        for service, method in _methods()
+        if Role.CLIENT in policy.allowed_roles(f"/{service}/{method.name}")  # type: ignore[attr-defined]
+        for path in policy._context_paths(method.input_type)  # type: ignore[attr-defined]
+    ]
+
+
+def test_every_way_a_client_could_act_as_a_workflow_is_found() -> None:
+    found = {(f"{s}/{m.name}", ".".join(p)) for s, m, p in _acting_as_a_workflow()}  # type: ignore[attr-defined]
+    assert found == {
+        ("baton.v1.WorkflowService/StartWorkflow", "caller"),
+        ("baton.v1.WorkflowService/StartWorkflows", "workflows.caller"),
+        ("baton.v1.WorkflowService/AwaitWorkflow", "caller"),
+        ("baton.v1.MessageService/Send", "context"),
+        ("baton.v1.EventService/GetEvent", "context"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("service", "method", "path"),
+    _acting_as_a_workflow(),
+    ids=lambda v: getattr(v, "name", None) or ".".join(v) if not isinstance(v, str) else "",
+)
+def test_a_client_token_cannot_act_as_a_running_workflow(
+    authed: str, service: str, method: object, path: tuple[str, ...]
+) -> None:
+    # A WorkflowContext writes into that workflow's journal (and a GetEvent
+    # with release_if_longer_than would evict it): a worker's call, not a client's.
+    request = GetMessageClass(method.input_type)()  # type: ignore[attr-defined]
+    _set_context(request, path)
+    code, details = _call_with_details(authed, service, method, TOKENS[Role.CLIENT], request)
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    assert details.startswith(path[-1] if len(path) == 1 else f"{path[0]}[0].")
+    assert "needs the admin or worker role; this token has client" in details
+    for role in (Role.WORKER, Role.ADMIN):
+        code = _call(authed, service, method, TOKENS[role], request)
+        assert code not in {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED}
 
 
 def test_health_and_reflection_need_no_token(authed: str) -> None:

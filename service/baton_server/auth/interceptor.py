@@ -67,7 +67,51 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 f"{method.lstrip('/')} needs the {roles} role; this token has {principal.role}",
                 handler,
             )
+        if principal.role not in policy.WORKFLOW_ROLES:
+            return _no_workflow_context(handler, principal.role)
         return handler
+
+
+def _no_workflow_context(handler: grpc.RpcMethodHandler, role: str) -> grpc.RpcMethodHandler:
+    """The handler, refusing a request that acts as a running workflow."""
+
+    def refusal(request: Any) -> status_pb2.Status | None:
+        fields = policy.context_fields_set(request)
+        if not fields:
+            return None
+        roles = " or ".join(sorted(policy.WORKFLOW_ROLES))
+        return status_pb2.Status(
+            code=code_pb2.PERMISSION_DENIED,
+            message=f"{fields[0]}: a call that acts as a running workflow needs the {roles} "
+            f"role; this token has {role} (leave the workflow context unset)",
+        )
+
+    def unary(behaviour: Any) -> Any:
+        async def checked(request: Any, context: Any) -> Any:
+            status = refusal(request)
+            if status is not None:
+                await context.abort_with_status(rpc_status.to_status(status))
+            return await behaviour(request, context)
+
+        return checked
+
+    def streaming(behaviour: Any) -> Any:
+        async def checked(request: Any, context: Any) -> Any:
+            status = refusal(request)
+            if status is not None:
+                await context.abort_with_status(rpc_status.to_status(status))
+            result = behaviour(request, context)
+            if hasattr(result, "__aiter__"):
+                async for response in result:
+                    yield response
+            else:  # a handler that writes through the context
+                await result
+
+        return checked
+
+    if handler.request_streaming:
+        return handler  # Connect, the only client-streaming RPC, is the worker's
+    return rewrap(handler, unary=unary, streaming=streaming)
 
 
 def _bearer(metadata: Any) -> str | None:
