@@ -562,6 +562,44 @@ def test_an_event_set_while_its_reader_is_released_wakes_it_or_is_seen(
     assert (got.found, got.released, got.value.json) == (True, False, "1")
 
 
+def test_a_child_s_send_does_not_deadlock_with_a_cancel_of_its_released_parent_s_tree(
+    server: ThreadServer, stubs: Stubs, database_url: str
+) -> None:
+    # A parent released in a recv; a cancel of its tree locks the parent, then
+    # the child, while the child sends to the parent. The Send holds the
+    # child's row (its journal) and must not wait on the parent's: neither for
+    # the message's foreign key nor to wake the parent.
+    from baton._proto.baton.v1 import worker_service_pb2 as wk
+    from baton._proto.baton.v1 import worker_service_pb2_grpc as wk_grpc
+    from baton_server.queries import query
+
+    _running(stubs, database_url, "keeper")
+    _running(stubs, database_url, "keeper-1")
+    with grpc.insecure_channel(server.target) as channel:
+        recv = wk.RecvRequest(
+            context=_ctx("keeper", 1), topic="t", timeout={"seconds": 600},
+            release_if_longer_than={},
+        )  # fmt: skip
+        assert wk_grpc.WorkerServiceStub(channel).Recv(recv, timeout=10).released
+    cancel_tree = {"include_children": False, "error": None}
+    sending = msg.SendRequest(destination_id="keeper", topic="t", context=_ctx("keeper-1", 1))
+    with psycopg.connect(database_url) as cancel, ThreadPoolExecutor(1) as pool:
+        cancel.execute("SET lock_timeout = '5s'")
+        cancel.execute(query("cancel_workflows"), {**cancel_tree, "workflow_ids": ["keeper"]})
+        send = pool.submit(stubs.messages.Send, sending, timeout=20)
+        _wait_for_a_lock_wait(database_url, "transactionid", "tuple")  # the wake, on 'keeper'
+        cancel.execute(query("cancel_workflows"), {**cancel_tree, "workflow_ids": ["keeper-1"]})
+        cancel.commit()
+        send.result(timeout=20)
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT w.workflow_id, w.status, count(m.*) FROM workflows w"
+            " LEFT JOIN messages m ON m.destination_id = w.workflow_id"
+            " WHERE w.workflow_id LIKE 'keeper%' GROUP BY 1, 2 ORDER BY 1"
+        ).fetchall()
+    assert rows == [("keeper", "CANCELLED", 1), ("keeper-1", "CANCELLED", 0)]
+
+
 def test_a_set_event_does_not_deadlock_with_a_cancel_of_its_released_reader_s_tree(
     server: ThreadServer, stubs: Stubs, database_url: str
 ) -> None:

@@ -87,13 +87,17 @@ class Messages:
                 )
                 if inserted:
                     await messages.notify(tx, destination_id)
-                    woken = await messages.wake_released_recv(tx, destination_id, topic)
-                    if woken is not None:
-                        await workflows.notify_enqueued(tx, woken)
                 elif await workflows.get(tx, destination_id) is None:
                     raise workflow_not_found(destination_id)
         except Replayed:
-            return
+            inserted = True  # sent before: its reader may not have been woken (a crash in between)
+        if inserted:
+            # After the commit, holding no row: the receiver's row may be locked
+            # by a cancel of its tree waiting for the sender's (a child sending
+            # to its parent). A release that committed before the send is woken
+            # here; one after it took the inbox lock and saw the message.
+            async with self._connector.autocommit() as tx:
+                await messages.wake_released_recv(tx, destination_id, topic)
 
     async def recv(
         self,

@@ -1,5 +1,8 @@
 -- cancel_workflows --
 -- Cancels the unfinished workflows among %(workflow_ids)s (and, with %(include_children)s, among their descendants); returns each with the worker that ran it.
+-- FOR NO KEY UPDATE (the UPDATE's own lock) lets a foreign key's KEY SHARE
+-- through: a child whose Send inserts into its parent's inbox, holding its own
+-- row, does not wait on the parent while the cancel waits on the child.
 WITH RECURSIVE tree AS (
     SELECT workflow_id FROM workflows WHERE workflow_id = ANY(%(workflow_ids)s::text[])
     UNION
@@ -9,7 +12,7 @@ WITH RECURSIVE tree AS (
 target AS (
     SELECT w.workflow_id, w.owner_worker_id FROM workflows w JOIN tree USING (workflow_id)
     WHERE w.status IN ('ENQUEUED', 'PENDING')
-    FOR UPDATE OF w
+    FOR NO KEY UPDATE OF w
 )
 UPDATE workflows w
 SET status = 'CANCELLED', error = %(error)s, owner_worker_id = NULL,
@@ -29,7 +32,7 @@ SELECT workflow_id FROM workflows
 WHERE status IN ('ENQUEUED', 'PENDING') AND deadline <= now()
 ORDER BY deadline
 LIMIT %(limit)s
-FOR UPDATE SKIP LOCKED
+FOR NO KEY UPDATE SKIP LOCKED
 
 -- next_deadline --
 -- Seconds until the nearest deadline of an unfinished workflow (NULL when none).

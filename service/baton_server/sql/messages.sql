@@ -29,7 +29,8 @@ SELECT pg_notify('baton_comms', %(workflow_id)s)
 SELECT pg_advisory_xact_lock(1113018447, hashtext(%(workflow_id)s))
 
 -- wake_released_recv --
--- Ends the wait of a workflow released in a recv on %(topic)s: claimable at once.
+-- Ends the wait of a workflow released in a recv on %(topic)s: claimable at
+-- once, and every replica's dispatcher is woken.
 UPDATE workflows SET start_at = NULL, wait_topic = NULL, updated_at = now()
 WHERE workflow_id = %(workflow_id)s AND status = 'ENQUEUED' AND wait_topic = %(topic)s
-RETURNING workflow_name
+RETURNING pg_notify('baton_enqueued', workflow_name)

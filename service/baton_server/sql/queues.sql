@@ -92,7 +92,7 @@ picked AS (
       AND (w.start_at IS NULL OR w.start_at <= (SELECT now FROM t))
     ORDER BY w.priority, w.enqueue_seq
     LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
+    FOR NO KEY UPDATE SKIP LOCKED
 )
 UPDATE workflows w
 SET status = 'PENDING',
@@ -167,7 +167,7 @@ WITH late AS (
     SELECT workflow_id FROM workflows
     WHERE queue_deadline < now() AND status IN ('ENQUEUED', 'PENDING')
     LIMIT 1000
-    FOR UPDATE SKIP LOCKED
+    FOR NO KEY UPDATE SKIP LOCKED
 )
 UPDATE workflows w
 SET status = 'CANCELLED', owner_worker_id = NULL, completed_at = now(), updated_at = now(),

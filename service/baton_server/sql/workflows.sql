@@ -74,7 +74,7 @@ WITH woken AS (
       AND (app_version = '' OR app_version = %(app_version)s)
     ORDER BY start_at
     LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
+    FOR NO KEY UPDATE SKIP LOCKED
 ),
 fresh AS (
     SELECT workflow_id FROM workflows
@@ -83,7 +83,7 @@ fresh AS (
       AND (app_version = '' OR app_version = %(app_version)s)
     ORDER BY created_at, workflow_id
     LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
+    FOR NO KEY UPDATE SKIP LOCKED
 ),
 -- The CTEs run only as far as this reads them: fresh not at all when woken
 -- fills the batch. (A computed LIMIT in fresh would make the planner scan the
@@ -133,7 +133,7 @@ WITH expired AS (
           SELECT 1 FROM workers k
           WHERE k.worker_id = w.owner_worker_id AND k.lease_expires_at > now())
     LIMIT 1000
-    FOR UPDATE SKIP LOCKED
+    FOR NO KEY UPDATE SKIP LOCKED
 )
 UPDATE workflows w
 SET status = 'ENQUEUED', owner_worker_id = NULL, updated_at = now()

@@ -62,8 +62,7 @@ async def lock_inbox(tx: Tx, workflow_id: str) -> None:
     await tx.execute("lock_inbox", {"workflow_id": workflow_id})
 
 
-async def wake_released_recv(tx: Tx, workflow_id: str, topic: str) -> str | None:
-    """Ends the wait of ``workflow_id`` if it is released in a recv on ``topic``;
-    returns its name. ``None``: it was not waiting so (nothing changed)."""
-    row = await tx.fetch_one("wake_released_recv", {"workflow_id": workflow_id, "topic": topic})
-    return str(row["workflow_name"]) if row else None
+async def wake_released_recv(tx: Tx, workflow_id: str, topic: str) -> bool:
+    """Ends the wait of ``workflow_id`` if it is released in a recv on ``topic``,
+    and wakes the dispatchers when ``tx`` commits; whether it was so waiting."""
+    return await tx.execute("wake_released_recv", {"workflow_id": workflow_id, "topic": topic}) > 0
