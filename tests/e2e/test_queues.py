@@ -4,6 +4,8 @@ times the workflows record themselves (the ``runs`` table)."""
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -69,6 +71,38 @@ def test_global_concurrency_holds_across_replicas_and_workers(
     assert most <= 3
     assert most >= 2  # the budget is used, not just respected
     assert len({pid for _, _, pid, _, _ in runs}) >= 2
+
+
+@pytest.mark.parametrize("parent", ["fan_out", "async_fan_out"])
+def test_a_workflow_fans_out_children_on_a_queue_and_gathers_them_across_a_worker_kill(
+    replicas: tuple[ThreadServer, ThreadServer],
+    client: Client,
+    spawn_worker,
+    effects_url: str,
+    parent: str,
+) -> None:
+    # DBOS's queue.enqueue inside a workflow: children on a queue, under its
+    # flow control, each started once however often the parent replays.
+    client.upsert_queue("fanq", concurrency=2)
+    first = spawn_worker(replicas[0].target, app=QUEUE_APP, QUEUES="fanq")
+    handle = client.start_workflow(parent, "fanq", 6, 0.3, workflow_id="fan")
+    wait_until(lambda: len(_runs(effects_url)) >= 2, 30, "the first children to run")
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    spawn_worker(replicas[1].target, app=QUEUE_APP, QUEUES="fanq")
+    assert handle.result(timeout=90) == [f"part-{i}" for i in range(6)]
+    children = client.list_workflows(name="timed")
+    expected = [f"fan-{i}" for i in range(1, 7)]
+    assert sorted(w.workflow_id for w in children) == expected
+    assert {(w.parent_workflow_id, w.queue) for w in children} == {("fan", "fanq")}
+    steps = client.list_steps("fan")
+    assert [s.child_workflow_id for s in steps if s.name == "baton.start_workflow"] == expected
+    runs = _runs(effects_url)
+    assert sorted({workflow_id for workflow_id, *_ in runs}) == expected
+    # A child killed mid-run ran again; its last run stands (`timed` stamps the
+    # end on every run of its id, so an earlier one would look long).
+    last = {workflow_id: (start, end) for workflow_id, _, _, start, end in runs}
+    assert _most_at_once([(start, end) for start, end in last.values() if end]) <= 2
 
 
 def test_worker_concurrency_holds_per_worker(

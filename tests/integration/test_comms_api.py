@@ -215,6 +215,81 @@ def test_a_child_start_is_recorded_once_and_the_child_inherits_from_its_parent(
     assert details(caught.value)[0] == "STALE_ATTEMPT"
 
 
+def test_a_child_started_on_a_queue_waits_its_turn_and_is_recorded_once(
+    server: ThreadServer, stubs: Stubs, database_url: str
+) -> None:
+    from baton._proto.baton.v1 import queue_service_pb2 as q
+    from baton._proto.baton.v1 import queue_service_pb2_grpc as q_grpc
+
+    with grpc.insecure_channel(server.target) as channel:
+        q_grpc.QueueServiceStub(channel).UpsertQueue(
+            q.UpsertQueueRequest(queue=q.Queue(name="fanout", priority_enabled=True)), timeout=10
+        )
+    _running(stubs, database_url, "boss")
+    start = wf.StartWorkflowRequest(
+        workflow_name="task", caller=_ctx("boss", 1), queue="fanout", priority=3,
+        deduplication_id="d1",
+    )  # fmt: skip
+    first = stubs.workflows.StartWorkflow(start, timeout=10)
+    again = stubs.workflows.StartWorkflow(start, timeout=10)  # a retry or a replay
+    assert first.created and not again.created
+    child = first.workflow
+    assert (child.workflow_id, child.parent_workflow_id) == ("boss-1", "boss")
+    assert child.queue == "fanout"
+    assert child.status == common.WORKFLOW_STATUS_ENQUEUED
+    assert again.workflow.workflow_id == "boss-1"
+
+    # The deduplication id is held by boss-1 while it is in flight: a second
+    # child refused (nothing recorded), or given boss-1 when it asks for it.
+    dup = wf.StartWorkflowRequest(
+        workflow_name="task", caller=_ctx("boss", 2), queue="fanout", deduplication_id="d1"
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        stubs.workflows.StartWorkflow(dup, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert details(caught.value)[0] == "DUPLICATE_DEDUPLICATION_ID"
+    dup.return_existing_duplicate = True
+    given = stubs.workflows.StartWorkflow(dup, timeout=10)
+    assert (given.created, given.workflow.workflow_id) == (False, "boss-1")
+
+    # The queue's rules hold for a child as for any start.
+    for request, code in (
+        (wf.StartWorkflowRequest(workflow_name="task", caller=_ctx("boss", 3), queue="nope"),
+         grpc.StatusCode.NOT_FOUND),
+        (wf.StartWorkflowRequest(workflow_name="task", caller=_ctx("boss", 3), priority=1),
+         grpc.StatusCode.INVALID_ARGUMENT),
+        (wf.StartWorkflowRequest(workflow_name="task", caller=_ctx("boss", 3), queue="fanout",
+                                 partition_key="p"),
+         grpc.StatusCode.INVALID_ARGUMENT),
+    ):  # fmt: skip
+        with pytest.raises(grpc.RpcError) as caught:
+            stubs.workflows.StartWorkflow(request, timeout=10)
+        assert caught.value.code() == code, request
+
+    steps = stubs.workflows.ListWorkflowSteps(
+        wf.ListWorkflowStepsRequest(workflow_id="boss"), timeout=10
+    ).steps
+    assert [(s.function_id, s.step_name, s.child_workflow_id) for s in steps] == [
+        (1, "baton.start_workflow", "boss-1"),
+        (2, "baton.start_workflow", "boss-1"),
+    ]
+    with psycopg.connect(database_url) as conn:
+        kids = conn.execute(
+            "SELECT workflow_id, priority, deduplication_id FROM workflows"
+            " WHERE parent_workflow_id = 'boss'"
+        ).fetchall()
+    assert kids == [("boss-1", 3, "d1")]
+    stale = wf.StartWorkflowRequest(
+        workflow_name="task", caller=_ctx("boss", 4, attempt=9), queue="fanout"
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        stubs.workflows.StartWorkflow(stale, timeout=10)
+    assert details(caught.value)[0] == "STALE_ATTEMPT"
+    with psycopg.connect(database_url) as conn:
+        gone = conn.execute("SELECT 1 FROM workflows WHERE workflow_id = 'boss-4'").fetchone()
+    assert gone is None  # the refused step took the child's start back with it
+
+
 def test_a_wait_with_release_if_longer_than_releases_the_workflow_at_once(
     server: ThreadServer, stubs: Stubs, database_url: str
 ) -> None:

@@ -166,17 +166,6 @@ def test_bad_page_tokens_and_sizes_are_invalid_argument(stub) -> None:
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_options_of_later_releases_are_unimplemented_and_say_which(stub) -> None:
-    caller = common.WorkflowContext(workflow_id="parent", function_id=1, attempt=1)
-    with pytest.raises(grpc.RpcError) as caught:
-        stub.StartWorkflow(
-            wf.StartWorkflowRequest(workflow_name="checkout", caller=caller, queue="orders"),
-            timeout=5,
-        )
-    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "child workflows on a queue" in caught.value.details()
-
-
 def test_a_timeout_is_kept_on_every_start_path(server: ThreadServer, stub) -> None:
     """A start-to-close timeout becomes a deadline whether the start is plain,
     on a queue, or part of a batch."""

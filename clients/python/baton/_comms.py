@@ -31,6 +31,7 @@ from baton._proto.baton.v1 import (
     worker_service_pb2,
     workflow_service_pb2,
 )
+from baton._queues import QueueOptions, add_queue_options
 
 if TYPE_CHECKING:
     from baton._context import ContextCore
@@ -299,8 +300,10 @@ async def start_child(
     args: tuple[Any, ...],
     workflow_id: str | None,
     app_version: str | None,
+    options: QueueOptions,
 ) -> str:
-    """Starts a child workflow (once, recorded); returns its id."""
+    """Starts a child workflow (once, recorded), with its queue ``options``;
+    returns its id."""
     assert core.rpc is not None
     request = workflow_service_pb2.StartWorkflowRequest(
         workflow_name=workflow,
@@ -309,6 +312,7 @@ async def start_child(
         app_version=app_version or "",
         caller=_context(core, function_id),
     )
+    add_queue_options(request, options)
     response = await _fenced(core, core.rpc.start_workflow(request))
     return str(response.workflow.workflow_id)
 

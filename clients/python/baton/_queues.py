@@ -66,28 +66,23 @@ class WorkflowStart:
 
 
 def add_queue_options(
-    request: workflow_service_pb2.StartWorkflowRequest,
-    *,
-    deduplication_id: str | None,
-    priority: int,
-    partition_key: str | None,
-    delay: float | None,
-    start_at: datetime | None,
-    queue_timeout: float | None,
-    return_existing_duplicate: bool,
+    request: workflow_service_pb2.StartWorkflowRequest, options: QueueOptions
 ) -> workflow_service_pb2.StartWorkflowRequest:
     """Sets the queue options of a StartWorkflow request (``delay`` counts from now)."""
+    delay, start_at = options.get("delay"), options.get("start_at")
     if delay is not None and start_at is not None:
         raise ValueError("give delay or start_at, not both")
-    request.deduplication_id = deduplication_id or ""
-    request.priority = priority
-    request.partition_key = partition_key or ""
-    request.return_existing_duplicate = return_existing_duplicate
+    request.queue = options.get("queue") or ""
+    request.deduplication_id = options.get("deduplication_id") or ""
+    request.priority = options.get("priority", 0)
+    request.partition_key = options.get("partition_key") or ""
+    request.return_existing_duplicate = options.get("return_existing_duplicate", False)
     if delay is not None:
         request.start_at.GetCurrentTime()
         request.start_at.FromNanoseconds(request.start_at.ToNanoseconds() + int(delay * 1e9))
     elif start_at is not None:
         request.start_at.FromDatetime(start_at)
+    queue_timeout = options.get("queue_timeout")
     if queue_timeout is not None:
         request.queue_timeout.CopyFrom(_duration_message(queue_timeout))
     return request
@@ -101,14 +96,11 @@ def _duration_message(seconds: float) -> Any:
     return message
 
 
-class StartOptions(TypedDict, total=False):
-    """The keyword options of `Client.start_workflow` (see there), for the
-    methods that take them all and pass them on (`Client.execute_workflow`)."""
+class QueueOptions(TypedDict, total=False):
+    """The queue options of `Client.start_workflow` (see there), which a
+    workflow's ``ctx.start_workflow`` takes for a child too."""
 
-    workflow_id: str | None
     queue: str | None
-    app_version: str | None
-    timeout: float | None
     deduplication_id: str | None
     priority: int
     partition_key: str | None
@@ -116,6 +108,15 @@ class StartOptions(TypedDict, total=False):
     start_at: datetime | None
     queue_timeout: float | None
     return_existing_duplicate: bool
+
+
+class StartOptions(QueueOptions, total=False):
+    """The keyword options of `Client.start_workflow` (see there), for the
+    methods that take them all and pass them on (`Client.execute_workflow`)."""
+
+    workflow_id: str | None
+    app_version: str | None
+    timeout: float | None
 
 
 def full_start_request(
@@ -135,16 +136,7 @@ def full_start_request(
         app_version=options.get("app_version"),
         timeout=options.get("timeout"),
     )
-    return add_queue_options(
-        request,
-        deduplication_id=options.get("deduplication_id"),
-        priority=options.get("priority", 0),
-        partition_key=options.get("partition_key"),
-        delay=options.get("delay"),
-        start_at=options.get("start_at"),
-        queue_timeout=options.get("queue_timeout"),
-        return_existing_duplicate=options.get("return_existing_duplicate", False),
-    )
+    return add_queue_options(request, options)
 
 
 def waiting_start_request(

@@ -10,10 +10,11 @@ import asyncio
 import concurrent.futures
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from baton import _comms as comms
 from baton._proto.baton.v1 import common_pb2
+from baton._queues import QueueOptions
 from baton._registry import StepDefinition, step_definition_of, workflow_name_of
 
 if TYPE_CHECKING:
@@ -205,18 +206,35 @@ class SyncOps:
         *args: Any,
         workflow_id: str | None = None,
         app_version: str | None = None,
+        **options: Unpack[QueueOptions],
     ) -> ChildHandle:
         """Starts a child workflow, once: replay returns the same child.
 
         The child's id is ``<this id>-<step number>`` unless ``workflow_id`` is
         given; it inherits this workflow's deadline and app version.
+
+        With ``queue`` (and the other queue options of `Client.start_workflow`:
+        ``deduplication_id``, ``priority``, ``partition_key``, ``delay``,
+        ``start_at``, ``queue_timeout``, ``return_existing_duplicate``) the
+        child waits its turn on that queue, under the queue's flow control:
+        the durable fan-out of DBOS's ``queue.enqueue`` inside a workflow.
+        ``delay`` counts from the first run of this call; a replay keeps the
+        child it started.
+
+        Raises:
+            AlreadyExists: The child id is taken by a workflow of another
+                name, or ``deduplication_id`` by a workflow in flight.
+            NotFound: The queue does not exist.
+            InvalidArgument: A queue option the queue does not allow.
         """
         name = workflow_name_of(workflow)
         function_id, recorded = _begin(self._core, comms.START_WORKFLOW)
         if recorded is not None:
             return ChildHandle(self._core, recorded.child_workflow_id)
         child = self._core.call_from_thread(
-            comms.start_child(self._core, function_id, name, args, workflow_id, app_version)
+            comms.start_child(
+                self._core, function_id, name, args, workflow_id, app_version, options
+            )
         )
         return ChildHandle(self._core, child)
 
@@ -336,14 +354,16 @@ class AsyncOps:
         *args: Any,
         workflow_id: str | None = None,
         app_version: str | None = None,
+        **options: Unpack[QueueOptions],
     ) -> AsyncChildHandle:
-        """Starts a child workflow, once; see `WorkflowContext.start_workflow`."""
+        """Starts a child workflow, once (on a queue with ``queue``); see
+        `WorkflowContext.start_workflow`."""
         name = workflow_name_of(workflow)
         function_id, recorded = _begin(self._core, comms.START_WORKFLOW)
         if recorded is not None:
             return AsyncChildHandle(self._core, recorded.child_workflow_id)
         child = await comms.start_child(
-            self._core, function_id, name, args, workflow_id, app_version
+            self._core, function_id, name, args, workflow_id, app_version, options
         )
         return AsyncChildHandle(self._core, child)
 

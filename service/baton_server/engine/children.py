@@ -6,6 +6,9 @@ The child's id is ``<parent id>-<step number>`` unless the parent names one
 (deterministic either way). The child is linked to its parent
 (``parent_workflow_id``), inherits the parent's absolute deadline (the earlier
 of the two when it has its own) and its app version (unless it names one).
+A child may be started on a queue, with the queue's options (deduplication,
+priority, partition key, delay, timeout from dequeue): it waits its turn like
+any queued workflow (never dispatched eagerly), its start recorded all the same.
 
 A workflow awaiting another one for long may be released from its worker
 (see ``engine/waits.py``): it names the awaited workflow
@@ -21,14 +24,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from baton_server.connector import Connector
+from baton_server.connector import Connector, Tx
 from baton_server.engine import journal
 from baton_server.engine.journal import Caller, Replayed
-from baton_server.engine.starts import OnStarted
+from baton_server.engine.starts import OnStarted, start_in
 from baton_server.engine.waits import releasable, release
 from baton_server.errors import AlreadyExists, workflow_not_found
 from baton_server.store import steps, waits, workflows
 from baton_server.store.models import Failure, Workflow
+from baton_server.store.starts import NewStart
 from baton_server.store.steps import NewStep
 from baton_server.store.workflows import NewWorkflow
 
@@ -49,22 +53,42 @@ class Children:
         self._connector = connector
         self._on_started = on_started
 
-    async def start(self, caller: Caller, new: NewWorkflow) -> tuple[Workflow, bool]:
+    async def start(self, caller: Caller, new: NewWorkflow | NewStart) -> tuple[Workflow, bool]:
         """Starts the child (once) and records the start as the caller's step.
+
+        A `NewStart` puts the child on its queue, with the queue's options;
+        with ``return_existing_duplicate`` the workflow in flight under its
+        deduplication id is the one recorded and returned.
 
         Returns the child and whether this call created it.
 
         Raises:
-            AlreadyExists: The child id is taken by a workflow of another name.
+            AlreadyExists: The child id is taken by a workflow of another name,
+                or the deduplication id by a workflow in flight.
             FailedPrecondition: The caller's attempt is stale.
-            NotFound: The parent does not exist.
+            NotFound: The parent, or the child's queue, does not exist.
+            InvalidArgument: A queue option the queue does not allow.
         """
         try:
             async with self._connector.transaction() as tx:
                 parent = await workflows.get(tx, caller.workflow_id)
                 if parent is None:
                     raise workflow_not_found(caller.workflow_id)
-                wanted = new.workflow_id or child_id(caller)
+                deadlines = [d for d in (parent.deadline, new.deadline) if d is not None]
+                child = replace(
+                    new,
+                    workflow_id=new.workflow_id or child_id(caller),
+                    parent_workflow_id=caller.workflow_id,
+                    app_version=new.app_version or parent.app_version,
+                    deadline=min(deadlines) if deadlines else None,
+                )
+                # The child first, then the step naming it: a refused step
+                # (a replay, a stale attempt) rolls the start back with it.
+                if isinstance(child, NewStart):
+                    started = await start_in(tx, child)
+                    result, fresh = started.workflow, started.created
+                else:
+                    result, fresh = await _insert_child(tx, child)
                 step = await steps.record_child(
                     tx,
                     NewStep(
@@ -76,30 +100,10 @@ class Children:
                         error=None,
                         started_at=None,
                     ),
-                    wanted,
+                    result.workflow_id,
                 )
                 if step is None:
                     await journal.refuse(tx, caller)
-                deadlines = [d for d in (parent.deadline, new.deadline) if d is not None]
-                child = replace(
-                    new,
-                    workflow_id=wanted,
-                    parent_workflow_id=caller.workflow_id,
-                    app_version=new.app_version or parent.app_version,
-                    deadline=min(deadlines) if deadlines else None,
-                )
-                created = await workflows.insert(tx, child)
-                if created is not None:
-                    result, fresh = created, True
-                else:
-                    existing = await workflows.get(tx, wanted)
-                    if existing is None or existing.workflow_name != new.workflow_name:
-                        raise AlreadyExists(
-                            f"child workflow id {wanted!r} is taken by another workflow",
-                            reason="WORKFLOW_ID_CONFLICT",
-                            metadata={"workflow_id": wanted},
-                        )
-                    result, fresh = existing, False
         except Replayed as replayed:
             async with self._connector.transaction() as tx:
                 found = await workflows.get(tx, replayed.step.child_workflow_id or "")
@@ -177,3 +181,18 @@ class Children:
                 tx, caller, datetime.now(UTC) + RECHECK, wait_workflow_id=awaited.workflow_id
             )
         return None
+
+
+async def _insert_child(tx: Tx, child: NewWorkflow) -> tuple[Workflow, bool]:
+    """Creates the child, or finds it (same id and name) from an earlier call."""
+    created = await workflows.insert(tx, child)
+    if created is not None:
+        return created, True
+    existing = await workflows.get(tx, child.workflow_id)
+    if existing is None or existing.workflow_name != child.workflow_name:
+        raise AlreadyExists(
+            f"child workflow id {child.workflow_id!r} is taken by another workflow",
+            reason="WORKFLOW_ID_CONFLICT",
+            metadata={"workflow_id": child.workflow_id},
+        )
+    return existing, False

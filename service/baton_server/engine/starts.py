@@ -125,91 +125,114 @@ class Starter:
             # No transaction: the insert is one statement, whole by itself, and
             # the reads around it would see no more inside one (READ COMMITTED).
             async with self._connector.autocommit() as tx:
-                todo, created = await self._round(tx, items, todo, outcomes, configs)
+                todo, created = await _round(tx, items, todo, outcomes, configs)
             configs = None  # a later round reads them again
             created_any = created_any or created
         for index in todo:  # pragma: no cover - needs three races in a row
-            outcomes[index] = AlreadyExists(
-                f"workflow {items[index].workflow_id!r} conflicted repeatedly; try again",
-                reason="START_CONFLICT",
-            )
+            outcomes[index] = _repeated_conflict(items[index])
         fresh = [o.workflow for o in outcomes if isinstance(o, Started) and o.created]
         if fresh:
             self._on_started(fresh)
         return [outcome for outcome in outcomes if outcome is not None]
 
-    async def _round(
-        self,
-        tx: Tx,
-        items: list[NewStart],
-        todo: list[int],
-        outcomes: list[Outcome | None],
-        known: dict[str, QueueConfig] | None,
-    ) -> tuple[list[int], bool]:
-        """Inserts what it can; returns the items to try again and whether any was created."""
-        names = sorted({items[i].queue for i in todo if items[i].queue})
-        configs = known
-        if configs is None:
-            configs = await queues.get_many(tx, names) if names else {}
-        insertable: list[int] = []
-        for index in todo:
-            error = _check_queue(items[index], configs)
-            if error is None:
-                insertable.append(index)
-            else:
-                outcomes[index] = error
-        created = await starts.insert_many(tx, [items[i] for i in insertable])
-        taken: set[str] = set()
-        conflicted: list[int] = []
-        for index in insertable:
-            workflow_id = items[index].workflow_id
-            if workflow_id in created and workflow_id not in taken:
-                taken.add(workflow_id)
-                outcomes[index] = Started(created[workflow_id], True)
-            else:
-                conflicted.append(index)
-        retry = await self._conflicts(tx, items, conflicted, outcomes)
-        return retry, bool(created)
 
-    async def _conflicts(
-        self, tx: Tx, items: list[NewStart], conflicted: list[int], outcomes: list[Outcome | None]
-    ) -> list[int]:
-        """Resolves skipped items: existing id, or deduplication holder; else retry."""
-        if not conflicted:
-            return []
-        existing = await workflows.get_many(tx, [items[i].workflow_id for i in conflicted])
-        pairs = [
-            (items[i].queue, items[i].deduplication_id)
-            for i in conflicted
-            if items[i].workflow_id not in existing and items[i].deduplication_id
-        ]
-        holders = await starts.deduplication_holders(tx, [(q, d) for q, d in pairs if d])
-        holder_workflows = await workflows.get_many(tx, sorted(set(holders.values())))
-        retry: list[int] = []
-        for index in conflicted:
-            item = items[index]
-            found = existing.get(item.workflow_id)
-            if found is not None:
-                outcomes[index] = _same_id(item, found)
-                continue
-            holder_id = holders.get((item.queue, item.deduplication_id or ""))
-            holder = holder_workflows.get(holder_id) if holder_id else None
-            if holder is None:
-                retry.append(index)  # the conflicting workflow finished meanwhile
-            elif item.return_existing_duplicate:
-                outcomes[index] = Started(holder, False)
-            else:
-                outcomes[index] = AlreadyExists(
-                    f"queue {item.queue!r} already has workflow {holder.workflow_id!r} in "
-                    f"flight with deduplication id {item.deduplication_id!r}",
-                    reason="DUPLICATE_DEDUPLICATION_ID",
-                    metadata={
-                        "workflow_id": holder.workflow_id,
-                        "queue": item.queue,
-                        "deduplication_id": item.deduplication_id or "",
-                    },
-                )
-        return retry
+async def start_in(tx: Tx, item: NewStart) -> Started:
+    """Starts one workflow inside the caller's transaction ``tx`` (a child
+    started by a workflow, with the step that records it); never eagerly
+    dispatched. Raises its error, as `Starter.start_one` does."""
+    outcomes: list[Outcome | None] = [None]
+    todo = [0]
+    for _ in range(_ROUNDS):
+        todo, _created = await _round(tx, [item], todo, outcomes, None)
+        if not todo:
+            break
+    (outcome,) = outcomes
+    if outcome is None:  # pragma: no cover - needs three races in a row
+        outcome = _repeated_conflict(item)
+    if isinstance(outcome, ServiceError):
+        raise outcome
+    return outcome
+
+
+async def _round(
+    tx: Tx,
+    items: list[NewStart],
+    todo: list[int],
+    outcomes: list[Outcome | None],
+    known: dict[str, QueueConfig] | None,
+) -> tuple[list[int], bool]:
+    """Inserts what it can; returns the items to try again and whether any was created."""
+    names = sorted({items[i].queue for i in todo if items[i].queue})
+    configs = known
+    if configs is None:
+        configs = await queues.get_many(tx, names) if names else {}
+    insertable: list[int] = []
+    for index in todo:
+        error = _check_queue(items[index], configs)
+        if error is None:
+            insertable.append(index)
+        else:
+            outcomes[index] = error
+    created = await starts.insert_many(tx, [items[i] for i in insertable])
+    taken: set[str] = set()
+    conflicted: list[int] = []
+    for index in insertable:
+        workflow_id = items[index].workflow_id
+        if workflow_id in created and workflow_id not in taken:
+            taken.add(workflow_id)
+            outcomes[index] = Started(created[workflow_id], True)
+        else:
+            conflicted.append(index)
+    retry = await _conflicts(tx, items, conflicted, outcomes)
+    return retry, bool(created)
+
+
+async def _conflicts(
+    tx: Tx, items: list[NewStart], conflicted: list[int], outcomes: list[Outcome | None]
+) -> list[int]:
+    """Resolves skipped items: existing id, or deduplication holder; else retry."""
+    if not conflicted:
+        return []
+    existing = await workflows.get_many(tx, [items[i].workflow_id for i in conflicted])
+    pairs = [
+        (items[i].queue, items[i].deduplication_id)
+        for i in conflicted
+        if items[i].workflow_id not in existing and items[i].deduplication_id
+    ]
+    holders = await starts.deduplication_holders(tx, [(q, d) for q, d in pairs if d])
+    holder_workflows = await workflows.get_many(tx, sorted(set(holders.values())))
+    retry: list[int] = []
+    for index in conflicted:
+        item = items[index]
+        found = existing.get(item.workflow_id)
+        if found is not None:
+            outcomes[index] = _same_id(item, found)
+            continue
+        holder_id = holders.get((item.queue, item.deduplication_id or ""))
+        holder = holder_workflows.get(holder_id) if holder_id else None
+        if holder is None:
+            retry.append(index)  # the conflicting workflow finished meanwhile
+        elif item.return_existing_duplicate:
+            outcomes[index] = Started(holder, False)
+        else:
+            outcomes[index] = AlreadyExists(
+                f"queue {item.queue!r} already has workflow {holder.workflow_id!r} in "
+                f"flight with deduplication id {item.deduplication_id!r}",
+                reason="DUPLICATE_DEDUPLICATION_ID",
+                metadata={
+                    "workflow_id": holder.workflow_id,
+                    "queue": item.queue,
+                    "deduplication_id": item.deduplication_id or "",
+                },
+            )
+    return retry
+
+
+def _repeated_conflict(item: NewStart) -> ServiceError:
+    return AlreadyExists(
+        f"workflow {item.workflow_id!r} conflicted repeatedly; try again",
+        reason="START_CONFLICT",
+    )
 
 
 def _same_id(item: NewStart, existing: Workflow) -> Outcome:

@@ -16,7 +16,7 @@ from baton_server.config import Config
 from baton_server.engine.children import child_id
 from baton_server.engine.engine import Engine
 from baton_server.engine.starts import Started
-from baton_server.errors import InvalidArgument, ServiceError, Unimplemented
+from baton_server.errors import InvalidArgument, ServiceError
 from baton_server.servicers import convert, queue_options, validate
 from baton_server.servicers import management as manage
 from baton_server.servicers.caller import caller_in
@@ -86,11 +86,8 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         if not child.workflow_id:
             child.workflow_id = child_id(caller)
         new = self._new_workflow(child)
-        if queue_options.uses_queue(request):
-            raise Unimplemented(
-                "StartWorkflow.queue needs child workflows on a queue, which this server "
-                "does not implement yet"
-            )
+        if queue_options.uses_queue(child):
+            return await self._engine.children.start(caller, queue_options.new_start(child, new))
         return await self._engine.children.start(caller, new)
 
     async def StartWorkflow(

@@ -16,7 +16,7 @@ import time
 
 import psycopg
 
-from baton import Worker, WorkflowContext
+from baton import AsyncWorkflowContext, Worker, WorkflowContext
 
 worker = Worker(
     os.environ["BATON_TARGET"],
@@ -64,6 +64,24 @@ def many_steps(ctx: WorkflowContext, steps: int, seconds: float) -> int:
     for index in range(steps):
         ctx.run(tick, ctx.workflow_id, index, seconds)
     return steps
+
+
+@worker.workflow()
+def fan_out(ctx: WorkflowContext, queue: str, count: int, seconds: float) -> list[str]:
+    """Starts ``count`` ``timed`` children on ``queue``, then gathers them in order."""
+    children = [ctx.start_workflow(timed, f"part-{i}", seconds, queue=queue) for i in range(count)]
+    return [child.result() for child in children]
+
+
+@worker.workflow()
+async def async_fan_out(
+    ctx: AsyncWorkflowContext, queue: str, count: int, seconds: float
+) -> list[str]:
+    """``fan_out`` as an ``async def`` workflow."""
+    children = [
+        await ctx.start_workflow(timed, f"part-{i}", seconds, queue=queue) for i in range(count)
+    ]
+    return [await child.result() for child in children]
 
 
 if __name__ == "__main__":
