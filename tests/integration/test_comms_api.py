@@ -675,6 +675,36 @@ def test_a_child_s_send_does_not_deadlock_with_a_cancel_of_its_released_parent_s
     assert rows == [("keeper", "CANCELLED", 1), ("keeper-1", "CANCELLED", 0)]
 
 
+def test_a_released_reader_whose_event_s_workflow_was_deleted_reads_it_as_unset(
+    stubs: Stubs, database_url: str
+) -> None:
+    # As a reader waiting in place would: the workflow existed when the read
+    # began, so its deletion during the wait is not the reader's mistake.
+    _running(stubs, database_url, "fan")
+    _running(stubs, database_url, "idol")
+    read = ev.GetEventRequest(
+        workflow_id="idol", key="k", timeout={"seconds": 1}, context=_ctx("fan", 1),
+        release_if_longer_than={},
+    )  # fmt: skip
+    assert stubs.events.GetEvent(read, timeout=10).released
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM workflows WHERE workflow_id = 'idol'")
+        # Its next run, once the read's deadline has passed.
+        conn.execute("UPDATE workflows SET status = 'PENDING' WHERE workflow_id = 'fan'")
+        conn.execute("UPDATE wait_deadlines SET deadline = now() WHERE workflow_id = 'fan'")
+    again = stubs.events.GetEvent(read, timeout=10)
+    assert (again.found, again.released) == (False, False)
+    assert _steps(stubs, "fan") == ["baton.get_event"]
+    # A read that begins after the deletion is a caller's mistake.
+    with pytest.raises(grpc.RpcError) as caught:
+        stubs.events.GetEvent(
+            ev.GetEventRequest(workflow_id="idol", key="k", context=_ctx("fan", 2),
+                               timeout={"seconds": 1}),
+            timeout=10,
+        )  # fmt: skip
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
 def test_a_set_event_does_not_deadlock_with_a_cancel_of_its_released_reader_s_tree(
     server: ThreadServer, stubs: Stubs, database_url: str
 ) -> None:

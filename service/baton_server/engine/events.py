@@ -99,17 +99,20 @@ class Events:
         instead (see the module docstring) and nothing is recorded.
 
         Raises:
-            NotFound: No workflow ``workflow_id``.
+            NotFound: No workflow ``workflow_id`` when the read begins. One
+                deleted later, even while its reader was released and came
+                back, reads as unset: the reader gets ``None`` at its timeout.
         """
         remaining = timeout
         deadline: datetime | None = None
+        resumed = False  # the caller's wait began before: the workflow existed then
         if caller is not None:
             async with self._connector.transaction() as tx:
                 done = await journal.recorded(tx, caller)
                 if done is not None:
                     return EventRead(done.output is not None, done.output)
                 if timeout > 0:
-                    deadline, remaining = await waits.deadline(
+                    deadline, remaining, resumed = await waits.deadline(
                         tx, caller.workflow_id, caller.function_id, timedelta(seconds=timeout)
                     )
         loop = asyncio.get_running_loop()
@@ -122,15 +125,17 @@ class Events:
             # Its own event is set by its own run alone: a release would stop that run.
             or caller.workflow_id == workflow_id
         ):
-            event = await self._wait(workflow_id, key, until)
+            event = await self._wait(workflow_id, key, until, checked=resumed)
         else:
-            event = await self._wait(workflow_id, key, loop.time() + release_if_longer_than)
+            event = await self._wait(
+                workflow_id, key, loop.time() + release_if_longer_than, checked=resumed
+            )
             if event is None:
                 event, released = await self._get_or_release(caller, workflow_id, key, deadline)
                 if released:
                     return EventRead(found=False, released=True)
                 if event is None:  # started on a queue: it waits here
-                    event = await self._wait(workflow_id, key, until)
+                    event = await self._wait(workflow_id, key, until, checked=True)
         if caller is None:
             return EventRead(event is not None, event.value if event else None)
         output = (event.value or journal.JSON_NULL) if event is not None else None
@@ -159,10 +164,13 @@ class Events:
             await release(tx, caller, deadline, wait_workflow_id=workflow_id, wait_event_key=key)
             return None, True
 
-    async def _wait(self, workflow_id: str, key: str, until: float) -> Event | None:
-        """The event once set, or ``None`` at ``until`` (the loop's time)."""
+    async def _wait(
+        self, workflow_id: str, key: str, until: float, *, checked: bool = False
+    ) -> Event | None:
+        """The event once set, or ``None`` at ``until`` (the loop's time).
+        ``checked``: the workflow is known to have existed (else NotFound
+        when it does not, at the first read)."""
         loop = asyncio.get_running_loop()
-        checked = False
         with self._waiters.watch(workflow_id) as changed:
             while True:
                 changed.clear()

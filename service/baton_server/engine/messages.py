@@ -120,7 +120,7 @@ class Messages:
             done = await journal.recorded(tx, caller)
             if done is not None:
                 return Received(done)
-            deadline, remaining = await waits.deadline(
+            deadline, remaining, _ = await waits.deadline(
                 tx, caller.workflow_id, caller.function_id, timedelta(seconds=timeout)
             )
         loop = asyncio.get_running_loop()

@@ -61,7 +61,7 @@ class Sleeps:
                 finished, or run by a newer attempt).
         """
         async with self._connector.transaction() as tx:
-            wake_at, remaining = await waits.deadline(
+            wake_at, remaining, _ = await waits.deadline(
                 tx, caller.workflow_id, caller.function_id, timedelta(seconds=duration)
             )
             if await journal.recorded(tx, caller) is not None:

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from baton_server.connector import Tx
 from baton_server.store.models import Workflow
 
 
-async def deadline(
-    tx: Tx, workflow_id: str, function_id: int, duration: timedelta
-) -> tuple[datetime, float]:
+class WaitDeadline(NamedTuple):
+    """A durable wait's deadline and the seconds left of it."""
+
+    at: datetime
+    remaining: float
+    resumed: bool
+    """Recorded by an earlier call: the wait began in an earlier run (or call)."""
+
+
+async def deadline(tx: Tx, workflow_id: str, function_id: int, duration: timedelta) -> WaitDeadline:
     """The wait's deadline, recorded now unless it was before, and the seconds left."""
     params = {"workflow_id": workflow_id, "function_id": function_id, "duration": duration}
-    await tx.execute("record_wait_deadline", params)
+    recorded = await tx.execute("record_wait_deadline", params)
     row = await tx.fetch_one("get_wait_deadline", params)
     assert row is not None, "the deadline was just recorded"
-    return row["deadline"], float(row["remaining"])
+    return WaitDeadline(row["deadline"], float(row["remaining"]), resumed=recorded == 0)
 
 
 async def release(
