@@ -252,6 +252,14 @@ def test_a_child_started_on_a_queue_waits_its_turn_and_is_recorded_once(
     given = stubs.workflows.StartWorkflow(dup, timeout=10)
     assert (given.created, given.workflow.workflow_id) == (False, "boss-1")
 
+    # A retry returns the recorded child even if the queue changed since.
+    with grpc.insecure_channel(server.target) as channel:
+        q_grpc.QueueServiceStub(channel).UpsertQueue(
+            q.UpsertQueueRequest(queue=q.Queue(name="fanout")), timeout=10
+        )  # priorities off: a first start with a priority would be refused
+    retried = stubs.workflows.StartWorkflow(start, timeout=10)
+    assert (retried.created, retried.workflow.workflow_id) == (False, "boss-1")
+
     # The queue's rules hold for a child as for any start.
     for request, code in (
         (wf.StartWorkflowRequest(workflow_name="task", caller=_ctx("boss", 3), queue="nope"),
@@ -483,6 +491,37 @@ def _wait_for_a_lock_wait(database_url: str, *events: str) -> None:
         ).fetchone()[0]:  # type: ignore[index]
             assert time.monotonic() < deadline, f"no backend came to wait for a {events} lock"
             time.sleep(0.01)
+
+
+def test_a_retried_send_wakes_a_receiver_the_first_send_did_not(
+    server: ThreadServer, stubs: Stubs, database_url: str
+) -> None:
+    # The wake follows the Send's commit; a Send that crashed between the two
+    # left its message and a sleeping receiver, which the retry must wake.
+    from baton._proto.baton.v1 import worker_service_pb2 as wk
+    from baton._proto.baton.v1 import worker_service_pb2_grpc as wk_grpc
+
+    _running(stubs, database_url, "inbox")
+    with grpc.insecure_channel(server.target) as channel:
+        recv = wk.RecvRequest(
+            context=_ctx("inbox", 1), topic="t", timeout={"seconds": 600},
+            release_if_longer_than={},
+        )  # fmt: skip
+        assert wk_grpc.WorkerServiceStub(channel).Recv(recv, timeout=10).released
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(  # the first Send, committed but never woken
+            "INSERT INTO messages (destination_id, topic, idempotency_key)"
+            " VALUES ('inbox', 't', 'once')"
+        )
+    send = msg.SendRequest(destination_id="inbox", topic="t", idempotency_key="once")
+    stubs.messages.Send(send, timeout=10)
+    with psycopg.connect(database_url) as conn:
+        woken = conn.execute(
+            "SELECT status, start_at, wait_topic FROM workflows WHERE workflow_id = 'inbox'"
+        ).fetchone()
+        (messages,) = conn.execute("SELECT count(*) FROM messages").fetchone()  # type: ignore[misc]
+    assert woken == ("ENQUEUED", None, None)
+    assert messages == 1
 
 
 def test_a_message_sent_while_its_recv_releases_the_workflow_is_received(

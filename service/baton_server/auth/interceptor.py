@@ -109,8 +109,13 @@ def _no_workflow_context(handler: grpc.RpcMethodHandler, role: str) -> grpc.RpcM
 
         return checked
 
-    if handler.request_streaming:
-        return handler  # Connect, the only client-streaming RPC, is the worker's
+    if handler.request_streaming:  # only Connect, a worker's: its messages are not checked
+        roles = " or ".join(sorted(policy.WORKFLOW_ROLES))
+        return _refusal(
+            code_pb2.PERMISSION_DENIED,
+            f"a client-streaming call needs the {roles} role; this token has {role}",
+            handler,
+        )
     return rewrap(handler, unary=unary, streaming=streaming)
 
 

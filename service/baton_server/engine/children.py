@@ -9,6 +9,8 @@ of the two when it has its own) and its app version (unless it names one).
 A child may be started on a queue, with the queue's options (deduplication,
 priority, partition key, delay, timeout from dequeue): it waits its turn like
 any queued workflow (never dispatched eagerly), its start recorded all the same.
+A start refused (a deduplication id in flight, an unknown queue, an option the
+queue does not allow) records nothing: the parent's next run tries again.
 
 A workflow awaiting another one for long may be released from its worker
 (see ``engine/waits.py``): it names the awaited workflow
@@ -71,6 +73,9 @@ class Children:
         """
         try:
             async with self._connector.transaction() as tx:
+                done = await journal.recorded(tx, caller)
+                if done is not None:  # a retry: the recorded child, whatever changed since
+                    raise Replayed(done)
                 parent = await workflows.get(tx, caller.workflow_id)
                 if parent is None:
                     raise workflow_not_found(caller.workflow_id)

@@ -3,7 +3,7 @@
 Each replica runs one loop: cancel every unfinished workflow whose deadline has
 passed, with its whole tree of descendants, then sleep until the nearest
 deadline (at most the poll interval, so deadlines set through other replicas
-are seen too). The claim is ``FOR UPDATE SKIP LOCKED``, so replicas never fight
+are seen too). The claim is ``FOR NO KEY UPDATE SKIP LOCKED``, so replicas never fight
 over a row, and the cancel itself is a guarded update.
 """
 

@@ -7,7 +7,7 @@ periodic re-check; and when a worker frees slots, but only if
 the last round may have left work behind (a session had no free slot, or a
 claim filled its whole batch), so finishing a workflow costs no empty round.
 Each round claims, for every session with free slots, the oldest waiting
-workflows it hosts (``FOR UPDATE SKIP LOCKED``, so replicas never claim the same
+workflows it hosts (``FOR NO KEY UPDATE SKIP LOCKED``, so replicas never claim the same
 row), reads their journals in the same transaction, and queues them on the
 session's stream. Workflows started on a queue are claimed only for sessions
 serving that queue, as its flow control allows (``engine/queues.py``).

@@ -9,9 +9,11 @@ with a periodic re-check, until the deadline recorded the first time.
 
 A Recv still waiting after a while may release its workflow instead (see
 ``engine/waits.py``), until its deadline or the next message on its topic:
-a Send that finds the destination released in a recv on that topic makes it
-claimable at once. The two take the destination's inbox lock, so one always
-sees the other: a message is never sent unseen past a release.
+a Send makes a destination released in a recv on that topic claimable at
+once, after its own commit (holding no row, so a cancel of the tree cannot
+deadlock with it). The two take the destination's inbox lock, so one always
+sees the other: a release either committed before the Send's message (and the
+wake after the Send's commit finds it) or sees the message.
 """
 
 from __future__ import annotations
@@ -90,14 +92,15 @@ class Messages:
                 elif await workflows.get(tx, destination_id) is None:
                     raise workflow_not_found(destination_id)
         except Replayed:
-            inserted = True  # sent before: its reader may not have been woken (a crash in between)
-        if inserted:
-            # After the commit, holding no row: the receiver's row may be locked
-            # by a cancel of its tree waiting for the sender's (a child sending
-            # to its parent). A release that committed before the send is woken
-            # here; one after it took the inbox lock and saw the message.
-            async with self._connector.autocommit() as tx:
-                await messages.wake_released_recv(tx, destination_id, topic)
+            pass
+        # After the commit, holding no row: the receiver's row may be locked by
+        # a cancel of its tree waiting for the sender's (a child sending to its
+        # parent). A release that committed before the send is woken here; one
+        # after it took the inbox lock and saw the message. A send repeated (a
+        # replayed step, a retried idempotency key) wakes it too: the first may
+        # have crashed between its commit and this.
+        async with self._connector.autocommit() as tx:
+            await messages.wake_released_recv(tx, destination_id, topic)
 
     async def recv(
         self,

@@ -9,8 +9,8 @@ with it). Budgets:
   running and what started inside the rate window, then claims at most what
   is left. Replicas thus claim such a queue one at a time, and the budget holds
   exactly across replicas; the lock lasts one short transaction.
-- ``worker_concurrency`` alone, or no limit: no lock; ``FOR UPDATE SKIP
-  LOCKED`` lets replicas claim side by side. (A worker is served by one
+- ``worker_concurrency`` alone, or no limit: no lock; ``FOR NO KEY UPDATE
+  SKIP LOCKED`` lets replicas claim side by side. (A worker is served by one
   dispatcher at a time, so its own count cannot race.)
 
 Starts are stamped with ``clock_timestamp()`` read after the lock, so the rate
