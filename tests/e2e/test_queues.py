@@ -95,6 +95,7 @@ def test_a_workflow_fans_out_children_on_a_queue_and_gathers_them_across_a_worke
     expected = [f"fan-{i}" for i in range(1, 7)]
     assert sorted(w.workflow_id for w in children) == expected
     assert {(w.parent_workflow_id, w.queue) for w in children} == {("fan", "fanq")}
+    assert all(w.deadline is not None for w in children)  # timeout=600 reached the service
     steps = client.list_steps("fan")
     assert [s.child_workflow_id for s in steps if s.name == "baton.start_workflow"] == expected
     runs = _runs(effects_url)

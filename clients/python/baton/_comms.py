@@ -300,6 +300,7 @@ async def start_child(
     args: tuple[Any, ...],
     workflow_id: str | None,
     app_version: str | None,
+    timeout: float | None,
     options: QueueOptions,
 ) -> str:
     """Starts a child workflow (once, recorded), with its queue ``options``;
@@ -310,6 +311,7 @@ async def start_child(
         workflow_id=workflow_id or "",
         input=core.serializer.encode_args(args),
         app_version=app_version or "",
+        timeout=None if timeout is None else duration(timeout),
         caller=_context(core, function_id),
     )
     add_queue_options(request, options)

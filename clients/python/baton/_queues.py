@@ -110,6 +110,15 @@ class QueueOptions(TypedDict, total=False):
     return_existing_duplicate: bool
 
 
+def checked_queue_options(options: dict[str, Any], method: str) -> QueueOptions:
+    """``options`` (a ``**kwargs``) when every key is a queue option; else the
+    TypeError Python raises for an unexpected keyword argument."""
+    unknown = sorted(set(options) - QueueOptions.__optional_keys__)
+    if unknown:
+        raise TypeError(f"{method}() got an unexpected keyword argument {unknown[0]!r}")
+    return options  # type: ignore[return-value]
+
+
 class StartOptions(QueueOptions, total=False):
     """The keyword options of `Client.start_workflow` (see there), for the
     methods that take them all and pass them on (`Client.execute_workflow`)."""

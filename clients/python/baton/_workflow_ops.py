@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from baton import _comms as comms
 from baton._proto.baton.v1 import common_pb2
-from baton._queues import QueueOptions
+from baton._queues import QueueOptions, checked_queue_options
 from baton._registry import StepDefinition, step_definition_of, workflow_name_of
 
 if TYPE_CHECKING:
@@ -206,12 +206,14 @@ class SyncOps:
         *args: Any,
         workflow_id: str | None = None,
         app_version: str | None = None,
+        timeout: float | None = None,
         **options: Unpack[QueueOptions],
     ) -> ChildHandle:
         """Starts a child workflow, once: replay returns the same child.
 
         The child's id is ``<this id>-<step number>`` unless ``workflow_id`` is
-        given; it inherits this workflow's deadline and app version.
+        given; it inherits this workflow's deadline (the earlier of the two
+        with ``timeout``, its own start-to-close seconds) and app version.
 
         With ``queue`` (and the other queue options of `Client.start_workflow`:
         ``deduplication_id``, ``priority``, ``partition_key``, ``delay``,
@@ -228,12 +230,20 @@ class SyncOps:
             InvalidArgument: A queue option the queue does not allow.
         """
         name = workflow_name_of(workflow)
+        queue_options = checked_queue_options(dict(options), "start_workflow")
         function_id, recorded = _begin(self._core, comms.START_WORKFLOW)
         if recorded is not None:
             return ChildHandle(self._core, recorded.child_workflow_id)
         child = self._core.call_from_thread(
             comms.start_child(
-                self._core, function_id, name, args, workflow_id, app_version, options
+                self._core,
+                function_id,
+                name,
+                args,
+                workflow_id,
+                app_version,
+                timeout,
+                queue_options,
             )
         )
         return ChildHandle(self._core, child)
@@ -354,16 +364,18 @@ class AsyncOps:
         *args: Any,
         workflow_id: str | None = None,
         app_version: str | None = None,
+        timeout: float | None = None,
         **options: Unpack[QueueOptions],
     ) -> AsyncChildHandle:
         """Starts a child workflow, once (on a queue with ``queue``); see
         `WorkflowContext.start_workflow`."""
         name = workflow_name_of(workflow)
+        queue_options = checked_queue_options(dict(options), "start_workflow")
         function_id, recorded = _begin(self._core, comms.START_WORKFLOW)
         if recorded is not None:
             return AsyncChildHandle(self._core, recorded.child_workflow_id)
         child = await comms.start_child(
-            self._core, function_id, name, args, workflow_id, app_version, options
+            self._core, function_id, name, args, workflow_id, app_version, timeout, queue_options
         )
         return AsyncChildHandle(self._core, child)
 

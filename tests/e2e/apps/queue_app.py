@@ -69,7 +69,10 @@ def many_steps(ctx: WorkflowContext, steps: int, seconds: float) -> int:
 @worker.workflow()
 def fan_out(ctx: WorkflowContext, queue: str, count: int, seconds: float) -> list[str]:
     """Starts ``count`` ``timed`` children on ``queue``, then gathers them in order."""
-    children = [ctx.start_workflow(timed, f"part-{i}", seconds, queue=queue) for i in range(count)]
+    children = [
+        ctx.start_workflow(timed, f"part-{i}", seconds, queue=queue, timeout=600)
+        for i in range(count)
+    ]
     return [child.result() for child in children]
 
 
@@ -79,7 +82,8 @@ async def async_fan_out(
 ) -> list[str]:
     """``fan_out`` as an ``async def`` workflow."""
     children = [
-        await ctx.start_workflow(timed, f"part-{i}", seconds, queue=queue) for i in range(count)
+        await ctx.start_workflow(timed, f"part-{i}", seconds, queue=queue, timeout=600)
+        for i in range(count)
     ]
     return [await child.result() for child in children]
 
