@@ -18,7 +18,7 @@ from typing import Any
 
 import grpc
 
-from baton_server.servicers.handlers import rewrap
+from baton_server.servicers.handlers import responses, rewrap
 
 try:
     from opentelemetry import context as otel_context
@@ -118,12 +118,8 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             async def traced(request: Any, context: Any) -> AsyncIterator[Any]:
                 span, token = attach()
                 try:
-                    result = behaviour(request, context)
-                    if hasattr(result, "__aiter__"):
-                        async for response in result:
-                            yield response
-                    else:
-                        await result
+                    async for response in responses(behaviour, request, context):
+                        yield response
                 finally:
                     detach(span, token, context)
 

@@ -213,6 +213,11 @@ def test_a_child_start_is_recorded_once_and_the_child_inherits_from_its_parent(
     with pytest.raises(grpc.RpcError) as caught:
         stubs.workflows.StartWorkflow(stale, timeout=10)
     assert details(caught.value)[0] == "STALE_ATTEMPT"
+    other = wf.StartWorkflowRequest(workflow_name="pup", workflow_id="mom-1", caller=_ctx("mom", 2))
+    with pytest.raises(grpc.RpcError) as caught:
+        stubs.workflows.StartWorkflow(other, timeout=10)
+    assert details(caught.value)[0] == "WORKFLOW_ID_CONFLICT"
+    assert "named 'kid', not 'pup'" in caught.value.details()
 
 
 def test_a_child_started_on_a_queue_waits_its_turn_and_is_recorded_once(

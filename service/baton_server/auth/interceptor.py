@@ -12,7 +12,7 @@ from grpc_status import rpc_status
 
 from baton_server.auth import policy
 from baton_server.auth.tokens import TokenStore
-from baton_server.servicers.handlers import rewrap
+from baton_server.servicers.handlers import responses, rewrap
 
 log = logging.getLogger("baton.auth")
 
@@ -100,12 +100,8 @@ def _no_workflow_context(handler: grpc.RpcMethodHandler, role: str) -> grpc.RpcM
             status = refusal(request)
             if status is not None:
                 await context.abort_with_status(rpc_status.to_status(status))
-            result = behaviour(request, context)
-            if hasattr(result, "__aiter__"):
-                async for response in result:
-                    yield response
-            else:  # a handler that writes through the context
-                await result
+            async for response in responses(behaviour, request, context):
+                yield response
 
         return checked
 

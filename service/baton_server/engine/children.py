@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from baton_server.connector import Connector, Tx
 from baton_server.engine import journal
 from baton_server.engine.journal import Caller, Replayed
-from baton_server.engine.starts import OnStarted, start_in
+from baton_server.engine.starts import OnStarted, id_taken, start_in
 from baton_server.engine.waits import releasable, release
 from baton_server.errors import AlreadyExists, workflow_not_found
 from baton_server.store import steps, waits, workflows
@@ -194,10 +194,12 @@ async def _insert_child(tx: Tx, child: NewWorkflow) -> tuple[Workflow, bool]:
     if created is not None:
         return created, True
     existing = await workflows.get(tx, child.workflow_id)
-    if existing is None or existing.workflow_name != child.workflow_name:
+    if existing is None:  # deleted since the insert's conflict: the parent's next run retries
         raise AlreadyExists(
-            f"child workflow id {child.workflow_id!r} is taken by another workflow",
-            reason="WORKFLOW_ID_CONFLICT",
+            f"child workflow id {child.workflow_id!r} was taken, then freed; try again",
+            reason="START_CONFLICT",
             metadata={"workflow_id": child.workflow_id},
         )
+    if existing.workflow_name != child.workflow_name:
+        raise id_taken(existing, child.workflow_name)
     return existing, False

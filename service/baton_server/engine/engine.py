@@ -32,12 +32,11 @@ from baton_server.engine.sessions import (
     Sessions,
     WorkerSession,
 )
-from baton_server.engine.starts import Starter
+from baton_server.engine.starts import Starter, id_taken
 from baton_server.engine.streams import Streams
 from baton_server.engine.waiters import StatusWaiters, Watch, pause, wait_event
 from baton_server.engine.waits import Sleeps
 from baton_server.errors import (
-    AlreadyExists,
     workflow_not_found,
 )
 from baton_server.metrics import Metrics
@@ -218,15 +217,7 @@ class Engine:
         if existing is None:  # deleted between the two statements; try again
             return await self.start_workflow(new)
         if existing.workflow_name != new.workflow_name:
-            raise AlreadyExists(
-                f"workflow id {new.workflow_id!r} is taken by a workflow named "
-                f"{existing.workflow_name!r}, not {new.workflow_name!r}",
-                reason="WORKFLOW_ID_CONFLICT",
-                metadata={
-                    "workflow_id": new.workflow_id,
-                    "existing_workflow_name": existing.workflow_name,
-                },
-            )
+            raise id_taken(existing, new.workflow_name)
         return existing, False
 
     async def _insert(self, new: NewWorkflow, owner: str | None) -> Workflow | None:

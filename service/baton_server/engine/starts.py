@@ -238,12 +238,18 @@ def _repeated_conflict(item: NewStart) -> ServiceError:
 def _same_id(item: NewStart, existing: Workflow) -> Outcome:
     if existing.workflow_name == item.workflow_name:
         return Started(existing, False)
+    return id_taken(existing, item.workflow_name)
+
+
+def id_taken(existing: Workflow, workflow_name: str) -> AlreadyExists:
+    """The error for a start of ``workflow_name`` under the id of ``existing``,
+    a workflow of another name."""
     return AlreadyExists(
-        f"workflow id {item.workflow_id!r} is taken by a workflow named "
-        f"{existing.workflow_name!r}, not {item.workflow_name!r}",
+        f"workflow id {existing.workflow_id!r} is taken by a workflow named "
+        f"{existing.workflow_name!r}, not {workflow_name!r}",
         reason="WORKFLOW_ID_CONFLICT",
         metadata={
-            "workflow_id": item.workflow_id,
+            "workflow_id": existing.workflow_id,
             "existing_workflow_name": existing.workflow_name,
         },
     )

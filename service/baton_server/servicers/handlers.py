@@ -3,7 +3,7 @@ mechanism the interceptors (errors, auth, limits, tracing) share."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -32,3 +32,14 @@ def rewrap(
     if handler.unary_stream:
         return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **kwargs)
     return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **kwargs)
+
+
+async def responses(behaviour: Behaviour, request: Any, context: Any) -> AsyncIterator[Any]:
+    """Runs a server-streaming ``behaviour``, yielding its responses: an async
+    generator's, or none from a handler that writes through its context."""
+    result = behaviour(request, context)
+    if hasattr(result, "__aiter__"):
+        async for response in result:
+            yield response
+    else:
+        await result

@@ -20,7 +20,7 @@ import grpc
 from google.rpc import code_pb2, status_pb2
 from grpc_status import rpc_status
 
-from baton_server.servicers.handlers import rewrap
+from baton_server.servicers.handlers import responses, rewrap
 
 
 class StreamLimits(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -67,12 +67,8 @@ class StreamLimits(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             if workflow_id:
                 self._by_workflow[workflow_id] += 1
             try:
-                result = behaviour(request, context)
-                if hasattr(result, "__aiter__"):
-                    async for response in result:
-                        yield response
-                else:  # a handler that writes through the context
-                    await result
+                async for response in responses(behaviour, request, context):
+                    yield response
             finally:
                 _release(self._by_peer, peer)
                 if workflow_id:
