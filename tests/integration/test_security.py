@@ -214,7 +214,7 @@ def _acting_as_a_workflow() -> list[tuple[str, object, tuple[str, ...]]]:
         (service, method, path)
         for service, method in _methods()
         if Role.CLIENT in policy.allowed_roles(f"/{service}/{method.name}")  # type: ignore[attr-defined]
-        for path in policy._context_paths(method.input_type)  # type: ignore[attr-defined]
+        for path in policy.context_paths(method.input_type)  # type: ignore[attr-defined]
     ]
 
 

@@ -111,7 +111,7 @@ def context_fields_set(request: Message) -> list[str]:
     """The WorkflowContext fields set in ``request``, as paths
     (``caller``, ``workflows[2].caller``); empty for a call by no workflow."""
     found: list[str] = []
-    for path in _context_paths(request.DESCRIPTOR):
+    for path in context_paths(request.DESCRIPTOR):
         _collect(request, path, "", found)
     return found
 
@@ -130,7 +130,7 @@ def _collect(message: Message, path: tuple[str, ...], prefix: str, found: list[s
 
 
 @cache
-def _context_paths(descriptor: Descriptor) -> tuple[tuple[str, ...], ...]:
+def context_paths(descriptor: Descriptor) -> tuple[tuple[str, ...], ...]:
     """Where a message of this type can hold a WorkflowContext (field names
     from the top); a context is never nested deeper than the contract goes."""
     return tuple(_walk(descriptor, frozenset()))

@@ -26,17 +26,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from baton_server.connector import Connector, Tx
+from baton_server.connector import Connector
 from baton_server.engine import journal
 from baton_server.engine.journal import Caller, Replayed
-from baton_server.engine.starts import OnStarted, id_taken, start_in
+from baton_server.engine.starts import OnStarted, start_in
 from baton_server.engine.waits import releasable, release
-from baton_server.errors import AlreadyExists, workflow_not_found
+from baton_server.errors import workflow_not_found
 from baton_server.store import steps, waits, workflows
 from baton_server.store.models import Failure, Workflow
 from baton_server.store.starts import NewStart
 from baton_server.store.steps import NewStep
-from baton_server.store.workflows import NewWorkflow
 
 # A workflow released while it awaits another is dispatched again after this
 # even if nothing woke it.
@@ -55,11 +54,11 @@ class Children:
         self._connector = connector
         self._on_started = on_started
 
-    async def start(self, caller: Caller, new: NewWorkflow | NewStart) -> tuple[Workflow, bool]:
+    async def start(self, caller: Caller, new: NewStart) -> tuple[Workflow, bool]:
         """Starts the child (once) and records the start as the caller's step.
 
-        A `NewStart` puts the child on its queue, with the queue's options;
-        with ``return_existing_duplicate`` the workflow in flight under its
+        With a queue, the child goes on it with the queue's options; with
+        ``return_existing_duplicate`` the workflow in flight under its
         deduplication id is the one recorded and returned.
 
         Returns the child and whether this call created it.
@@ -89,11 +88,8 @@ class Children:
                 )
                 # The child first, then the step naming it: a refused step
                 # (a replay, a stale attempt) rolls the start back with it.
-                if isinstance(child, NewStart):
-                    started = await start_in(tx, child)
-                    result, fresh = started.workflow, started.created
-                else:
-                    result, fresh = await _insert_child(tx, child)
+                started = await start_in(tx, child)
+                result, fresh = started.workflow, started.created
                 step = await steps.record_child(
                     tx,
                     NewStep(
@@ -186,20 +182,3 @@ class Children:
                 tx, caller, datetime.now(UTC) + RECHECK, wait_workflow_id=awaited.workflow_id
             )
         return None
-
-
-async def _insert_child(tx: Tx, child: NewWorkflow) -> tuple[Workflow, bool]:
-    """Creates the child, or finds it (same id and name) from an earlier call."""
-    created = await workflows.insert(tx, child)
-    if created is not None:
-        return created, True
-    existing = await workflows.get(tx, child.workflow_id)
-    if existing is None:  # deleted since the insert's conflict: the parent's next run retries
-        raise AlreadyExists(
-            f"child workflow id {child.workflow_id!r} was taken, then freed; try again",
-            reason="START_CONFLICT",
-            metadata={"workflow_id": child.workflow_id},
-        )
-    if existing.workflow_name != child.workflow_name:
-        raise id_taken(existing, child.workflow_name)
-    return existing, False

@@ -1,5 +1,5 @@
-"""Starting workflows in bulk, with their queue options (StartWorkflows, and
-StartWorkflow onto a queue).
+"""Starting workflows in bulk, with their queue options (StartWorkflows,
+StartWorkflow onto a queue, and every child a workflow starts).
 
 All accepted items of a call are inserted by one multi-row statement; an item
 whose id is taken returns the existing workflow (the id is an idempotency key),

@@ -85,9 +85,7 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         child.CopyFrom(request)
         if not child.workflow_id:
             child.workflow_id = child_id(caller)
-        new = self._new_workflow(child)
-        if queue_options.uses_queue(child):
-            return await self._engine.children.start(caller, queue_options.new_start(child, new))
+        new = queue_options.new_start(child, self._new_workflow(child))
         return await self._engine.children.start(caller, new)
 
     async def StartWorkflow(
