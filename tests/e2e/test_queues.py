@@ -12,8 +12,18 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from baton import AlreadyExists, Client, NotFound, WorkflowCancelled, WorkflowStart, WorkflowStatus
-from tests.conftest import ThreadServer, server_config, start_thread_server
+from baton import (
+    AlreadyExists,
+    AsyncWorkflowContext,
+    Client,
+    NotFound,
+    Worker,
+    WorkflowCancelled,
+    WorkflowContext,
+    WorkflowStart,
+    WorkflowStatus,
+)
+from tests.conftest import ThreadServer, server_config, start_thread_server, worker_in_thread
 from tests.e2e.conftest import QUEUE_APP, wait_until
 
 
@@ -211,6 +221,64 @@ def test_a_duplicate_deduplication_id_is_refused_or_returns_the_first_until_it_f
     again = client.start_workflow("timed", "again", 0.0, queue="dedup", deduplication_id="order-7")
     assert again.workflow_id != first.workflow_id
     assert again.result(timeout=30) == "again"
+
+
+@pytest.mark.parametrize("parent", ["sync_parent", "async_parent"])
+def test_a_child_start_refused_as_a_duplicate_is_refused_again_on_replay(
+    replicas: tuple[ThreadServer, ThreadServer], client: Client, parent: str
+) -> None:
+    # A workflow that handles the refusal and carries on: replayed after the
+    # deduplication id is free, it must take the same branch.
+    worker = Worker(replicas[0].target)  # serves no queue: the holder stays in flight
+
+    @worker.workflow()
+    def child(ctx: WorkflowContext) -> str:
+        return "ran"
+
+    @worker.step()
+    def after() -> str:
+        return "after"
+
+    def outcome(started: str | None, refused: AlreadyExists | None) -> str:
+        if refused is not None:
+            return f"refused: {refused.reason} {refused.metadata['workflow_id']}"
+        return f"started {started}"
+
+    @worker.workflow()
+    def sync_parent(ctx: WorkflowContext) -> str:
+        try:
+            handle = ctx.start_workflow(child, queue="dedupq", deduplication_id="d")
+        except AlreadyExists as exc:
+            said = outcome(None, exc)
+        else:
+            said = outcome(handle.workflow_id, None)
+        ctx.run(after)
+        return said
+
+    @worker.workflow()
+    async def async_parent(ctx: AsyncWorkflowContext) -> str:
+        try:
+            handle = await ctx.start_workflow(child, queue="dedupq", deduplication_id="d")
+        except AlreadyExists as exc:
+            said = outcome(None, exc)
+        else:
+            said = outcome(handle.workflow_id, None)
+        await ctx.run(after)
+        return said
+
+    client.upsert_queue("dedupq")
+    client.start_workflow("child", queue="dedupq", deduplication_id="d", workflow_id="holder")
+    with worker_in_thread(worker):
+        first = client.start_workflow(parent, workflow_id="parent")
+        assert first.result(timeout=30) == "refused: DUPLICATE_DEDUPLICATION_ID holder"
+        client.cancel_workflow("holder")  # the deduplication id is free from now on
+        replay = client.fork_workflow("parent", 2)  # step 1 (the start) from the journal
+        assert replay.result(timeout=30) == "refused: DUPLICATE_DEDUPLICATION_ID holder"
+        fresh = client.fork_workflow("parent", 1)  # runs the start again: it is free
+        assert fresh.result(timeout=30) == f"started {fresh.workflow_id}-1"
+    (start, _) = client.list_steps("parent")
+    assert (start.name, start.child_workflow_id) == ("baton.start_workflow", "")
+    assert start.error is not None and start.error.type == "baton.AlreadyExists"
 
 
 def test_a_delayed_start_does_not_start_early(

@@ -8,6 +8,7 @@ these tests need no worker.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 import grpc
 import psycopg
 import pytest
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from baton._proto.baton.v1 import common_pb2 as common
 from baton._proto.baton.v1 import event_service_pb2 as ev
@@ -245,7 +248,8 @@ def test_a_child_started_on_a_queue_waits_its_turn_and_is_recorded_once(
     assert again.workflow.workflow_id == "boss-1"
 
     # The deduplication id is held by boss-1 while it is in flight: a second
-    # child refused (nothing recorded), or given boss-1 when it asks for it.
+    # child refused (the refusal recorded, see the next test), or given
+    # boss-1 when it asks for it.
     dup = wf.StartWorkflowRequest(
         workflow_name="task", caller=_ctx("boss", 2), queue="fanout", deduplication_id="d1"
     )
@@ -253,6 +257,7 @@ def test_a_child_started_on_a_queue_waits_its_turn_and_is_recorded_once(
         stubs.workflows.StartWorkflow(dup, timeout=10)
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
     assert details(caught.value)[0] == "DUPLICATE_DEDUPLICATION_ID"
+    dup.caller.function_id = 5
     dup.return_existing_duplicate = True
     given = stubs.workflows.StartWorkflow(dup, timeout=10)
     assert (given.created, given.workflow.workflow_id) == (False, "boss-1")
@@ -267,11 +272,11 @@ def test_a_child_started_on_a_queue_waits_its_turn_and_is_recorded_once(
 
     # The queue's rules hold for a child as for any start.
     for request, code in (
-        (wf.StartWorkflowRequest(workflow_name="task", caller=_ctx("boss", 3), queue="nope"),
+        (wf.StartWorkflowRequest(workflow_name="task", caller=_ctx("boss", 6), queue="nope"),
          grpc.StatusCode.NOT_FOUND),
-        (wf.StartWorkflowRequest(workflow_name="task", caller=_ctx("boss", 3), priority=1),
+        (wf.StartWorkflowRequest(workflow_name="task", caller=_ctx("boss", 7), priority=1),
          grpc.StatusCode.INVALID_ARGUMENT),
-        (wf.StartWorkflowRequest(workflow_name="task", caller=_ctx("boss", 3), queue="fanout",
+        (wf.StartWorkflowRequest(workflow_name="task", caller=_ctx("boss", 8), queue="fanout",
                                  partition_key="p"),
          grpc.StatusCode.INVALID_ARGUMENT),
     ):  # fmt: skip
@@ -282,10 +287,15 @@ def test_a_child_started_on_a_queue_waits_its_turn_and_is_recorded_once(
     steps = stubs.workflows.ListWorkflowSteps(
         wf.ListWorkflowStepsRequest(workflow_id="boss"), timeout=10
     ).steps
-    assert [(s.function_id, s.step_name, s.child_workflow_id) for s in steps] == [
-        (1, "baton.start_workflow", "boss-1"),
-        (2, "baton.start_workflow", "boss-1"),
+    assert [(s.function_id, s.child_workflow_id, s.error.type) for s in steps] == [
+        (1, "boss-1", ""),
+        (2, "", "baton.AlreadyExists"),
+        (5, "boss-1", ""),
+        (6, "", "baton.NotFound"),
+        # (7: a malformed request, refused before the queue is asked: not recorded)
+        (8, "", "baton.InvalidArgument"),
     ]
+    assert {s.step_name for s in steps} == {"baton.start_workflow"}
     with psycopg.connect(database_url) as conn:
         kids = conn.execute(
             "SELECT workflow_id, priority, deduplication_id FROM workflows"
@@ -301,6 +311,86 @@ def test_a_child_started_on_a_queue_waits_its_turn_and_is_recorded_once(
     with psycopg.connect(database_url) as conn:
         gone = conn.execute("SELECT 1 FROM workflows WHERE workflow_id = 'boss-4'").fetchone()
     assert gone is None  # the refused step took the child's start back with it
+    # A stale attempt's refusal, even of a start the queue refuses, records nothing.
+    stale.queue = "nope"
+    with pytest.raises(grpc.RpcError) as caught:
+        stubs.workflows.StartWorkflow(stale, timeout=10)
+    assert details(caught.value)[0] == "STALE_ATTEMPT"
+    assert (
+        stubs.workflows.ListWorkflowSteps(
+            wf.ListWorkflowStepsRequest(workflow_id="boss"), timeout=10
+        )
+        .steps[-1]
+        .function_id
+        == 8
+    )
+
+
+def test_a_refused_child_start_is_recorded_and_refused_again_once_it_would_succeed(
+    server: ThreadServer, stubs: Stubs, database_url: str
+) -> None:
+    # A parent that handles the refusal goes on; its replay must meet the same
+    # refusal, not start the child because the deduplication id is free now.
+    from baton._proto.baton.v1 import queue_service_pb2 as q
+    from baton._proto.baton.v1 import queue_service_pb2_grpc as q_grpc
+
+    with grpc.insecure_channel(server.target) as channel:
+        q_grpc.QueueServiceStub(channel).UpsertQueue(
+            q.UpsertQueueRequest(queue=q.Queue(name="once")), timeout=10
+        )
+    _running(stubs, database_url, "boss")
+    holder = wf.StartWorkflowRequest(
+        workflow_name="task", workflow_id="holder", queue="once", deduplication_id="d"
+    )
+    stubs.workflows.StartWorkflow(holder, timeout=10)
+    dup = wf.StartWorkflowRequest(
+        workflow_name="task", caller=_ctx("boss", 1), queue="once", deduplication_id="d"
+    )
+    late_queue = wf.StartWorkflowRequest(workflow_name="task", caller=_ctx("boss", 2), queue="late")
+
+    def refusal(request: wf.StartWorkflowRequest) -> status_pb2.Status:
+        with pytest.raises(grpc.RpcError) as caught:
+            stubs.workflows.StartWorkflow(request, timeout=10)
+        status = rpc_status.from_call(caught.value)  # type: ignore[arg-type]
+        assert status is not None
+        return status
+
+    refusals = [refusal(dup), refusal(late_queue)]
+    assert [r.code for r in refusals] == [code_pb2.ALREADY_EXISTS, code_pb2.NOT_FOUND]
+    info = error_details_pb2.ErrorInfo()
+    assert refusals[0].details[0].Unpack(info)
+    assert (info.reason, dict(info.metadata)) == ("DUPLICATE_DEDUPLICATION_ID", {
+        "workflow_id": "holder", "queue": "once", "deduplication_id": "d"})  # fmt: skip
+
+    # What refused them is gone: the holder is cancelled, the queue exists.
+    stubs.workflows.CancelWorkflow(wf.CancelWorkflowRequest(workflow_id="holder"), timeout=10)
+    with grpc.insecure_channel(server.target) as channel:
+        q_grpc.QueueServiceStub(channel).UpsertQueue(
+            q.UpsertQueueRequest(queue=q.Queue(name="late")), timeout=10
+        )
+    assert [refusal(dup), refusal(late_queue)] == refusals  # code, message and details
+    with psycopg.connect(database_url) as conn:
+        kids = conn.execute("SELECT 1 FROM workflows WHERE parent_workflow_id = 'boss'").fetchall()
+    assert kids == []
+    # A later step of the same workflow starts it: the refusal was the step's.
+    dup.caller.function_id = 3
+    started = stubs.workflows.StartWorkflow(dup, timeout=10)
+    assert (started.created, started.workflow.workflow_id) == (True, "boss-3")
+
+    steps = stubs.workflows.ListWorkflowSteps(
+        wf.ListWorkflowStepsRequest(workflow_id="boss"), timeout=10
+    ).steps
+    first = steps[0]
+    assert (first.step_name, first.child_workflow_id) == ("baton.start_workflow", "")
+    assert first.error.type == "baton.AlreadyExists"
+    assert first.error.message == refusals[0].message
+    assert json.loads(first.error.details.json) == {
+        "code": "ALREADY_EXISTS",
+        "reason": "DUPLICATE_DEDUPLICATION_ID",
+        "metadata": {"workflow_id": "holder", "queue": "once", "deduplication_id": "d"},
+        "field_violations": [],
+    }
+    assert steps[1].error.type == "baton.NotFound"
 
 
 def test_a_wait_with_release_if_longer_than_releases_the_workflow_at_once(

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from baton import _client_shared as shared
 from baton._convert import duration, error_info_from_proto
-from baton._errors import DeadlineExceeded, FailedPrecondition, Unavailable, WorkflowFailed
+from baton._errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    Unavailable,
+    WorkflowFailed,
+    recorded_refusal,
+)
 from baton._proto.baton.v1 import (
     common_pb2,
     event_service_pb2,
@@ -317,6 +323,15 @@ async def start_child(
     add_queue_options(request, options)
     response = await _fenced(core, core.rpc.start_workflow(request))
     return str(response.workflow.workflow_id)
+
+
+def recorded_child(step: common_pb2.Step) -> str:
+    """The id of the child a recorded start names; raises the refusal it
+    recorded instead (e.g. `AlreadyExists` for a deduplication id that was
+    in flight), as the first run's call raised it."""
+    if step.WhichOneof("result") == "error":
+        raise recorded_refusal(step.error.message, step.error.details.json)
+    return step.child_workflow_id
 
 
 async def await_child(core: ContextCore, function_id: int, workflow_id: str) -> Any:

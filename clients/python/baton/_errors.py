@@ -27,6 +27,7 @@ original `grpc.RpcError` as ``__cause__``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 import grpc
@@ -56,6 +57,7 @@ __all__ = [
     "WorkflowFailed",
     "map_rpc_error",
     "map_status",
+    "recorded_refusal",
 ]
 
 # The trailer in which servers send a serialized google.rpc.Status.
@@ -175,6 +177,33 @@ def map_status(status: status_pb2.Status) -> RpcError:
     worker's stream) into the `RpcError` the same unary call would raise."""
     code = _CODE_BY_NUMBER.get(status.code, grpc.StatusCode.UNKNOWN)
     return _error(code, status.message, status)
+
+
+def recorded_refusal(message: str, details: str) -> RpcError:
+    """The `RpcError` a refusal recorded in a workflow's journal stands for.
+
+    The service records some refusals as the step's error (a child start
+    refused because its deduplication id is in flight, say), with JSON
+    ``details`` (``{"code": "ALREADY_EXISTS", "reason": ..., "metadata": {...},
+    "field_violations": [{"field": ..., "description": ...}]}``), so that a
+    replay raises what the first run raised.
+    """
+    try:
+        doc = json.loads(details) if details else {}
+        code = grpc.StatusCode[doc.get("code", "")]
+    except (ValueError, KeyError, AttributeError):  # not one the service wrote
+        doc, code = {}, grpc.StatusCode.FAILED_PRECONDITION
+    cls = ERROR_BY_CODE.get(code, RpcError)
+    return cls(
+        message,
+        code=code,
+        reason=str(doc.get("reason", "")),
+        field_violations=[
+            (str(v.get("field", "")), str(v.get("description", "")))
+            for v in doc.get("field_violations") or []
+        ],
+        metadata={str(k): str(v) for k, v in (doc.get("metadata") or {}).items()},
+    )
 
 
 def _error(code: grpc.StatusCode, message: str, status: status_pb2.Status | None) -> RpcError:

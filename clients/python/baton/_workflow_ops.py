@@ -228,12 +228,16 @@ class SyncOps:
                 name, or ``deduplication_id`` by a workflow in flight.
             NotFound: The queue does not exist.
             InvalidArgument: A queue option the queue does not allow.
+
+            These refusals are recorded as this call's outcome: a replay
+            raises the same one (even once the deduplication id is free),
+            so a workflow that handles it replays the same way.
         """
         name = workflow_name_of(workflow)
         queue_options = checked_queue_options(dict(options), "start_workflow")
         function_id, recorded = _begin(self._core, comms.START_WORKFLOW)
         if recorded is not None:
-            return ChildHandle(self._core, recorded.child_workflow_id)
+            return ChildHandle(self._core, comms.recorded_child(recorded))
         child = self._core.call_from_thread(
             comms.start_child(
                 self._core,
@@ -373,7 +377,7 @@ class AsyncOps:
         queue_options = checked_queue_options(dict(options), "start_workflow")
         function_id, recorded = _begin(self._core, comms.START_WORKFLOW)
         if recorded is not None:
-            return AsyncChildHandle(self._core, recorded.child_workflow_id)
+            return AsyncChildHandle(self._core, comms.recorded_child(recorded))
         child = await comms.start_child(
             self._core, function_id, name, args, workflow_id, app_version, timeout, queue_options
         )

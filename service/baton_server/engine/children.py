@@ -9,8 +9,13 @@ of the two when it has its own) and its app version (unless it names one).
 A child may be started on a queue, with the queue's options (deduplication,
 priority, partition key, delay, timeout from dequeue): it waits its turn like
 any queued workflow (never dispatched eagerly), its start recorded all the same.
-A start refused (a deduplication id in flight, an unknown queue, an option the
-queue does not allow) records nothing: the parent's next run tries again.
+A start refused for what the queue decided (a deduplication id in flight, an
+unknown queue, an option the queue does not allow, or the id taken by a
+workflow of another name) is recorded too, as the step's error: a retried or
+replayed start meets the same refusal, even once the deduplication id is free
+or the queue exists, so a parent that handles the refusal replays the same
+way. A refusal that says nothing about the start (a stale attempt, a passing
+conflict) records nothing.
 
 A workflow awaiting another one for long may be released from its worker
 (see ``engine/waits.py``): it names the awaited workflow
@@ -26,14 +31,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from baton_server.connector import Connector
+from baton_server.connector import Connector, Tx
 from baton_server.engine import journal
 from baton_server.engine.journal import Caller, Replayed
-from baton_server.engine.starts import OnStarted, start_in
+from baton_server.engine.starts import OnStarted, Started, start_in
 from baton_server.engine.waits import releasable, release
-from baton_server.errors import workflow_not_found
+from baton_server.errors import ServiceError, workflow_not_found
 from baton_server.store import steps, waits, workflows
-from baton_server.store.models import Failure, Workflow
+from baton_server.store.models import Failure, Step, Workflow
 from baton_server.store.starts import NewStart
 from baton_server.store.steps import NewStep
 
@@ -65,55 +70,76 @@ class Children:
 
         Raises:
             AlreadyExists: The child id is taken by a workflow of another name,
-                or the deduplication id by a workflow in flight.
+                or the deduplication id by a workflow in flight (recorded).
             FailedPrecondition: The caller's attempt is stale.
-            NotFound: The parent, or the child's queue, does not exist.
-            InvalidArgument: A queue option the queue does not allow.
+            NotFound: The parent, or the child's queue (recorded), does not exist.
+            InvalidArgument: A queue option the queue does not allow (recorded).
         """
         try:
             async with self._connector.transaction() as tx:
                 done = await journal.recorded(tx, caller)
-                if done is not None:  # a retry: the recorded child, whatever changed since
+                if done is not None:  # a retry: the recorded outcome, whatever changed since
                     raise Replayed(done)
-                parent = await workflows.get(tx, caller.workflow_id)
-                if parent is None:
-                    raise workflow_not_found(caller.workflow_id)
-                deadlines = [d for d in (parent.deadline, new.deadline) if d is not None]
-                child = replace(
-                    new,
-                    workflow_id=new.workflow_id or child_id(caller),
-                    parent_workflow_id=caller.workflow_id,
-                    app_version=new.app_version or parent.app_version,
-                    deadline=min(deadlines) if deadlines else None,
-                )
-                # The child first, then the step naming it: a refused step
-                # (a replay, a stale attempt) rolls the start back with it.
-                started = await start_in(tx, child)
-                result, fresh = started.workflow, started.created
-                step = await steps.record_child(
-                    tx,
-                    NewStep(
-                        workflow_id=caller.workflow_id,
-                        function_id=caller.function_id,
-                        attempt=caller.attempt,
-                        step_name=journal.START_WORKFLOW,
-                        output=None,
-                        error=None,
-                        started_at=None,
-                    ),
-                    result.workflow_id,
-                )
-                if step is None:
-                    await journal.refuse(tx, caller)
+                outcome = await self._start_in(tx, caller, new)
         except Replayed as replayed:
-            async with self._connector.transaction() as tx:
-                found = await workflows.get(tx, replayed.step.child_workflow_id or "")
-            if found is None:
-                raise workflow_not_found(replayed.step.child_workflow_id or "") from None
-            return found, False
-        if fresh:
-            self._on_started([result])
-        return result, fresh
+            return await self._recorded_start(replayed.step)
+        if isinstance(outcome, ServiceError):
+            raise outcome
+        if outcome.created:
+            self._on_started([outcome.workflow])
+        return outcome.workflow, outcome.created
+
+    async def _start_in(self, tx: Tx, caller: Caller, new: NewStart) -> Started | ServiceError:
+        """Starts the child in ``tx`` and records the start, or records and
+        returns the refusal that is the start's outcome."""
+        parent = await workflows.get(tx, caller.workflow_id)
+        if parent is None:
+            raise workflow_not_found(caller.workflow_id)
+        deadlines = [d for d in (parent.deadline, new.deadline) if d is not None]
+        child = replace(
+            new,
+            workflow_id=new.workflow_id or child_id(caller),
+            parent_workflow_id=caller.workflow_id,
+            app_version=new.app_version or parent.app_version,
+            deadline=min(deadlines) if deadlines else None,
+        )
+        # The child first, then the step naming it: a refused step (a replay,
+        # a stale attempt) rolls the start back with it.
+        try:
+            started = await start_in(tx, child)
+        except ServiceError as exc:
+            failure = journal.refusal_failure(exc)
+            if failure is None:
+                raise
+            await journal.record(tx, caller, journal.START_WORKFLOW, error=failure)
+            return exc
+        step = await steps.record_child(
+            tx,
+            NewStep(
+                workflow_id=caller.workflow_id,
+                function_id=caller.function_id,
+                attempt=caller.attempt,
+                step_name=journal.START_WORKFLOW,
+                output=None,
+                error=None,
+                started_at=None,
+            ),
+            started.workflow.workflow_id,
+        )
+        if step is None:
+            await journal.refuse(tx, caller)
+        return started
+
+    async def _recorded_start(self, step: Step) -> tuple[Workflow, bool]:
+        """What a child start recorded before returns again: the child, or
+        the refusal."""
+        if step.error is not None:
+            raise journal.recorded_refusal(step.error)
+        async with self._connector.transaction() as tx:
+            found = await workflows.get(tx, step.child_workflow_id or "")
+        if found is None:
+            raise workflow_not_found(step.child_workflow_id or "")
+        return found, False
 
     async def await_recorded(
         self,

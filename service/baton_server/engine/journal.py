@@ -11,11 +11,20 @@ these operations exactly once.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from baton_server.connector import Tx
 from baton_server.engine.fencing import refusal
-from baton_server.errors import stale_attempt, workflow_not_found
+from baton_server.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ServiceError,
+    stale_attempt,
+    workflow_not_found,
+)
 from baton_server.store import steps, workflows
 from baton_server.store.models import Failure, Payload, Step
 from baton_server.store.steps import NewStep
@@ -52,6 +61,65 @@ class Replayed(Exception):
     def __init__(self, step: Step) -> None:
         super().__init__(f"step {step.function_id} of {step.workflow_id} was recorded before")
         self.step = step
+
+
+# The refusals that are an operation's outcome (a deduplication id in flight,
+# an unknown queue, an option the queue does not allow), by gRPC code name:
+# recorded as the operation's step error, so that a replay meets the same one.
+_OUTCOMES: dict[str, type[ServiceError]] = {
+    "ALREADY_EXISTS": AlreadyExists,
+    "NOT_FOUND": NotFound,
+    "INVALID_ARGUMENT": InvalidArgument,
+}
+# An outcome's code that is a passing conflict, not a decision: never recorded.
+_TRANSIENT_REASONS = frozenset({"START_CONFLICT"})
+
+
+def refusal_failure(error: ServiceError) -> Failure | None:
+    """``error`` as a step error to record, when it is the operation's outcome
+    rather than a passing condition (``None``: record nothing).
+
+    The failure's type is ``baton.<class name>`` (e.g. ``baton.AlreadyExists``);
+    its details, JSON, hold what a caller needs to raise it again:
+    ``{"code": "ALREADY_EXISTS", "reason": ..., "metadata": {...},
+    "field_violations": [{"field": ..., "description": ...}]}``.
+    """
+    code = next((c for c, cls in _OUTCOMES.items() if type(error) is cls), None)
+    if code is None or error.reason in _TRANSIENT_REASONS:
+        return None
+    doc = {
+        "code": code,
+        "reason": error.reason,
+        "metadata": error.metadata,
+        "field_violations": [
+            {"field": field, "description": description}
+            for field, description in getattr(error, "violations", [])
+        ],
+    }
+    return Failure(
+        type=f"baton.{type(error).__name__}",
+        message=error.message,
+        details=Payload("json", json.dumps(doc, sort_keys=True).encode()),
+    )
+
+
+def recorded_refusal(failure: Failure) -> ServiceError:
+    """The error a step recorded by `refusal_failure` stands for, raised again
+    to a retried or replayed call."""
+    try:
+        doc = json.loads(failure.details.data) if failure.details else {}
+    except ValueError:  # pragma: no cover - only refusal_failure writes these
+        doc = {}
+    cls = _OUTCOMES.get(doc.get("code", ""))
+    violations = doc.get("field_violations") or []
+    if cls is InvalidArgument and violations:
+        first = violations[0]
+        invalid = InvalidArgument(first["field"], first["description"])
+        invalid.violations = [(v["field"], v["description"]) for v in violations]
+        return invalid
+    if cls is None or cls is InvalidArgument:  # pragma: no cover - as above
+        cls = FailedPrecondition
+    return cls(failure.message, reason=doc.get("reason", ""), metadata=doc.get("metadata") or {})
 
 
 async def record(
