@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import grpc
 import psycopg
 import pytest
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import code_pb2, error_details_pb2
 from grpc_status import rpc_status
 
 from baton._proto.baton.v1 import common_pb2 as common
@@ -348,19 +348,21 @@ def test_a_refused_child_start_is_recorded_and_refused_again_once_it_would_succe
     )
     late_queue = wf.StartWorkflowRequest(workflow_name="task", caller=_ctx("boss", 2), queue="late")
 
-    def refusal(request: wf.StartWorkflowRequest) -> status_pb2.Status:
+    def refusal(request: wf.StartWorkflowRequest) -> tuple[object, ...]:
+        """The call's code, message, ErrorInfo reason and metadata."""
         with pytest.raises(grpc.RpcError) as caught:
             stubs.workflows.StartWorkflow(request, timeout=10)
         status = rpc_status.from_call(caught.value)  # type: ignore[arg-type]
         assert status is not None
-        return status
+        info = error_details_pb2.ErrorInfo()
+        assert status.details[0].Unpack(info)
+        return status.code, status.message, info.reason, dict(info.metadata)
 
     refusals = [refusal(dup), refusal(late_queue)]
-    assert [r.code for r in refusals] == [code_pb2.ALREADY_EXISTS, code_pb2.NOT_FOUND]
-    info = error_details_pb2.ErrorInfo()
-    assert refusals[0].details[0].Unpack(info)
-    assert (info.reason, dict(info.metadata)) == ("DUPLICATE_DEDUPLICATION_ID", {
+    assert refusals[0][0] == code_pb2.ALREADY_EXISTS
+    assert refusals[0][2:] == ("DUPLICATE_DEDUPLICATION_ID", {
         "workflow_id": "holder", "queue": "once", "deduplication_id": "d"})  # fmt: skip
+    assert refusals[1][0::2] == (code_pb2.NOT_FOUND, "QUEUE_NOT_FOUND")
 
     # What refused them is gone: the holder is cancelled, the queue exists.
     stubs.workflows.CancelWorkflow(wf.CancelWorkflowRequest(workflow_id="holder"), timeout=10)
@@ -368,7 +370,7 @@ def test_a_refused_child_start_is_recorded_and_refused_again_once_it_would_succe
         q_grpc.QueueServiceStub(channel).UpsertQueue(
             q.UpsertQueueRequest(queue=q.Queue(name="late")), timeout=10
         )
-    assert [refusal(dup), refusal(late_queue)] == refusals  # code, message and details
+    assert [refusal(dup), refusal(late_queue)] == refusals
     with psycopg.connect(database_url) as conn:
         kids = conn.execute("SELECT 1 FROM workflows WHERE parent_workflow_id = 'boss'").fetchall()
     assert kids == []
@@ -383,7 +385,7 @@ def test_a_refused_child_start_is_recorded_and_refused_again_once_it_would_succe
     first = steps[0]
     assert (first.step_name, first.child_workflow_id) == ("baton.start_workflow", "")
     assert first.error.type == "baton.AlreadyExists"
-    assert first.error.message == refusals[0].message
+    assert first.error.message == refusals[0][1]
     assert json.loads(first.error.details.json) == {
         "code": "ALREADY_EXISTS",
         "reason": "DUPLICATE_DEDUPLICATION_ID",
