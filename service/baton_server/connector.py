@@ -7,12 +7,19 @@ resolve a conflict with a concurrent one (a deadlock, a serialization failure)
 becomes its subclass :class:`TransactionAborted`. Both are transient: the
 servicers answer them with UNAVAILABLE so callers retry, and the background
 loops try again on their next round.
+
+While the database is known to be unreachable (a connection was lost or
+refused, and nothing has reached it since), a caller waits at most
+`OUTAGE_WAIT` for a connection instead of the pool's full `POOL_WAIT`, so
+calls are answered UNAVAILABLE at once rather than at their deadline; the
+outage and its end are logged once each (`DatabaseHealth`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -43,6 +50,14 @@ class TransactionAborted(DatabaseUnavailable):
 # Of class 40, only these: 40003 (statement completion unknown) may have
 # written, and 40002 is a constraint's verdict.
 _ABORTED = frozenset({"40001", "40P01"})
+
+# How long a caller waits for a pooled connection: in general (the pool may be
+# busy), and while the database is known to be unreachable.
+POOL_WAIT = 10.0
+OUTAGE_WAIT = 1.0
+# How long the pool keeps retrying one lost connection before it gives up
+# (and a caller's need for a connection starts a fresh attempt).
+RECONNECT_GIVE_UP = 5.0
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -88,17 +103,65 @@ def _sql(name: str) -> LiteralString:
     return query(name)
 
 
+class DatabaseHealth:
+    """Whether the database was reachable when last used, as the connector
+    saw it: unreachable from a lost or refused connection until something
+    reaches it again. Logs each change once."""
+
+    def __init__(self) -> None:
+        self.down_since: float | None = None
+
+    @property
+    def wait(self) -> float:
+        """How long a caller waits for a connection now."""
+        return POOL_WAIT if self.down_since is None else OUTAGE_WAIT
+
+    def lost(self, error: BaseException) -> None:
+        """A connection was lost or refused."""
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            log.warning(
+                "database unreachable (%s); calls are answered UNAVAILABLE until it is back",
+                str(error).strip() or type(error).__name__,
+            )
+
+    def paused(self, logger: logging.Logger, what: str, error: DatabaseUnavailable) -> None:
+        """Logs that a background loop (``what``) skipped a round for
+        ``error``: at WARNING, unless it is part of an outage already logged
+        (then at DEBUG, so an outage is not one line per loop per round)."""
+        outage = self.down_since is not None and not isinstance(error, TransactionAborted)
+        logger.log(
+            logging.DEBUG if outage else logging.WARNING,
+            "%s paused: database unavailable (%s)",
+            what,
+            error,
+        )
+
+    def reached(self) -> None:
+        """A statement went through."""
+        if self.down_since is not None:
+            log.warning("database reachable again after %.1fs", time.monotonic() - self.down_since)
+            self.down_since = None
+
+
 class Connector:
     """Owns the connection pool and the LISTEN connection of one replica."""
 
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 16) -> None:
         self.url = url
+        self.health = DatabaseHealth()
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]] = AsyncConnectionPool(
             url,
             min_size=min_size,
             max_size=max_size,
             open=False,
-            timeout=10.0,
+            timeout=POOL_WAIT,
+            # The pool retries a lost connection with a doubling delay, which
+            # after a minute of outage is a minute long: the service would
+            # stay unavailable that long after the database is back. Giving
+            # up early instead makes the next call that needs a connection
+            # try again at once (the background loops need one every second).
+            reconnect_timeout=RECONNECT_GIVE_UP,
             # Autocommit: `transaction` sends its own BEGIN and COMMIT, and
             # `read` runs lone reads without them.
             kwargs={"row_factory": dict_row, "autocommit": True},
@@ -123,7 +186,11 @@ class Connector:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """A transaction, committed when the block ends without an exception."""
-        async with _translated(), self._pool.connection() as conn, conn.transaction():
+        async with (
+            _translated(self.health),
+            self._pool.connection(self.health.wait) as conn,
+            conn.transaction(),
+        ):
             yield Tx(conn)
 
     @asynccontextmanager
@@ -145,13 +212,13 @@ class Connector:
         which saves the BEGIN and COMMIT round trips. For reads (see `read`) and
         for writes that are each whole on their own (one statement that must
         not be undone by a later one's failure)."""
-        async with _translated(), self._pool.connection() as conn:
+        async with _translated(self.health), self._pool.connection(self.health.wait) as conn:
             yield Tx(conn)
 
     def held(self) -> HeldConnection:
         """A connection of the pool for one busy user to keep between its
         statements (see `HeldConnection`)."""
-        return HeldConnection(self._pool)
+        return HeldConnection(self._pool, self.health)
 
     def listen(
         self,
@@ -177,6 +244,7 @@ class Connector:
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                self.health.reached()
                 async with conn:
                     for channel in channels:
                         await conn.execute(
@@ -191,7 +259,15 @@ class Connector:
             except asyncio.CancelledError:
                 raise
             except psycopg.Error as exc:
-                log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, delay)
+                outage = self.health.down_since is not None  # logged already
+                if is_transient(exc):
+                    self.health.lost(exc)
+                log.log(
+                    logging.DEBUG if outage else logging.WARNING,
+                    "LISTEN connection lost (%s); reconnecting in %.1fs",
+                    exc,
+                    delay,
+                )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -207,16 +283,21 @@ class HeldConnection:
     transaction, as in `Connector.autocommit`.
     """
 
-    def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]]) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]],
+        health: DatabaseHealth,
+    ) -> None:
         self._pool = pool
+        self._health = health
         self._conn: psycopg.AsyncConnection[DictRow] | None = None
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[Tx]:
         """The held connection, outside any transaction (see `Connector.autocommit`)."""
-        async with _translated():
+        async with _translated(self._health):
             if self._conn is None:
-                self._conn = await self._pool.getconn()
+                self._conn = await self._pool.getconn(self._health.wait)
             conn = self._conn
             try:
                 yield Tx(conn)
@@ -233,8 +314,9 @@ class HeldConnection:
 
 
 @asynccontextmanager
-async def _translated() -> AsyncIterator[None]:
-    """Translates the errors of a block that uses the database (see the module docstring)."""
+async def _translated(health: DatabaseHealth) -> AsyncIterator[None]:
+    """Translates the errors of a block that uses the database (see the module
+    docstring), and tells ``health`` whether the database was reached."""
     try:
         yield
     except (psycopg.OperationalError, PoolTimeout) as exc:
@@ -253,7 +335,11 @@ async def _translated() -> AsyncIterator[None]:
                 "transaction aborted: %s (%s)", exc.diag.message_primary, exc.diag.message_detail
             )
             raise TransactionAborted(exc.diag.message_primary or type(exc).__name__) from exc
+        if isinstance(exc, psycopg.OperationalError):  # a busy pool's timeout is no outage
+            health.lost(exc)
         raise DatabaseUnavailable(str(exc).strip() or type(exc).__name__) from exc
+    else:
+        health.reached()
 
 
 def start_embedded(data_dir: Path) -> str:

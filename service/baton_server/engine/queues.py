@@ -171,7 +171,7 @@ class Queues:
             try:
                 await self.sweep_timeouts()
             except DatabaseUnavailable as exc:
-                log.warning("queue timeouts paused: database unavailable (%s)", exc)
+                self._connector.health.paused(log, "queue timeouts", exc)
             except Exception:
                 log.exception("queue timeout sweep failed")
 

@@ -147,7 +147,7 @@ class RemoteSteps:
             try:
                 await self._round()
             except DatabaseUnavailable as exc:
-                log.warning("remote step routing paused: database unavailable (%s)", exc)
+                self._connector.health.paused(log, "remote step routing", exc)
                 await pause(0.5)
             except Exception:
                 log.exception("remote step routing round failed")

@@ -37,7 +37,7 @@ class RetentionKeeper:
                 if deleted:
                     log.info("retention deleted %d finished workflow(s)", deleted)
             except DatabaseUnavailable as exc:
-                log.warning("retention paused: database unavailable (%s)", exc)
+                self._connector.health.paused(log, "retention", exc)
             except Exception:
                 log.exception("retention sweep failed")
             await pause(self._config.retention_interval_seconds)

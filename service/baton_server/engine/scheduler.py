@@ -73,7 +73,7 @@ class Scheduler:
                 if nearest is not None:
                     pause = min(pause, max(nearest, _MIN_SLEEP))
             except DatabaseUnavailable as exc:
-                log.warning("scheduler paused: database unavailable (%s)", exc)
+                self._connector.health.paused(log, "scheduler", exc)
             except Exception:
                 log.exception("scheduler round failed")
             await wait_event(self._wake, pause)
