@@ -144,7 +144,9 @@ class ServerProcess:
         return f"127.0.0.1:{self.port}"
 
 
-def spawn_server(database_url: str, *, port: int = 0, lease_seconds: float = 2.0) -> ServerProcess:
+def spawn_server(
+    database_url: str, *, port: int = 0, lease_seconds: float = 2.0, heartbeat: float = 0.25
+) -> ServerProcess:
     """Starts ``baton serve`` as a process and waits for its "serving" line."""
     args = [
         sys.executable, "-m", "baton_server", "serve",
@@ -153,7 +155,7 @@ def spawn_server(database_url: str, *, port: int = 0, lease_seconds: float = 2.0
         "--lease-seconds", str(lease_seconds),
         "--log-level", "WARNING",
     ]  # fmt: skip
-    env = {**os.environ, "BATON_HEARTBEAT_SECONDS": "0.25"}
+    env = {**os.environ, "BATON_HEARTBEAT_SECONDS": str(heartbeat)}
     process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env)
     assert process.stdout is not None
     line = process.stdout.readline()

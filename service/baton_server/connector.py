@@ -110,6 +110,22 @@ class DatabaseHealth:
 
     def __init__(self) -> None:
         self.down_since: float | None = None
+        self.outages = 0
+        """How many outages began so far: a connection opened before the
+        latest one is likely dead, though nothing has said so yet."""
+        self._back_at: float | None = None
+
+    def settled(self, period: float) -> bool:
+        """Whether the database has been reachable for ``period`` seconds
+        since its last outage (or was never lost).
+
+        After an outage, every replica's leases look expired, since none could
+        renew them: a replica that judges leases must first give the others
+        (which came back at about the same time) one lease period to renew
+        their workers' leases, or it would take their workflows away."""
+        if self.down_since is not None:
+            return False
+        return self._back_at is None or time.monotonic() - self._back_at >= period
 
     @property
     def wait(self) -> float:
@@ -120,6 +136,7 @@ class DatabaseHealth:
         """A connection was lost or refused."""
         if self.down_since is None:
             self.down_since = time.monotonic()
+            self.outages += 1
             log.warning(
                 "database unreachable (%s); calls are answered UNAVAILABLE until it is back",
                 str(error).strip() or type(error).__name__,
@@ -140,7 +157,8 @@ class DatabaseHealth:
     def reached(self) -> None:
         """A statement went through."""
         if self.down_since is not None:
-            log.warning("database reachable again after %.1fs", time.monotonic() - self.down_since)
+            self._back_at = time.monotonic()
+            log.warning("database reachable again after %.1fs", self._back_at - self.down_since)
             self.down_since = None
 
 
@@ -241,10 +259,16 @@ class Connector:
         on_reconnect: Callable[[], Awaitable[None] | None],
     ) -> None:
         delay = 0.1
+        checked = self.health.outages
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
                 self.health.reached()
+                if checked != self.health.outages:
+                    # Back from an outage: the pool's idle connections from
+                    # before it are dead; drop them now, not on a caller's call.
+                    checked = self.health.outages
+                    await self._pool.check()
                 async with conn:
                     for channel in channels:
                         await conn.execute(
@@ -279,7 +303,8 @@ class HeldConnection:
     connection the pool hands out next (it hands them out in turn, so each has
     sat idle longest). The connection is taken at the first use; after a
     failure (an error, a cancellation) it goes back to the pool, which checks
-    it, and the next use takes another. Statements run outside any
+    it, and the next use takes another; one taken before a database outage
+    is closed and replaced at its next use. Statements run outside any
     transaction, as in `Connector.autocommit`.
     """
 
@@ -291,13 +316,17 @@ class HeldConnection:
         self._pool = pool
         self._health = health
         self._conn: psycopg.AsyncConnection[DictRow] | None = None
+        self._taken_in = 0  # the outage count when it was taken
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[Tx]:
         """The held connection, outside any transaction (see `Connector.autocommit`)."""
         async with _translated(self._health):
+            if self._conn is not None and self._taken_in != self._health.outages:
+                await self._drop()  # taken before an outage: dead, most likely
             if self._conn is None:
                 self._conn = await self._pool.getconn(self._health.wait)
+                self._taken_in = self._health.outages
             conn = self._conn
             try:
                 yield Tx(conn)
@@ -305,6 +334,12 @@ class HeldConnection:
                 self._conn = None
                 await self._pool.putconn(conn)
                 raise
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+            await self._pool.putconn(conn)  # closed: the pool replaces it
 
     async def release(self) -> None:
         """Gives the connection back to the pool (it is taken again at the next use)."""

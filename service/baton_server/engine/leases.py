@@ -3,7 +3,10 @@
 Every interval: drop sessions that have been silent longer than the lease,
 renew the leases of all live sessions with one UPDATE, and enqueue again the
 PENDING workflows whose owner's lease has expired anywhere (any replica may do
-it; the guarded update with SKIP LOCKED makes that safe).
+it; the guarded update with SKIP LOCKED makes that safe). For one lease period
+after a database outage nothing is enqueued again: no replica could renew its
+workers' leases during the outage, so they all look expired until each has
+renewed once.
 """
 
 from __future__ import annotations
@@ -81,7 +84,10 @@ class LeaseKeeper:
             await workers.renew(tx, ids, replica_id=self._replica_id, lease=self._lease)
 
     async def sweep(self) -> None:
-        """Enqueues again the workflows of workers whose lease expired."""
+        """Enqueues again the workflows of workers whose lease expired; not
+        within a lease period of a database outage (see `DatabaseHealth.settled`)."""
+        if not self._connector.health.settled(self._config.lease_seconds):
+            return
         async with self._connector.transaction() as tx:
             released = await workflows.release_expired_leases(tx)
             for name in {name for _, name in released}:

@@ -154,8 +154,10 @@ class RemoteSteps:
                 await pause(0.5)
 
     async def _round(self) -> None:
-        async with self._connector.transaction() as tx:
-            lost = await remote_steps.release_lost(tx)
+        lost: list[str] = []
+        if self._connector.health.settled(self._config.lease_seconds):  # as the lease sweep
+            async with self._connector.transaction() as tx:
+                lost = await remote_steps.release_lost(tx)
         if lost:
             log.info("routing %d remote step(s) of lost workers again", len(lost))
         for session in self._sessions.live():
