@@ -11,7 +11,13 @@ from baton._errors import RpcError, map_status, recorded_refusal
 from baton_server.engine.journal import recorded_refusal as server_refusal
 from baton_server.engine.journal import refusal_failure
 from baton_server.engine.queues import queue_not_found
-from baton_server.errors import AlreadyExists, FailedPrecondition, InvalidArgument, ServiceError
+from baton_server.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    ServiceError,
+    Unavailable,
+)
 from baton_server.servicers.errors import to_status
 
 pytestmark = pytest.mark.timeout(10)
@@ -52,8 +58,8 @@ def _said(error: RpcError) -> tuple[object, ...]:
     )
 
 
-def test_a_passing_conflict_or_a_fenced_write_is_not_recorded() -> None:
-    conflict = AlreadyExists("conflicted repeatedly; try again", reason="START_CONFLICT")
+def test_a_passing_condition_or_a_fenced_write_is_not_recorded() -> None:
+    conflict = Unavailable("conflicted repeatedly; try again", reason="START_CONFLICT")
     stale = FailedPrecondition("attempt 1 is stale", reason="STALE_ATTEMPT")
     assert refusal_failure(conflict) is None
     assert refusal_failure(stale) is None

@@ -71,8 +71,6 @@ _OUTCOMES: dict[str, type[ServiceError]] = {
     "NOT_FOUND": NotFound,
     "INVALID_ARGUMENT": InvalidArgument,
 }
-# An outcome's code that is a passing conflict, not a decision: never recorded.
-_TRANSIENT_REASONS = frozenset({"START_CONFLICT"})
 
 
 def refusal_failure(error: ServiceError) -> Failure | None:
@@ -85,7 +83,7 @@ def refusal_failure(error: ServiceError) -> Failure | None:
     "field_violations": [{"field": ..., "description": ...}]}``.
     """
     code = next((c for c, cls in _OUTCOMES.items() if type(error) is cls), None)
-    if code is None or error.reason in _TRANSIENT_REASONS:
+    if code is None:  # a stale attempt, a passing condition (UNAVAILABLE): not an outcome
         return None
     doc = {
         "code": code,

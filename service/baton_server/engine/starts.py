@@ -25,7 +25,7 @@ from typing import Protocol
 from baton_server.connector import Connector, Tx
 from baton_server.engine.dispatcher import EagerDispatch, create_dispatched
 from baton_server.engine.queues import queue_not_found
-from baton_server.errors import AlreadyExists, InvalidArgument, ServiceError
+from baton_server.errors import AlreadyExists, InvalidArgument, ServiceError, Unavailable
 from baton_server.store import queues, starts, workflows
 from baton_server.store.models import Workflow
 from baton_server.store.queues import QueueConfig
@@ -229,8 +229,10 @@ async def _conflicts(
 
 
 def _repeated_conflict(item: NewStart) -> ServiceError:
-    return AlreadyExists(
-        f"workflow {item.workflow_id!r} conflicted repeatedly; try again",
+    # Transient (UNAVAILABLE, retried by the SDKs), not ALREADY_EXISTS: a
+    # caller handling duplicates must not take this for one.
+    return Unavailable(
+        f"workflow {item.workflow_id!r} conflicted repeatedly with concurrent starts; try again",
         reason="START_CONFLICT",
     )
 
