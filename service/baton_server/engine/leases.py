@@ -3,10 +3,14 @@
 Every interval: drop sessions that have been silent longer than the lease,
 renew the leases of all live sessions with one UPDATE, and enqueue again the
 PENDING workflows whose owner's lease has expired anywhere (any replica may do
-it; the guarded update with SKIP LOCKED makes that safe). For one lease period
-after a database outage nothing is enqueued again: no replica could renew its
-workers' leases during the outage, so they all look expired until each has
-renewed once.
+it; the guarded update with SKIP LOCKED makes that safe).
+
+A replica judges other replicas' leases only once it has itself reached the
+database every round for a whole lease period (`LeaseKeeper.steady`). After a
+database outage, a stall of this replica, or its start, every lease may look
+expired only because no replica could renew it meanwhile; the others, back at
+about the same time, get that lease period to renew their workers' leases
+before anything of theirs is taken away.
 """
 
 from __future__ import annotations
@@ -45,6 +49,21 @@ class LeaseKeeper:
         self._dispatcher = dispatcher
         self._replica_id = replica_id
         self._lease = timedelta(seconds=config.lease_seconds)
+        # Loop time since which every round has reached the database, each
+        # within a lease of the one before (None: the last one did not).
+        self._steady_since: float | None = None
+        self._last_reached = 0.0
+
+    @property
+    def steady(self) -> bool:
+        """Whether this replica has reached the database every round for a
+        whole lease period, so that every replica had the time to renew its
+        workers' leases: only then are expired leases taken for lost workers
+        (see the module docstring)."""
+        if self._steady_since is None:
+            return False
+        now = asyncio.get_running_loop().time()
+        return now - self._steady_since >= self._config.lease_seconds
 
     async def run(self) -> None:
         """Renews and sweeps until cancelled."""
@@ -56,14 +75,23 @@ class LeaseKeeper:
             try:
                 self._drop_silent(loop.time())
                 await self.renew()
-                await self.sweep()
+                self._reached(loop.time())
+                if self.steady:
+                    await self.sweep()
                 if rounds % 600 == 0:
                     async with self._connector.transaction() as tx:
                         await workers.forget_old(tx, _FORGET_AFTER)
             except DatabaseUnavailable as exc:
+                self._steady_since = None
                 self._connector.health.paused(log, "lease upkeep", exc)
             except Exception:
                 log.exception("lease upkeep failed")
+
+    def _reached(self, now: float) -> None:
+        """A round reached the database at ``now``."""
+        if self._steady_since is None or now - self._last_reached > self._config.lease_seconds:
+            self._steady_since = now  # the first round, or after a gap (a stall)
+        self._last_reached = now
 
     def _drop_silent(self, now: float) -> None:
         for session in self._sessions.live():
@@ -76,18 +104,15 @@ class LeaseKeeper:
                 session.close()
 
     async def renew(self) -> None:
-        """Extends the leases of every live session (one statement)."""
+        """Extends the leases of every live session (one statement, sent even
+        with none: it is how the round knows it reached the database)."""
         ids = [session.worker_id for session in self._sessions.live()]
-        if not ids:
-            return
         async with self._connector.transaction() as tx:
             await workers.renew(tx, ids, replica_id=self._replica_id, lease=self._lease)
 
     async def sweep(self) -> None:
-        """Enqueues again the workflows of workers whose lease expired; not
-        within a lease period of a database outage (see `DatabaseHealth.settled`)."""
-        if not self._connector.health.settled(self._config.lease_seconds):
-            return
+        """Enqueues again the workflows of workers whose lease expired (the
+        loop calls it only while `steady`)."""
         async with self._connector.transaction() as tx:
             released = await workflows.release_expired_leases(tx)
             for name in {name for _, name in released}:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from baton_server.config import Config
 from baton_server.connector import Connector, DatabaseUnavailable, Tx
@@ -50,6 +51,9 @@ class RemoteSteps:
         self._sessions = sessions
         self._waiters = waiters
         self._wake = asyncio.Event()
+        self.leases_steady: Callable[[], bool] = lambda: True
+        """Whether expired leases may be taken for lost workers (the engine
+        sets `LeaseKeeper.steady`)."""
 
     def wake(self) -> None:
         """Asks for a routing round soon."""
@@ -155,7 +159,7 @@ class RemoteSteps:
 
     async def _round(self) -> None:
         lost: list[str] = []
-        if self._connector.health.settled(self._config.lease_seconds):  # as the lease sweep
+        if self.leases_steady():  # as the lease sweep: see `LeaseKeeper.steady`
             async with self._connector.transaction() as tx:
                 lost = await remote_steps.release_lost(tx)
         if lost:
