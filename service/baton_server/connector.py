@@ -160,6 +160,28 @@ class DatabaseHealth:
             self.down_since = None
 
 
+# libpq settings a connection gets unless the database URL sets them: a
+# database host that vanished without closing its connections (a failover
+# whose old address drops packets) is noticed in about half a minute, not
+# after the operating system's TCP timeouts (minutes to a quarter of an hour).
+# libpq ignores them on a Unix socket.
+_CONNECTION_DEFAULTS = {
+    "connect_timeout": "10",
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",
+}
+
+
+def with_connection_defaults(url: str) -> str:
+    """``url`` with `_CONNECTION_DEFAULTS` for the settings it does not give."""
+    given = psycopg.conninfo.conninfo_to_dict(url)
+    missing = {k: v for k, v in _CONNECTION_DEFAULTS.items() if k not in given}
+    return psycopg.conninfo.make_conninfo(url, **missing) if missing else url
+
+
 class _QuietWhileDown(logging.Filter):
     """Drops the pool's warnings about failed reconnections while ``health``
     knows the database is down (several a second; the outage is logged once).
@@ -179,9 +201,10 @@ class Connector:
 
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 16) -> None:
         self.url = url
+        self._conninfo = with_connection_defaults(url)
         self.health = DatabaseHealth()
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[DictRow]] = AsyncConnectionPool(
-            url,
+            self._conninfo,
             min_size=min_size,
             max_size=max_size,
             open=False,
@@ -279,7 +302,7 @@ class Connector:
         checked = self.health.outages
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
             except asyncio.CancelledError:
                 raise
             except psycopg.Error as exc:

@@ -11,7 +11,13 @@ import psycopg
 import pytest
 from google.rpc import code_pb2
 
-from baton_server.connector import Connector, TransactionAborted, Tx, is_transient
+from baton_server.connector import (
+    Connector,
+    TransactionAborted,
+    Tx,
+    is_transient,
+    with_connection_defaults,
+)
 from baton_server.servicers.errors import classify
 from baton_server.store import starts, workflows
 from baton_server.store.models import Payload
@@ -258,3 +264,18 @@ def test_a_transaction_the_database_aborts_in_a_deadlock_is_a_transient_error(
     status = classify(aborted, "/baton.v1.WorkflowService/CancelWorkflow")
     assert status.code == code_pb2.UNAVAILABLE
     assert "rolled back this call's transaction" in status.message
+
+
+def test_connections_notice_a_vanished_host_unless_the_url_says_otherwise(
+    database_url: str,
+) -> None:
+    # TCP keepalives and timeouts, so that a database host that vanished
+    # without closing its connections is noticed in seconds; settings the URL
+    # gives are kept.
+    url = with_connection_defaults(psycopg.conninfo.make_conninfo(database_url, connect_timeout=3))
+    settings = psycopg.conninfo.conninfo_to_dict(url)
+    assert settings["connect_timeout"] == "3"
+    assert (settings["keepalives_idle"], settings["tcp_user_timeout"]) == ("10", "30000")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert conn.info.get_parameters()["connect_timeout"] == "3"
