@@ -18,6 +18,7 @@ from baton import Client, MaxRecoveryAttemptsExceeded, WorkflowFailed, WorkflowS
 from baton._proto.baton.v1 import workflow_service_pb2 as wf
 from baton._proto.baton.v1 import workflow_service_pb2_grpc as wf_grpc
 from tests.conftest import ThreadServer, spawn_server
+from tests.e2e.comms.conftest import APP as COMMS_APP
 from tests.e2e.conftest import effects, log_of, wait_until
 
 
@@ -264,3 +265,27 @@ def test_after_a_database_outage_no_replica_takes_another_s_workflows_away(
             server.process.kill()
             server.process.wait(timeout=10)
     assert _steps(effects_url, "outage") == ["step_one", "step_two", "step_three"]
+
+
+def test_workflows_waiting_for_a_message_or_a_sleep_get_through_a_database_outage(
+    private_postgres: PrivatePostgres, spawn_worker
+) -> None:
+    # Waits live in the database (deadlines, messages) and are woken through
+    # LISTEN: after an outage, a message sent then still wakes its receiver,
+    # and a sleep that ended during the outage ends.
+    server = spawn_server(private_postgres.url)
+    try:
+        spawn_worker(server.target, app=COMMS_APP)
+        with Client(server.target) as client:
+            receiver = client.start_workflow("receiver", "t", 1, 60.0, workflow_id="receiver")
+            sleeper = client.start_workflow("sleeper", 2.0, workflow_id="sleeper")
+            assert client.get_event("receiver", "ready", timeout=30) is True
+            private_postgres.crash()
+            time.sleep(3)  # the outage: the sleep's deadline passes meanwhile
+            private_postgres.start()
+            client.send("receiver", {"after": "the outage"}, topic="t")
+            assert receiver.result(timeout=60) == [{"after": "the outage"}]
+            assert sleeper.result(timeout=60) == "rested"
+    finally:
+        server.process.kill()
+        server.process.wait(timeout=10)
