@@ -40,7 +40,6 @@ from baton_server.errors import ServiceError, workflow_not_found
 from baton_server.store import steps, waits, workflows
 from baton_server.store.models import Failure, Step, Workflow
 from baton_server.store.starts import NewStart
-from baton_server.store.steps import NewStep
 
 # A workflow released while it awaits another is dispatched again after this
 # even if nothing woke it.
@@ -114,17 +113,7 @@ class Children:
             await journal.record(tx, caller, journal.START_WORKFLOW, error=failure)
             return exc
         step = await steps.record_child(
-            tx,
-            NewStep(
-                workflow_id=caller.workflow_id,
-                function_id=caller.function_id,
-                attempt=caller.attempt,
-                step_name=journal.START_WORKFLOW,
-                output=None,
-                error=None,
-                started_at=None,
-            ),
-            started.workflow.workflow_id,
+            tx, journal.new_step(caller, journal.START_WORKFLOW), started.workflow.workflow_id
         )
         if step is None:
             await journal.refuse(tx, caller)

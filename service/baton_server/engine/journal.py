@@ -120,6 +120,25 @@ def recorded_refusal(failure: Failure) -> ServiceError:
     return cls(failure.message, reason=doc.get("reason", ""), metadata=doc.get("metadata") or {})
 
 
+def new_step(
+    caller: Caller,
+    step_name: str,
+    *,
+    output: Payload | None = None,
+    error: Failure | None = None,
+) -> NewStep:
+    """The caller's operation as the step to record under its number."""
+    return NewStep(
+        workflow_id=caller.workflow_id,
+        function_id=caller.function_id,
+        attempt=caller.attempt,
+        step_name=step_name,
+        output=output,
+        error=error,
+        started_at=None,
+    )
+
+
 async def record(
     tx: Tx,
     caller: Caller,
@@ -135,16 +154,7 @@ async def record(
         NotFound: The workflow does not exist.
         FailedPrecondition: The caller's attempt no longer owns the workflow.
     """
-    new = NewStep(
-        workflow_id=caller.workflow_id,
-        function_id=caller.function_id,
-        attempt=caller.attempt,
-        step_name=step_name,
-        output=output,
-        error=error,
-        started_at=None,
-    )
-    step = await steps.record(tx, new)
+    step = await steps.record(tx, new_step(caller, step_name, output=output, error=error))
     if step is None:
         await refuse(tx, caller)
         raise AssertionError("unreachable: refuse always raises")
