@@ -8,64 +8,21 @@ these tests need no worker.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import grpc
 import psycopg
 import pytest
-from google.rpc import code_pb2, error_details_pb2
-from grpc_status import rpc_status
 
 from baton._proto.baton.v1 import common_pb2 as common
 from baton._proto.baton.v1 import event_service_pb2 as ev
-from baton._proto.baton.v1 import event_service_pb2_grpc as ev_grpc
 from baton._proto.baton.v1 import message_service_pb2 as msg
-from baton._proto.baton.v1 import message_service_pb2_grpc as msg_grpc
 from baton._proto.baton.v1 import stream_service_pb2 as st
-from baton._proto.baton.v1 import stream_service_pb2_grpc as st_grpc
 from baton._proto.baton.v1 import workflow_service_pb2 as wf
-from baton._proto.baton.v1 import workflow_service_pb2_grpc as wf_grpc
 from tests.conftest import ThreadServer
 from tests.grpc_helpers import details
-
-
-@dataclass
-class Stubs:
-    workflows: wf_grpc.WorkflowServiceStub
-    messages: msg_grpc.MessageServiceStub
-    events: ev_grpc.EventServiceStub
-    streams: st_grpc.StreamServiceStub
-
-
-@pytest.fixture
-def stubs(server: ThreadServer) -> Iterator[Stubs]:
-    with grpc.insecure_channel(server.target) as channel:
-        yield Stubs(
-            wf_grpc.WorkflowServiceStub(channel),
-            msg_grpc.MessageServiceStub(channel),
-            ev_grpc.EventServiceStub(channel),
-            st_grpc.StreamServiceStub(channel),
-        )
-
-
-def _running(stubs: Stubs, database_url: str, workflow_id: str) -> None:
-    stubs.workflows.StartWorkflow(
-        wf.StartWorkflowRequest(workflow_name="nobody_hosts_this", workflow_id=workflow_id),
-        timeout=10,
-    )
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            "UPDATE workflows SET status = 'PENDING', attempt = 1 WHERE workflow_id = %s",
-            (workflow_id,),
-        )
-
-
-def _ctx(workflow_id: str, function_id: int, attempt: int = 1) -> common.WorkflowContext:
-    return common.WorkflowContext(workflow_id=workflow_id, function_id=function_id, attempt=attempt)
+from tests.integration.conftest import Stubs, ctx, running
 
 
 def _steps(stubs: Stubs, workflow_id: str) -> list[str]:
@@ -78,15 +35,15 @@ def _steps(stubs: Stubs, workflow_id: str) -> list[str]:
 def test_a_retried_workflow_write_returns_its_first_offset_and_writes_once(
     stubs: Stubs, database_url: str
 ) -> None:
-    _running(stubs, database_url, "w")
-    write = st.WriteStreamRequest(context=_ctx("w", 1), key="k", value=common.Payload(json="1"))
+    running(stubs, database_url, "w")
+    write = st.WriteStreamRequest(context=ctx("w", 1), key="k", value=common.Payload(json="1"))
     assert stubs.streams.WriteStream(write, timeout=10).offset == 0
     assert stubs.streams.WriteStream(write, timeout=10).offset == 0  # retried: same step
-    again = st.WriteStreamRequest(context=_ctx("w", 2), key="k", value=common.Payload(json="2"))
+    again = st.WriteStreamRequest(context=ctx("w", 2), key="k", value=common.Payload(json="2"))
     assert stubs.streams.WriteStream(again, timeout=10).offset == 1
-    from_step = st.WriteStreamRequest(context=_ctx("w", 0), key="k", value=common.Payload(json="3"))
+    from_step = st.WriteStreamRequest(context=ctx("w", 0), key="k", value=common.Payload(json="3"))
     assert stubs.streams.WriteStream(from_step, timeout=10).offset == 2
-    stubs.streams.CloseStream(st.CloseStreamRequest(context=_ctx("w", 3), key="k"), timeout=10)
+    stubs.streams.CloseStream(st.CloseStreamRequest(context=ctx("w", 3), key="k"), timeout=10)
     values = [
         (r.offset, r.value.json)
         for r in stubs.streams.ReadStream(st.ReadStreamRequest(workflow_id="w", key="k"))
@@ -94,7 +51,7 @@ def test_a_retried_workflow_write_returns_its_first_offset_and_writes_once(
     assert values == [(0, "1"), (1, "2"), (2, "3")]
     assert _steps(stubs, "w") == ["baton.write_stream", "baton.write_stream", "baton.close_stream"]
 
-    closed = st.WriteStreamRequest(context=_ctx("w", 4), key="k", value=common.Payload(json="4"))
+    closed = st.WriteStreamRequest(context=ctx("w", 4), key="k", value=common.Payload(json="4"))
     with pytest.raises(grpc.RpcError) as caught:
         stubs.streams.WriteStream(closed, timeout=10)
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -102,20 +59,20 @@ def test_a_retried_workflow_write_returns_its_first_offset_and_writes_once(
 
 
 def test_writes_from_a_stale_attempt_are_refused(stubs: Stubs, database_url: str) -> None:
-    _running(stubs, database_url, "stale")
+    running(stubs, database_url, "stale")
     for call, request in [
         (
             stubs.streams.WriteStream,
-            st.WriteStreamRequest(context=_ctx("stale", 1, attempt=7), key="k"),
+            st.WriteStreamRequest(context=ctx("stale", 1, attempt=7), key="k"),
         ),
         (
             stubs.streams.WriteStream,
-            st.WriteStreamRequest(context=_ctx("stale", 0, attempt=7), key="k"),
+            st.WriteStreamRequest(context=ctx("stale", 0, attempt=7), key="k"),
         ),
-        (stubs.events.SetEvent, ev.SetEventRequest(context=_ctx("stale", 1, attempt=7), key="k")),
+        (stubs.events.SetEvent, ev.SetEventRequest(context=ctx("stale", 1, attempt=7), key="k")),
         (
             stubs.messages.Send,
-            msg.SendRequest(destination_id="stale", context=_ctx("stale", 1, attempt=7)),
+            msg.SendRequest(destination_id="stale", context=ctx("stale", 1, attempt=7)),
         ),
     ]:
         with pytest.raises(grpc.RpcError) as caught:
@@ -128,10 +85,10 @@ def test_writes_from_a_stale_attempt_are_refused(stubs: Stubs, database_url: str
 def test_a_set_event_is_recorded_once_and_kept_in_the_latest_value(
     stubs: Stubs, database_url: str
 ) -> None:
-    _running(stubs, database_url, "ev")
-    first = ev.SetEventRequest(context=_ctx("ev", 1), key="k", value=common.Payload(json='"a"'))
+    running(stubs, database_url, "ev")
+    first = ev.SetEventRequest(context=ctx("ev", 1), key="k", value=common.Payload(json='"a"'))
     stubs.events.SetEvent(first, timeout=10)
-    second = ev.SetEventRequest(context=_ctx("ev", 2), key="k", value=common.Payload(json='"b"'))
+    second = ev.SetEventRequest(context=ctx("ev", 2), key="k", value=common.Payload(json='"b"'))
     stubs.events.SetEvent(second, timeout=10)
     stubs.events.SetEvent(first, timeout=10)  # a late retry of step 1 changes nothing
     got = stubs.events.GetEvent(ev.GetEventRequest(workflow_id="ev", key="k"), timeout=10)
@@ -150,7 +107,7 @@ def test_bad_input_names_its_field(stubs: Stubs) -> None:
         (stubs.streams.WriteStream, st.WriteStreamRequest(key="k"), "context"),
         (
             stubs.streams.WriteStream,
-            st.WriteStreamRequest(context=_ctx("x", -1), key="k"),
+            st.WriteStreamRequest(context=ctx("x", -1), key="k"),
             "context.function_id",
         ),
     ]
@@ -170,10 +127,10 @@ def test_a_recv_whose_attempt_loses_the_workflow_stops_waiting_and_is_refused(
     from baton._proto.baton.v1 import worker_service_pb2 as wk
     from baton._proto.baton.v1 import worker_service_pb2_grpc as wk_grpc
 
-    _running(stubs, database_url, "zombie")
+    running(stubs, database_url, "zombie")
     with grpc.insecure_channel(server.target) as channel:
         recv = wk_grpc.WorkerServiceStub(channel).Recv.future(
-            wk.RecvRequest(context=_ctx("zombie", 1), timeout={"seconds": 600}), timeout=60
+            wk.RecvRequest(context=ctx("zombie", 1), timeout={"seconds": 600}), timeout=60
         )
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(  # what a lease sweep does to a lost worker's workflow
@@ -184,215 +141,6 @@ def test_a_recv_whose_attempt_loses_the_workflow_stops_waiting_and_is_refused(
             recv.result(timeout=30)
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert details(caught.value)[0] == "STALE_ATTEMPT"
-
-
-def test_a_child_start_is_recorded_once_and_the_child_inherits_from_its_parent(
-    stubs: Stubs, database_url: str
-) -> None:
-    _running(stubs, database_url, "mom")
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            "UPDATE workflows SET app_version = 'v7', deadline = now() + interval '1 hour'"
-            " WHERE workflow_id = 'mom'"
-        )
-    start = wf.StartWorkflowRequest(workflow_name="kid", caller=_ctx("mom", 1))
-    first = stubs.workflows.StartWorkflow(start, timeout=10)
-    again = stubs.workflows.StartWorkflow(start, timeout=10)  # a retry or a replay
-    batch = stubs.workflows.StartWorkflows(wf.StartWorkflowsRequest(workflows=[start]), timeout=10)
-    child = first.workflow
-    assert first.created and not again.created
-    assert not batch.results[0].started.created
-    assert child.workflow_id == "mom-1" == again.workflow.workflow_id
-    assert child.parent_workflow_id == "mom"
-    assert child.app_version == "v7"
-    assert child.HasField("deadline")
-    steps = stubs.workflows.ListWorkflowSteps(
-        wf.ListWorkflowStepsRequest(workflow_id="mom"), timeout=10
-    ).steps
-    assert [(s.step_name, s.child_workflow_id) for s in steps] == [
-        ("baton.start_workflow", "mom-1")
-    ]
-    stale = wf.StartWorkflowRequest(workflow_name="kid", caller=_ctx("mom", 2, attempt=9))
-    with pytest.raises(grpc.RpcError) as caught:
-        stubs.workflows.StartWorkflow(stale, timeout=10)
-    assert details(caught.value)[0] == "STALE_ATTEMPT"
-    other = wf.StartWorkflowRequest(workflow_name="pup", workflow_id="mom-1", caller=_ctx("mom", 2))
-    with pytest.raises(grpc.RpcError) as caught:
-        stubs.workflows.StartWorkflow(other, timeout=10)
-    assert details(caught.value)[0] == "WORKFLOW_ID_CONFLICT"
-    assert "named 'kid', not 'pup'" in caught.value.details()
-
-
-def test_a_child_started_on_a_queue_waits_its_turn_and_is_recorded_once(
-    server: ThreadServer, stubs: Stubs, database_url: str
-) -> None:
-    from baton._proto.baton.v1 import queue_service_pb2 as q
-    from baton._proto.baton.v1 import queue_service_pb2_grpc as q_grpc
-
-    with grpc.insecure_channel(server.target) as channel:
-        q_grpc.QueueServiceStub(channel).UpsertQueue(
-            q.UpsertQueueRequest(queue=q.Queue(name="fanout", priority_enabled=True)), timeout=10
-        )
-    _running(stubs, database_url, "boss")
-    start = wf.StartWorkflowRequest(
-        workflow_name="task", caller=_ctx("boss", 1), queue="fanout", priority=3,
-        deduplication_id="d1",
-    )  # fmt: skip
-    first = stubs.workflows.StartWorkflow(start, timeout=10)
-    again = stubs.workflows.StartWorkflow(start, timeout=10)  # a retry or a replay
-    assert first.created and not again.created
-    child = first.workflow
-    assert (child.workflow_id, child.parent_workflow_id) == ("boss-1", "boss")
-    assert child.queue == "fanout"
-    assert child.status == common.WORKFLOW_STATUS_ENQUEUED
-    assert again.workflow.workflow_id == "boss-1"
-
-    # The deduplication id is held by boss-1 while it is in flight: a second
-    # child refused (the refusal recorded, see the next test), or given
-    # boss-1 when it asks for it.
-    dup = wf.StartWorkflowRequest(
-        workflow_name="task", caller=_ctx("boss", 2), queue="fanout", deduplication_id="d1"
-    )
-    with pytest.raises(grpc.RpcError) as caught:
-        stubs.workflows.StartWorkflow(dup, timeout=10)
-    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
-    assert details(caught.value)[0] == "DUPLICATE_DEDUPLICATION_ID"
-    dup.caller.function_id = 5
-    dup.return_existing_duplicate = True
-    given = stubs.workflows.StartWorkflow(dup, timeout=10)
-    assert (given.created, given.workflow.workflow_id) == (False, "boss-1")
-
-    # A retry returns the recorded child even if the queue changed since.
-    with grpc.insecure_channel(server.target) as channel:
-        q_grpc.QueueServiceStub(channel).UpsertQueue(
-            q.UpsertQueueRequest(queue=q.Queue(name="fanout")), timeout=10
-        )  # priorities off: a first start with a priority would be refused
-    retried = stubs.workflows.StartWorkflow(start, timeout=10)
-    assert (retried.created, retried.workflow.workflow_id) == (False, "boss-1")
-
-    # The queue's rules hold for a child as for any start.
-    for request, code in (
-        (wf.StartWorkflowRequest(workflow_name="task", caller=_ctx("boss", 6), queue="nope"),
-         grpc.StatusCode.NOT_FOUND),
-        (wf.StartWorkflowRequest(workflow_name="task", caller=_ctx("boss", 7), priority=1),
-         grpc.StatusCode.INVALID_ARGUMENT),
-        (wf.StartWorkflowRequest(workflow_name="task", caller=_ctx("boss", 8), queue="fanout",
-                                 partition_key="p"),
-         grpc.StatusCode.INVALID_ARGUMENT),
-    ):  # fmt: skip
-        with pytest.raises(grpc.RpcError) as caught:
-            stubs.workflows.StartWorkflow(request, timeout=10)
-        assert caught.value.code() == code, request
-
-    steps = stubs.workflows.ListWorkflowSteps(
-        wf.ListWorkflowStepsRequest(workflow_id="boss"), timeout=10
-    ).steps
-    assert [(s.function_id, s.child_workflow_id, s.error.type) for s in steps] == [
-        (1, "boss-1", ""),
-        (2, "", "baton.AlreadyExists"),
-        (5, "boss-1", ""),
-        (6, "", "baton.NotFound"),
-        # (7: a malformed request, refused before the queue is asked: not recorded)
-        (8, "", "baton.InvalidArgument"),
-    ]
-    assert {s.step_name for s in steps} == {"baton.start_workflow"}
-    with psycopg.connect(database_url) as conn:
-        kids = conn.execute(
-            "SELECT workflow_id, priority, deduplication_id FROM workflows"
-            " WHERE parent_workflow_id = 'boss'"
-        ).fetchall()
-    assert kids == [("boss-1", 3, "d1")]
-    stale = wf.StartWorkflowRequest(
-        workflow_name="task", caller=_ctx("boss", 4, attempt=9), queue="fanout"
-    )
-    with pytest.raises(grpc.RpcError) as caught:
-        stubs.workflows.StartWorkflow(stale, timeout=10)
-    assert details(caught.value)[0] == "STALE_ATTEMPT"
-    with psycopg.connect(database_url) as conn:
-        gone = conn.execute("SELECT 1 FROM workflows WHERE workflow_id = 'boss-4'").fetchone()
-    assert gone is None  # the refused step took the child's start back with it
-    # A stale attempt's refusal, even of a start the queue refuses, records nothing.
-    stale.queue = "nope"
-    with pytest.raises(grpc.RpcError) as caught:
-        stubs.workflows.StartWorkflow(stale, timeout=10)
-    assert details(caught.value)[0] == "STALE_ATTEMPT"
-    assert (
-        stubs.workflows.ListWorkflowSteps(
-            wf.ListWorkflowStepsRequest(workflow_id="boss"), timeout=10
-        )
-        .steps[-1]
-        .function_id
-        == 8
-    )
-
-
-def test_a_refused_child_start_is_recorded_and_refused_again_once_it_would_succeed(
-    server: ThreadServer, stubs: Stubs, database_url: str
-) -> None:
-    # A parent that handles the refusal goes on; its replay must meet the same
-    # refusal, not start the child because the deduplication id is free now.
-    from baton._proto.baton.v1 import queue_service_pb2 as q
-    from baton._proto.baton.v1 import queue_service_pb2_grpc as q_grpc
-
-    with grpc.insecure_channel(server.target) as channel:
-        q_grpc.QueueServiceStub(channel).UpsertQueue(
-            q.UpsertQueueRequest(queue=q.Queue(name="once")), timeout=10
-        )
-    _running(stubs, database_url, "boss")
-    holder = wf.StartWorkflowRequest(
-        workflow_name="task", workflow_id="holder", queue="once", deduplication_id="d"
-    )
-    stubs.workflows.StartWorkflow(holder, timeout=10)
-    dup = wf.StartWorkflowRequest(
-        workflow_name="task", caller=_ctx("boss", 1), queue="once", deduplication_id="d"
-    )
-    late_queue = wf.StartWorkflowRequest(workflow_name="task", caller=_ctx("boss", 2), queue="late")
-
-    def refusal(request: wf.StartWorkflowRequest) -> tuple[object, ...]:
-        """The call's code, message, ErrorInfo reason and metadata."""
-        with pytest.raises(grpc.RpcError) as caught:
-            stubs.workflows.StartWorkflow(request, timeout=10)
-        status = rpc_status.from_call(caught.value)  # type: ignore[arg-type]
-        assert status is not None
-        info = error_details_pb2.ErrorInfo()
-        assert status.details[0].Unpack(info)
-        return status.code, status.message, info.reason, dict(info.metadata)
-
-    refusals = [refusal(dup), refusal(late_queue)]
-    assert refusals[0][0] == code_pb2.ALREADY_EXISTS
-    assert refusals[0][2:] == ("DUPLICATE_DEDUPLICATION_ID", {
-        "workflow_id": "holder", "queue": "once", "deduplication_id": "d"})  # fmt: skip
-    assert refusals[1][0::2] == (code_pb2.NOT_FOUND, "QUEUE_NOT_FOUND")
-
-    # What refused them is gone: the holder is cancelled, the queue exists.
-    stubs.workflows.CancelWorkflow(wf.CancelWorkflowRequest(workflow_id="holder"), timeout=10)
-    with grpc.insecure_channel(server.target) as channel:
-        q_grpc.QueueServiceStub(channel).UpsertQueue(
-            q.UpsertQueueRequest(queue=q.Queue(name="late")), timeout=10
-        )
-    assert [refusal(dup), refusal(late_queue)] == refusals
-    with psycopg.connect(database_url) as conn:
-        kids = conn.execute("SELECT 1 FROM workflows WHERE parent_workflow_id = 'boss'").fetchall()
-    assert kids == []
-    # A later step of the same workflow starts it: the refusal was the step's.
-    dup.caller.function_id = 3
-    started = stubs.workflows.StartWorkflow(dup, timeout=10)
-    assert (started.created, started.workflow.workflow_id) == (True, "boss-3")
-
-    steps = stubs.workflows.ListWorkflowSteps(
-        wf.ListWorkflowStepsRequest(workflow_id="boss"), timeout=10
-    ).steps
-    first = steps[0]
-    assert (first.step_name, first.child_workflow_id) == ("baton.start_workflow", "")
-    assert first.error.type == "baton.AlreadyExists"
-    assert first.error.message == refusals[0][1]
-    assert json.loads(first.error.details.json) == {
-        "code": "ALREADY_EXISTS",
-        "reason": "DUPLICATE_DEDUPLICATION_ID",
-        "metadata": {"workflow_id": "holder", "queue": "once", "deduplication_id": "d"},
-        "field_violations": [],
-    }
-    assert steps[1].error.type == "baton.NotFound"
 
 
 def test_a_wait_with_release_if_longer_than_releases_the_workflow_at_once(
@@ -410,13 +158,13 @@ def test_a_wait_with_release_if_longer_than_releases_the_workflow_at_once(
                 (workflow_id,),
             ).fetchone()
 
-    _running(stubs, database_url, "napper")
-    _running(stubs, database_url, "listener")
+    running(stubs, database_url, "napper")
+    running(stubs, database_url, "listener")
     with grpc.insecure_channel(server.target) as channel:
         worker = wk_grpc.WorkerServiceStub(channel)
         slept = worker.Sleep(
             wk.SleepRequest(
-                context=_ctx("napper", 1),
+                context=ctx("napper", 1),
                 duration={"seconds": 600},
                 release_if_longer_than={"seconds": 1},
             ),
@@ -424,7 +172,7 @@ def test_a_wait_with_release_if_longer_than_releases_the_workflow_at_once(
         )
         received = worker.Recv(
             wk.RecvRequest(
-                context=_ctx("listener", 1),
+                context=ctx("listener", 1),
                 topic="t",
                 timeout={"seconds": 600},
                 release_if_longer_than={},  # zero: at once
@@ -437,7 +185,7 @@ def test_a_wait_with_release_if_longer_than_releases_the_workflow_at_once(
         # The released attempt is stale now.
         with pytest.raises(grpc.RpcError) as caught:
             worker.Sleep(
-                wk.SleepRequest(context=_ctx("napper", 1), duration={"seconds": 600}), timeout=10
+                wk.SleepRequest(context=ctx("napper", 1), duration={"seconds": 600}), timeout=10
             )
         assert details(caught.value)[0] == "STALE_ATTEMPT"
         # A message on another topic leaves the recv waiting; one on its topic ends the wait.
@@ -448,7 +196,7 @@ def test_a_wait_with_release_if_longer_than_releases_the_workflow_at_once(
         with pytest.raises(grpc.RpcError) as caught:
             worker.Sleep(
                 wk.SleepRequest(
-                    context=_ctx("napper", 2),
+                    context=ctx("napper", 2),
                     duration={"seconds": 1},
                     release_if_longer_than={"seconds": -1},
                 ),
@@ -472,14 +220,14 @@ def test_an_await_with_release_if_longer_than_releases_the_workflow_until_the_en
     def await_(caller: str, awaited: str, attempt: int = 1) -> wf.AwaitWorkflowResponse:
         request = wf.AwaitWorkflowRequest(
             workflow_id=awaited,
-            caller=_ctx(caller, 1, attempt),
+            caller=ctx(caller, 1, attempt),
             timeout={"seconds": 5},
             release_if_longer_than={},  # zero: at once
         )
         return stubs.workflows.AwaitWorkflow(request, timeout=10)
 
-    _running(stubs, database_url, "mom")
-    _running(stubs, database_url, "kid")
+    running(stubs, database_url, "mom")
+    running(stubs, database_url, "kid")
     released = await_("mom", "kid")
     assert (released.released, released.done) == (True, False)
     assert row("mom") == ("ENQUEUED", True, "kid", 1, False)
@@ -497,7 +245,7 @@ def test_an_await_with_release_if_longer_than_releases_the_workflow_until_the_en
     assert row("mom") == ("ENQUEUED", None, None, 1, False)
 
     # Awaiting a workflow that has finished records its outcome, releasing nothing.
-    _running(stubs, database_url, "dad")
+    running(stubs, database_url, "dad")
     done = await_("dad", "kid")
     assert (done.released, done.done) == (False, True)
     assert row("dad")[0] == "PENDING"
@@ -508,13 +256,13 @@ def test_an_await_the_caller_may_not_make_is_refused_by_field(stubs: Stubs) -> N
     cases = [
         (wf.AwaitWorkflowRequest(workflow_id="x", release_if_longer_than={"seconds": 1}),
          "release_if_longer_than", "set caller too"),
-        (wf.AwaitWorkflowRequest(workflow_id="x", caller=_ctx("y", 1),
+        (wf.AwaitWorkflowRequest(workflow_id="x", caller=ctx("y", 1),
                                  release_if_longer_than={"seconds": -1}),
          "release_if_longer_than", "must not be negative"),
-        (wf.AwaitWorkflowRequest(workflow_id="x", caller=_ctx("y", 1),
+        (wf.AwaitWorkflowRequest(workflow_id="x", caller=ctx("y", 1),
                                  release_if_longer_than={"seconds": 3601}),
          "release_if_longer_than", "the limit is 3600 s"),
-        (wf.AwaitWorkflowRequest(workflow_id="y", caller=_ctx("y", 1)),
+        (wf.AwaitWorkflowRequest(workflow_id="y", caller=ctx("y", 1)),
          "workflow_id", "cannot await itself"),
     ]  # fmt: skip
     for request, field, says in cases:
@@ -531,11 +279,11 @@ def test_a_workflow_cancelled_while_released_resumes_at_once(
     from baton._proto.baton.v1 import worker_service_pb2 as wk
     from baton._proto.baton.v1 import worker_service_pb2_grpc as wk_grpc
 
-    _running(stubs, database_url, "dozer")
+    running(stubs, database_url, "dozer")
     with grpc.insecure_channel(server.target) as channel:
         slept = wk_grpc.WorkerServiceStub(channel).Sleep(
             wk.SleepRequest(
-                context=_ctx("dozer", 1), duration={"seconds": 600}, release_if_longer_than={}
+                context=ctx("dozer", 1), duration={"seconds": 600}, release_if_longer_than={}
             ),
             timeout=10,
         )
@@ -555,10 +303,10 @@ def test_the_end_of_an_awaited_workflow_does_not_wait_for_its_awaiters_lock(
 ) -> None:
     # A cancel of the tree locks the parent, then the child; the child's end
     # must not wait for the parent (a deadlock), so the trigger skips it.
-    _running(stubs, database_url, "gran")
-    _running(stubs, database_url, "gran-1")
+    running(stubs, database_url, "gran")
+    running(stubs, database_url, "gran-1")
     request = wf.AwaitWorkflowRequest(
-        workflow_id="gran-1", caller=_ctx("gran", 1), release_if_longer_than={}
+        workflow_id="gran-1", caller=ctx("gran", 1), release_if_longer_than={}
     )
     assert stubs.workflows.AwaitWorkflow(request, timeout=10).released
     with (
@@ -598,10 +346,10 @@ def test_a_retried_send_wakes_a_receiver_the_first_send_did_not(
     from baton._proto.baton.v1 import worker_service_pb2 as wk
     from baton._proto.baton.v1 import worker_service_pb2_grpc as wk_grpc
 
-    _running(stubs, database_url, "inbox")
+    running(stubs, database_url, "inbox")
     with grpc.insecure_channel(server.target) as channel:
         recv = wk.RecvRequest(
-            context=_ctx("inbox", 1), topic="t", timeout={"seconds": 600},
+            context=ctx("inbox", 1), topic="t", timeout={"seconds": 600},
             release_if_longer_than={},
         )  # fmt: skip
         assert wk_grpc.WorkerServiceStub(channel).Recv(recv, timeout=10).released
@@ -631,7 +379,7 @@ def test_a_message_sent_while_its_recv_releases_the_workflow_is_received(
     from baton._proto.baton.v1 import worker_service_pb2_grpc as wk_grpc
     from baton_server.queries import query
 
-    _running(stubs, database_url, "mailbox")
+    running(stubs, database_url, "mailbox")
     params = {"workflow_id": "mailbox", "destination_id": "mailbox", "topic": "t",
               "payload_encoding": None, "payload": None, "idempotency_key": None}  # fmt: skip
     with (
@@ -644,7 +392,7 @@ def test_a_message_sent_while_its_recv_releases_the_workflow_is_received(
         receiving = pool.submit(
             wk_grpc.WorkerServiceStub(channel).Recv,
             wk.RecvRequest(
-                context=_ctx("mailbox", 1),
+                context=ctx("mailbox", 1),
                 topic="t",
                 timeout={"seconds": 600},
                 release_if_longer_than={},  # zero: at once
@@ -677,17 +425,17 @@ def test_a_get_event_with_release_if_longer_than_releases_the_reader_until_it_is
             workflow_id="crier",
             key=key,
             timeout={"seconds": 600},
-            context=_ctx(reader, 1, attempt),
+            context=ctx(reader, 1, attempt),
             release_if_longer_than={},  # zero: at once
         )
         return stubs.events.GetEvent(request, timeout=10)
 
     def set_(function_id: int, key: str) -> None:
-        request = ev.SetEventRequest(context=_ctx("crier", function_id), key=key)
+        request = ev.SetEventRequest(context=ctx("crier", function_id), key=key)
         stubs.events.SetEvent(request, timeout=10)
 
     for workflow_id in ("crier", "ear", "deaf", "late", "mom"):
-        _running(stubs, database_url, workflow_id)
+        running(stubs, database_url, workflow_id)
     released = get("ear", "news")
     assert (released.released, released.found) == (True, False)
     assert row("ear") == ("ENQUEUED", True, "crier", "news", 1)
@@ -713,7 +461,7 @@ def test_a_get_event_with_release_if_longer_than_releases_the_reader_until_it_is
     assert _steps(stubs, "late") == ["baton.get_event"]
 
     mom = wf.AwaitWorkflowRequest(
-        workflow_id="crier", caller=_ctx("mom", 1), release_if_longer_than={}
+        workflow_id="crier", caller=ctx("mom", 1), release_if_longer_than={}
     )
     assert stubs.workflows.AwaitWorkflow(mom, timeout=10).released
     stubs.workflows.CancelWorkflow(wf.CancelWorkflowRequest(workflow_id="crier"), timeout=10)
@@ -730,10 +478,10 @@ def test_a_get_event_the_caller_may_not_release_is_refused_by_field(stubs: Stubs
     cases = [
         (ev.GetEventRequest(workflow_id="x", key="k", release_if_longer_than={"seconds": 1}),
          "set context too"),
-        (ev.GetEventRequest(workflow_id="x", key="k", context=_ctx("y", 1),
+        (ev.GetEventRequest(workflow_id="x", key="k", context=ctx("y", 1),
                             release_if_longer_than={"seconds": -1}),
          "must not be negative"),
-        (ev.GetEventRequest(workflow_id="x", key="k", context=_ctx("y", 1),
+        (ev.GetEventRequest(workflow_id="x", key="k", context=ctx("y", 1),
                             release_if_longer_than={"seconds": 3601}),
          "the limit is 3600 s"),
     ]  # fmt: skip
@@ -751,13 +499,13 @@ def test_an_event_set_while_its_reader_is_released_wakes_it_or_is_seen(
     # A release that waits for a SetEvent's events lock sees the value after it.
     from baton_server.queries import query
 
-    _running(stubs, database_url, "setter")
-    _running(stubs, database_url, "getter")
+    running(stubs, database_url, "setter")
+    running(stubs, database_url, "getter")
     request = ev.GetEventRequest(
         workflow_id="setter",
         key="k",
         timeout={"seconds": 600},
-        context=_ctx("getter", 1),
+        context=ctx("getter", 1),
         release_if_longer_than={},
     )
     with psycopg.connect(database_url) as holder, ThreadPoolExecutor(1) as pool:
@@ -784,16 +532,16 @@ def test_a_child_s_send_does_not_deadlock_with_a_cancel_of_its_released_parent_s
     from baton._proto.baton.v1 import worker_service_pb2_grpc as wk_grpc
     from baton_server.queries import query
 
-    _running(stubs, database_url, "keeper")
-    _running(stubs, database_url, "keeper-1")
+    running(stubs, database_url, "keeper")
+    running(stubs, database_url, "keeper-1")
     with grpc.insecure_channel(server.target) as channel:
         recv = wk.RecvRequest(
-            context=_ctx("keeper", 1), topic="t", timeout={"seconds": 600},
+            context=ctx("keeper", 1), topic="t", timeout={"seconds": 600},
             release_if_longer_than={},
         )  # fmt: skip
         assert wk_grpc.WorkerServiceStub(channel).Recv(recv, timeout=10).released
     cancel_tree = {"include_children": False, "error": None}
-    sending = msg.SendRequest(destination_id="keeper", topic="t", context=_ctx("keeper-1", 1))
+    sending = msg.SendRequest(destination_id="keeper", topic="t", context=ctx("keeper-1", 1))
     with psycopg.connect(database_url) as cancel, ThreadPoolExecutor(1) as pool:
         cancel.execute("SET lock_timeout = '5s'")
         cancel.execute(query("cancel_workflows"), {**cancel_tree, "workflow_ids": ["keeper"]})
@@ -816,10 +564,10 @@ def test_a_released_reader_whose_event_s_workflow_was_deleted_reads_it_as_unset(
 ) -> None:
     # As a reader waiting in place would: the workflow existed when the read
     # began, so its deletion during the wait is not the reader's mistake.
-    _running(stubs, database_url, "fan")
-    _running(stubs, database_url, "idol")
+    running(stubs, database_url, "fan")
+    running(stubs, database_url, "idol")
     read = ev.GetEventRequest(
-        workflow_id="idol", key="k", timeout={"seconds": 1}, context=_ctx("fan", 1),
+        workflow_id="idol", key="k", timeout={"seconds": 1}, context=ctx("fan", 1),
         release_if_longer_than={},
     )  # fmt: skip
     assert stubs.events.GetEvent(read, timeout=10).released
@@ -834,7 +582,7 @@ def test_a_released_reader_whose_event_s_workflow_was_deleted_reads_it_as_unset(
     # A read that begins after the deletion is a caller's mistake.
     with pytest.raises(grpc.RpcError) as caught:
         stubs.events.GetEvent(
-            ev.GetEventRequest(workflow_id="idol", key="k", context=_ctx("fan", 2),
+            ev.GetEventRequest(workflow_id="idol", key="k", context=ctx("fan", 2),
                                timeout={"seconds": 1}),
             timeout=10,
         )  # fmt: skip
@@ -847,17 +595,17 @@ def test_a_set_event_does_not_deadlock_with_a_cancel_of_its_released_reader_s_tr
     # A parent released reading its child's event; a cancel of the parent's
     # tree locks the parent, then the child. The child's SetEvent must not hold
     # the child's row while it waits for the parent's to wake it.
-    _running(stubs, database_url, "elder")
-    _running(stubs, database_url, "elder-1")
+    running(stubs, database_url, "elder")
+    running(stubs, database_url, "elder-1")
     read = ev.GetEventRequest(
         workflow_id="elder-1",
         key="ready",
         timeout={"seconds": 600},
-        context=_ctx("elder", 1),
+        context=ctx("elder", 1),
         release_if_longer_than={},
     )
     assert stubs.events.GetEvent(read, timeout=10).released
-    setting = ev.SetEventRequest(context=_ctx("elder-1", 1), key="ready")
+    setting = ev.SetEventRequest(context=ctx("elder-1", 1), key="ready")
     with (
         psycopg.connect(database_url) as cancel,
         ThreadPoolExecutor(1) as pool,
