@@ -20,6 +20,7 @@ from baton._proto.baton.v1 import worker_service_pb2_grpc as wk_grpc
 from baton._proto.baton.v1 import workflow_service_pb2 as wf
 from baton._proto.baton.v1 import workflow_service_pb2_grpc as wf_grpc
 from tests.conftest import ThreadServer, server_config, start_thread_server
+from tests.e2e.conftest import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -28,7 +29,14 @@ class _Stream:
     """A raw Connect stream whose requests the test sends one by one."""
 
     def __init__(
-        self, target: str, workflow: str, slots: int = 1, *, dispatch_batches: bool = False
+        self,
+        target: str,
+        workflow: str,
+        slots: int = 1,
+        *,
+        dispatch_batches: bool = False,
+        steps: tuple[str, ...] = (),
+        step_slots: int = 0,
     ) -> None:
         self._requests: queue.Queue[wk.ConnectRequest | None] = queue.Queue()
         self._channel = grpc.insecure_channel(target)
@@ -39,6 +47,8 @@ class _Stream:
                     workflows=[wk.WorkflowRegistration(name=workflow)],
                     workflow_slots=slots,
                     dispatch_batches=dispatch_batches,
+                    steps=[wk.StepRegistration(name=name) for name in steps],
+                    step_slots=step_slots,
                 )
             )
         )
@@ -48,6 +58,13 @@ class _Stream:
         first = self.next()
         assert first.HasField("registered")
         self.registered = first.registered
+
+    def next_run_step(self) -> wk.RunStep:
+        """The next remote step pushed to this worker."""
+        while True:
+            response = self.next()
+            if response.HasField("run_step"):
+                return response.run_step
 
     def send(self, **message: object) -> None:
         self._requests.put(wk.ConnectRequest(**message))  # type: ignore[arg-type]
@@ -499,3 +516,51 @@ def test_a_dispatch_batch_stays_within_half_the_message_limit(database_url: str)
         small.stop()
     assert len(dispatched) == count
     assert len(sizes) > 1 and max(sizes) <= 32 * 1024 + 64
+
+
+def test_a_worker_is_pushed_no_more_remote_steps_than_its_step_slots(
+    server: ThreadServer, database_url: str
+) -> None:
+    # Five calls of a step the raw worker hosts with two slots: two are pushed;
+    # finishing one lets one more through, never a third at once.
+    def tasks() -> dict[str, int]:
+        with psycopg.connect(database_url) as conn:
+            rows = conn.execute(
+                "SELECT status, count(*) FROM remote_step_tasks GROUP BY status"
+            ).fetchall()
+        return {status: count for status, count in rows}
+
+    with grpc.insecure_channel(server.target) as channel:
+        workers = wk_grpc.WorkerServiceStub(channel)
+        for index in range(5):
+            _start(server.target, f"caller-{index}")
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("UPDATE workflows SET status = 'PENDING', attempt = 1")
+        calls = [
+            workers.CallStep.future(
+                wk.CallStepRequest(
+                    context=common.WorkflowContext(
+                        workflow_id=f"caller-{index}", function_id=1, attempt=1
+                    ),
+                    step_name="resize",
+                    input=common.Payload(json="[1]"),
+                ),
+                timeout=30,
+            )
+            for index in range(5)
+        ]
+        wait_until(lambda: sum(tasks().values()) == 5, 20, "the five calls' tasks")
+        stream = _Stream(server.target, "nobody_hosts_this", steps=("resize",), step_slots=2)
+        try:
+            first = [stream.next_run_step() for _ in range(2)]
+            workers.CompleteStep(
+                wk.CompleteStepRequest(task_id=first[0].task_id, output=common.Payload(json="2")),
+                timeout=10,
+            )
+            third = stream.next_run_step()
+            assert third.task_id not in {run.task_id for run in first}
+            assert tasks() == {"RUNNING": 2, "WAITING": 2}
+        finally:
+            stream.close()
+            for call in calls:
+                call.cancel()

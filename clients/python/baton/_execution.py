@@ -156,8 +156,10 @@ async def execute_remote_step(
     definition: StepDefinition | None,
     *,
     serializer: Serializer,
+    executor: Executor | None = None,
 ) -> worker_service_pb2.CompleteStepRequest:
-    """Runs a step the service pushed for a workflow running elsewhere.
+    """Runs a step the service pushed for a workflow running elsewhere (a
+    plain one in a thread of ``executor``).
 
     The step runs with its own retry policy; its outcome goes into the returned
     `CompleteStepRequest`, and the caller's worker records it in its journal.
@@ -173,7 +175,7 @@ async def execute_remote_step(
         return completion
     try:
         args = serializer.decode_args(run_step.input)
-        output = await run_step_from_loop(definition, args, {}, _keep_going)
+        output = await run_step_from_loop(definition, args, {}, _keep_going, executor)
         completion.output.CopyFrom(serializer.encode(output))
     except Exception as exc:
         completion.error.CopyFrom(error_to_proto(exc))

@@ -99,6 +99,8 @@ class RunnerConfig:
     evict_waits_after: float | None = None
     """A sleep, recv, get_event or await of another workflow with longer to
     wait releases its workflow; ``None``: never."""
+    step_concurrency: int = 16
+    """Remote steps (pushed for workflows running elsewhere) run at once, at most."""
 
 
 @dataclass(eq=False)
@@ -136,6 +138,9 @@ class WorkerRunner:
         self._runs: dict[str, _Run] = {}  # the current run of each workflow id
         self._active: set[_Run] = set()  # every unfinished run, stale ones included
         self._step_tasks: set[asyncio.Task[None]] = set()
+        # Where remote plain steps run (made by `serve`): the service pushes
+        # no more at once than it has threads (`step_concurrency`).
+        self._step_threads: ThreadPoolExecutor | None = None
         self._outbox: asyncio.Queue[pb.ConnectRequest | None] | None = None
         self._session: asyncio.Task[str] | None = None
         self._draining = False
@@ -156,6 +161,9 @@ class WorkerRunner:
         executor = ThreadPoolExecutor(
             max_workers=self._config.concurrency, thread_name_prefix="baton-workflow"
         )
+        self._step_threads = ThreadPoolExecutor(
+            max_workers=self._config.step_concurrency, thread_name_prefix="baton-step"
+        )
         connection = asyncio.create_task(self._connection_loop(rpc, checkpoints, executor))
         stopping = asyncio.create_task(self._stop.wait())
         try:
@@ -172,6 +180,7 @@ class WorkerRunner:
             # Threads still inside user code cannot be interrupted; they are
             # marked stale and stop at their next checkpoint.
             executor.shutdown(wait=False, cancel_futures=True)
+            self._step_threads.shutdown(wait=False, cancel_futures=True)
             logger.info("worker %s stopped", self._config.worker_id)
 
     async def _drain(self) -> None:
@@ -310,6 +319,7 @@ class WorkerRunner:
             display_name=self._config.display_name,
             dispatch_batches=True,
             queues=list(self._config.queues),
+            step_slots=self._config.step_concurrency,
         )
         return pb.ConnectRequest(register=register)
 
@@ -468,7 +478,10 @@ class WorkerRunner:
 
     async def _run_remote_step(self, run_step: pb.RunStep, rpc: AsyncRpc) -> None:
         completion = await execute_remote_step(
-            run_step, self._steps.get(run_step.step_name), serializer=self._serializer
+            run_step,
+            self._steps.get(run_step.step_name),
+            serializer=self._serializer,
+            executor=self._step_threads,
         )
         try:
             await rpc.complete_step(completion)

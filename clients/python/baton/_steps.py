@@ -11,9 +11,12 @@ through, so a step is never retried after its workflow was taken away.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from typing import Any
 
 from baton._registry import StepDefinition
@@ -101,9 +104,15 @@ async def run_step_from_loop(
     args: Sequence[Any],
     kwargs: Mapping[str, Any],
     check: Callable[[], None],
+    executor: Executor | None = None,
 ) -> Any:
     """Runs any step from async code: ``async def`` steps on the loop, plain ones in a
-    thread (``asyncio.to_thread``) so they cannot block the event loop."""
+    thread (of ``executor``, else ``asyncio.to_thread``'s) so they cannot block the
+    event loop."""
     if definition.is_async:
         return await run_step_async(definition, args, kwargs, check)
-    return await asyncio.to_thread(run_step_sync, definition, args, kwargs, check)
+    if executor is None:
+        return await asyncio.to_thread(run_step_sync, definition, args, kwargs, check)
+    call = functools.partial(run_step_sync, definition, args, kwargs, check)
+    context = contextvars.copy_context()  # as asyncio.to_thread does
+    return await asyncio.get_running_loop().run_in_executor(executor, context.run, call)

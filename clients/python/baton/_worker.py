@@ -26,6 +26,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_TARGET = "localhost:50051"
 # The service's limit on a wait, and so on `evict_waits_after`: 7 days.
 _MAX_EVICT_AFTER = 7 * 24 * 3600.0
+# Threads for remote steps, at most (the service allows more slots than a process has use for).
+_MAX_STEP_CONCURRENCY = 1000
 
 
 class Worker:
@@ -89,6 +91,10 @@ class Worker:
             workflows with ``concurrency`` threads. ``None`` never evicts (a
             waiting workflow keeps its slot). Workflows started on a queue are
             never evicted (they keep their place in the queue's concurrency).
+        step_concurrency: How many remote steps (this worker's steps called by
+            name from workflows running on other workers) run here at once, at
+            most: the service pushes no more than that, and gives the rest to
+            other workers hosting the step as they free up.
     """
 
     def __init__(
@@ -104,9 +110,12 @@ class Worker:
         queues: Sequence[str] = (),
         tls: TLSConfig | bool | None = None,
         evict_waits_after: float | None = 30.0,
+        step_concurrency: int = 16,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if not 1 <= step_concurrency <= _MAX_STEP_CONCURRENCY:
+            raise ValueError(f"step_concurrency must be between 1 and {_MAX_STEP_CONCURRENCY}")
         if evict_waits_after is not None and not 0 <= evict_waits_after <= _MAX_EVICT_AFTER:
             raise ValueError(
                 f"evict_waits_after must be None or between 0 and {_MAX_EVICT_AFTER:g} seconds"
@@ -125,6 +134,7 @@ class Worker:
             queues=tuple(queues),
             tls=tls,
             evict_waits_after=evict_waits_after,
+            step_concurrency=step_concurrency,
         )
         self._workflows: dict[str, WorkflowDefinition] = {}
         self._steps: dict[str, StepDefinition] = {}

@@ -108,7 +108,6 @@ class RemoteSteps:
         recovered) puts the task back, so the step runs again for the next
         attempt.
         """
-        released = False
         async with self._connector.transaction() as tx:
             found = await remote_steps.take(tx, task)
             if found is None:
@@ -127,12 +126,11 @@ class RemoteSteps:
             )
             if step is None and await steps.get(tx, found.workflow_id, found.function_id) is None:
                 await remote_steps.release(tx, task)
-                released = True
             else:
                 await remote_steps.delete(tx, task)
                 await messages.notify(tx, found.workflow_id)
-        if released:
-            self.wake()
+        # Put back, or done: either way its worker has a slot for another.
+        self.wake()
 
     async def give_back(self, undelivered: list[RunRemoteStep]) -> None:
         """Puts back tasks claimed for a worker whose stream closed before delivery."""
@@ -170,7 +168,11 @@ class RemoteSteps:
                 continue
             async with self._connector.transaction() as tx:
                 claimed = await remote_steps.claim(
-                    tx, worker_id=session.worker_id, step_names=names, limit=_CLAIM_BATCH
+                    tx,
+                    worker_id=session.worker_id,
+                    step_names=names,
+                    limit=_CLAIM_BATCH,
+                    slots=session.registration.step_slots,
                 )
             if session.closed.is_set():
                 async with self._connector.transaction() as tx:

@@ -148,6 +148,8 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             validate.name(queue, f"register.queues[{index}]")
         if not 0 <= register.workflow_slots <= _MAX_SLOTS:
             raise InvalidArgument("register.workflow_slots", f"must be between 0 and {_MAX_SLOTS}")
+        if not 0 <= register.step_slots <= _MAX_SLOTS:
+            raise InvalidArgument("register.step_slots", f"must be between 0 and {_MAX_SLOTS}")
         registration = WorkerRegistration(
             worker_id=register.worker_id,
             app_version=register.app_version,
@@ -157,6 +159,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             step_names=sorted({step.name for step in register.steps}),
             queues=sorted(set(register.queues)),
             schedules=schedules,
+            step_slots=register.step_slots,
         )
         return registration, max_attempts, register.workflow_slots
 

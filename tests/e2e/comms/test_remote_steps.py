@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 
+import psycopg
+
 from baton import Client
 from tests.conftest import ThreadServer
 from tests.e2e.comms.conftest import STEPS_APP
@@ -49,3 +51,38 @@ def test_killing_the_step_s_worker_mid_step_reruns_it_on_a_third(
         doomed.pid,
         third.pid,
     ]
+
+
+def test_a_step_worker_runs_no_more_remote_steps_at_once_than_its_step_concurrency(
+    server: ThreadServer, spawn_comms, effects_url: str
+) -> None:
+    # Eight calls of a slow step, two workers hosting it with two slots each:
+    # neither takes more than two at once, so both share the work.
+    spawn_comms(server.target)
+    hosts = {
+        spawn_comms(server.target, app=STEPS_APP, STEP_SLOTS="2", SLOW_SECONDS="0.4").pid
+        for _ in range(2)
+    }
+    wait_until(lambda: _connected(effects_url) == 3, 30, "three workers")
+    with Client(server.target) as client:
+        handles = [
+            client.start_workflow("uses_remote_step", 10, workflow_id=f"slots-{i}")
+            for i in range(8)
+        ]
+        for handle in handles:
+            assert handle.result(timeout=60)["resized"]["width"] == 5
+    with psycopg.connect(effects_url) as conn:
+        runs = conn.execute("SELECT pid, started_at, ended_at FROM runs").fetchall()
+    assert len(runs) == 8
+    assert {pid for pid, _, _ in runs} == hosts  # both took some
+    for host in hosts:
+        spans = [(start, end) for pid, start, end in runs if pid == host]
+        most = max(sum(1 for s, e in spans if s <= at < e) for at, _ in spans)
+        assert most <= 2, (host, spans)
+
+
+def _connected(url: str) -> int:
+    """Workers registered with a live lease (the server shares the test's database)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM workers WHERE lease_expires_at > now()").fetchone()
+    return int(row[0]) if row else 0
