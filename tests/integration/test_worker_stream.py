@@ -518,11 +518,11 @@ def test_a_dispatch_batch_stays_within_half_the_message_limit(database_url: str)
     assert len(sizes) > 1 and max(sizes) <= 32 * 1024 + 64
 
 
-def test_a_worker_is_pushed_no_more_remote_steps_than_its_step_slots(
-    server: ThreadServer, database_url: str
-) -> None:
-    # Five calls of a step the raw worker hosts with two slots: two are pushed;
-    # finishing one lets one more through, never a third at once.
+def test_a_worker_is_pushed_no_more_remote_steps_than_its_step_slots(database_url: str) -> None:
+    # Five calls of a step the raw worker hosts with two step slots: two are
+    # pushed; a slot granted back lets one more through, never a third at once.
+    server = start_thread_server(server_config(database_url, lease_seconds=30))
+
     def tasks() -> dict[str, int]:
         with psycopg.connect(database_url) as conn:
             rows = conn.execute(
@@ -530,37 +530,42 @@ def test_a_worker_is_pushed_no_more_remote_steps_than_its_step_slots(
             ).fetchall()
         return {status: count for status, count in rows}
 
-    with grpc.insecure_channel(server.target) as channel:
-        workers = wk_grpc.WorkerServiceStub(channel)
-        for index in range(5):
-            _start(server.target, f"caller-{index}")
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute("UPDATE workflows SET status = 'PENDING', attempt = 1")
-        calls = [
-            workers.CallStep.future(
-                wk.CallStepRequest(
-                    context=common.WorkflowContext(
-                        workflow_id=f"caller-{index}", function_id=1, attempt=1
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            workers = wk_grpc.WorkerServiceStub(channel)
+            for index in range(5):
+                _start(server.target, f"caller-{index}")
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                conn.execute("UPDATE workflows SET status = 'PENDING', attempt = 1")
+            calls = [
+                workers.CallStep.future(
+                    wk.CallStepRequest(
+                        context=common.WorkflowContext(
+                            workflow_id=f"caller-{index}", function_id=1, attempt=1
+                        ),
+                        step_name="resize",
+                        input=common.Payload(json="[1]"),
                     ),
-                    step_name="resize",
-                    input=common.Payload(json="[1]"),
-                ),
-                timeout=30,
-            )
-            for index in range(5)
-        ]
-        wait_until(lambda: sum(tasks().values()) == 5, 20, "the five calls' tasks")
-        stream = _Stream(server.target, "nobody_hosts_this", steps=("resize",), step_slots=2)
-        try:
-            first = [stream.next_run_step() for _ in range(2)]
-            workers.CompleteStep(
-                wk.CompleteStepRequest(task_id=first[0].task_id, output=common.Payload(json="2")),
-                timeout=10,
-            )
-            third = stream.next_run_step()
-            assert third.task_id not in {run.task_id for run in first}
-            assert tasks() == {"RUNNING": 2, "WAITING": 2}
-        finally:
-            stream.close()
-            for call in calls:
-                call.cancel()
+                    timeout=30,
+                )
+                for index in range(5)
+            ]
+            wait_until(lambda: tasks() == {"WAITING": 5}, 20, "the five calls' tasks")
+            stream = _Stream(server.target, "nobody_hosts_this", steps=("resize",), step_slots=2)
+            try:
+                first = [stream.next_run_step() for _ in range(2)]
+                assert tasks() == {"RUNNING": 2, "WAITING": 3}
+                done = wk.CompleteStepRequest(
+                    task_id=first[0].task_id, output=common.Payload(json="2")
+                )
+                workers.CompleteStep(done, timeout=10)
+                stream.send(slots=wk.GrantSlots(step_slots=1))
+                third = stream.next_run_step()
+                assert third.task_id not in {run.task_id for run in first}
+                assert tasks() == {"RUNNING": 2, "WAITING": 2}
+            finally:
+                stream.close()
+                for call in calls:
+                    call.cancel()
+    finally:
+        server.stop()

@@ -183,6 +183,19 @@ async def test_a_grant_rides_in_the_last_checkpoint_batch_for_a_service_that_tak
     assert sent[0].slots.workflow_slots == 2
 
 
+async def test_step_slot_grants_queued_together_leave_as_one_grant_and_are_never_dropped() -> None:
+    outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
+    outbox.put_nowait(wk.ConnectRequest(checkpoint=wk.Checkpoint(id=1)))
+    outbox.put_nowait(wk.ConnectRequest(slots=wk.GrantSlots(workflow_slots=1)))
+    outbox.put_nowait(wk.ConnectRequest(slots=wk.GrantSlots(step_slots=1)))
+    outbox.put_nowait(wk.ConnectRequest(slots=wk.GrantSlots(step_slots=1)))
+    outbox.put_nowait(None)
+    sent = [message async for message in _drain_queue(outbox, lambda: True)]
+    assert [m.WhichOneof("message") for m in sent] == ["checkpoints", "slots"]
+    assert sent[0].checkpoints.workflow_slots == 1  # rode with the checkpoint
+    assert (sent[1].slots.workflow_slots, sent[1].slots.step_slots) == (0, 2)
+
+
 async def test_a_lone_checkpoint_leaves_as_one_and_the_stream_waits_for_more() -> None:
     outbox: asyncio.Queue[wk.ConnectRequest | None] = asyncio.Queue()
     stream = _drain_queue(outbox)

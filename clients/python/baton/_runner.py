@@ -141,6 +141,7 @@ class WorkerRunner:
         # Where remote plain steps run (made by `serve`): the service pushes
         # no more at once than it has threads (`step_concurrency`).
         self._step_threads: ThreadPoolExecutor | None = None
+        self._steps_running = 0  # pushed steps not done yet, each holding a step slot
         self._outbox: asyncio.Queue[pb.ConnectRequest | None] | None = None
         self._session: asyncio.Task[str] | None = None
         self._draining = False
@@ -319,7 +320,9 @@ class WorkerRunner:
             display_name=self._config.display_name,
             dispatch_batches=True,
             queues=list(self._config.queues),
-            step_slots=self._config.step_concurrency,
+            step_slots=0
+            if self._draining
+            else max(0, self._config.step_concurrency - self._steps_running),
         )
         return pb.ConnectRequest(register=register)
 
@@ -350,6 +353,11 @@ class WorkerRunner:
         # Dropped when disconnected: the next registration counts the slot as free.
         if self._outbox is not None and not self._draining:
             self._outbox.put_nowait(pb.ConnectRequest(slots=pb.GrantSlots(workflow_slots=1)))
+
+    def _grant_step_slot(self) -> None:
+        # As `_grant_slot`: a registration counts the steps running at its time.
+        if self._outbox is not None and not self._draining:
+            self._outbox.put_nowait(pb.ConnectRequest(slots=pb.GrantSlots(step_slots=1)))
 
     # -- runs --------------------------------------------------------------------------
 
@@ -477,16 +485,24 @@ class WorkerRunner:
         task.add_done_callback(self._step_tasks.discard)
 
     async def _run_remote_step(self, run_step: pb.RunStep, rpc: AsyncRpc) -> None:
-        completion = await execute_remote_step(
-            run_step,
-            self._steps.get(run_step.step_name),
-            serializer=self._serializer,
-            executor=self._step_threads,
-        )
+        """Runs a pushed step and reports it; its slot goes back to the service
+        when it is done, reported or not (one that could not be reported is
+        routed again once this worker's lease ends)."""
+        self._steps_running += 1
         try:
-            await rpc.complete_step(completion)
-        except BatonError as exc:
-            logger.warning("could not report remote step %s: %s", run_step.task_id, exc)
+            completion = await execute_remote_step(
+                run_step,
+                self._steps.get(run_step.step_name),
+                serializer=self._serializer,
+                executor=self._step_threads,
+            )
+            try:
+                await rpc.complete_step(completion)
+            except BatonError as exc:
+                logger.warning("could not report remote step %s: %s", run_step.task_id, exc)
+        finally:
+            self._steps_running -= 1
+            self._grant_step_slot()
 
 
 async def _complete(
@@ -539,7 +555,7 @@ async def _drain_queue(
 
     What queued up while the previous message was being written leaves
     together: its checkpoints in as few messages as fit `_BATCH_BYTES`, its
-    slot grants as one grant, anything else as it came. The grant rides in
+    slot grants (workflow and step slots) as one grant, anything else as it came. The grant rides in
     the last checkpoint batch when there is one and the service takes it
     there (``slots_with_checkpoints()``): a workflow's end is then one
     message, its last step, its completion and its slot.
@@ -550,7 +566,7 @@ async def _drain_queue(
         while queued[-1] is not None and not outbox.empty():
             queued.append(outbox.get_nowait())
         checkpoints: list[pb.Checkpoint] = []
-        slots = 0
+        slots = step_slots = 0
         for item in queued:
             if item is None:
                 break
@@ -561,14 +577,16 @@ async def _drain_queue(
                 checkpoints.extend(item.checkpoints.checkpoints)
             elif kind == "slots":
                 slots += item.slots.workflow_slots
+                step_slots += item.slots.step_slots
             else:
                 yield item
         batches = list(_batches(checkpoints))
         riding = slots if batches and slots_with_checkpoints() else 0
         for index, batch in enumerate(batches, 1):
             yield _checkpoints_out(batch, riding if index == len(batches) else 0)
-        if slots and not riding:
-            yield pb.ConnectRequest(slots=pb.GrantSlots(workflow_slots=slots))
+        if (slots and not riding) or step_slots:
+            grant = pb.GrantSlots(workflow_slots=0 if riding else slots, step_slots=step_slots)
+            yield pb.ConnectRequest(slots=grant)
         if queued[-1] is None:
             return
 

@@ -93,8 +93,8 @@ class Worker:
             never evicted (they keep their place in the queue's concurrency).
         step_concurrency: How many remote steps (this worker's steps called by
             name from workflows running on other workers) run here at once, at
-            most: the service pushes no more than that, and gives the rest to
-            other workers hosting the step as they free up.
+            most (default 16): the service pushes no more than that, and gives
+            the rest to other workers hosting the step as they free up.
     """
 
     def __init__(

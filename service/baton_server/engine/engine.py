@@ -384,6 +384,8 @@ class Engine:
         max_attempts: dict[str, int],
         slots: int,
         running: list[tuple[str, int]],
+        *,
+        step_slots: int | None = None,
     ) -> WorkerSession:
         """Registers a connected worker and makes it eligible for dispatch.
 
@@ -417,6 +419,7 @@ class Engine:
             max_attempts=max_attempts,
             slots=slots,
             last_seen=asyncio.get_running_loop().time(),
+            step_slots=step_slots,
         )
         previous = self._sessions.add(session)
         if previous is not None:
@@ -441,6 +444,13 @@ class Engine:
         """Adds free slots to a session and dispatches to them."""
         session.slots += slots
         self._dispatcher.slots_freed()
+
+    def grant_steps(self, session: WorkerSession, slots: int) -> None:
+        """Adds free remote-step slots to a session (one that counts them) and
+        routes waiting steps to them."""
+        if session.step_slots is not None:
+            session.step_slots += slots
+            self.remote_steps.wake()
 
     async def close_session(self, session: WorkerSession) -> None:
         """Forgets a session whose stream ended; undelivered work goes back.

@@ -108,6 +108,7 @@ class RemoteSteps:
         recovered) puts the task back, so the step runs again for the next
         attempt.
         """
+        released = False
         async with self._connector.transaction() as tx:
             found = await remote_steps.take(tx, task)
             if found is None:
@@ -126,11 +127,12 @@ class RemoteSteps:
             )
             if step is None and await steps.get(tx, found.workflow_id, found.function_id) is None:
                 await remote_steps.release(tx, task)
+                released = True
             else:
                 await remote_steps.delete(tx, task)
                 await messages.notify(tx, found.workflow_id)
-        # Put back, or done: either way its worker has a slot for another.
-        self.wake()
+        if released:
+            self.wake()
 
     async def give_back(self, undelivered: list[RunRemoteStep]) -> None:
         """Puts back tasks claimed for a worker whose stream closed before delivery."""
@@ -164,16 +166,18 @@ class RemoteSteps:
             log.info("routing %d remote step(s) of lost workers again", len(lost))
         for session in self._sessions.live():
             names = session.registration.step_names
-            if not names:
+            limit = _CLAIM_BATCH if session.step_slots is None else session.step_slots
+            if not names or limit <= 0:
                 continue
             async with self._connector.transaction() as tx:
                 claimed = await remote_steps.claim(
                     tx,
                     worker_id=session.worker_id,
                     step_names=names,
-                    limit=_CLAIM_BATCH,
-                    slots=session.registration.step_slots,
+                    limit=min(limit, _CLAIM_BATCH),
                 )
+            if session.step_slots is not None:
+                session.step_slots -= len(claimed)  # given back by GrantSlots.step_slots
             if session.closed.is_set():
                 async with self._connector.transaction() as tx:
                     for task in claimed:

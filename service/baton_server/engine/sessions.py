@@ -61,6 +61,8 @@ class WorkerSession:
     """How many more workflows it can take now."""
     last_seen: float
     """Loop time of its last message."""
+    step_slots: int | None = None
+    """How many more remote steps it can take now (``None``: no limit)."""
     outbox: asyncio.Queue[Outgoing | None] = field(default_factory=asyncio.Queue)
     """What to send on its stream; ``None`` ends the stream."""
     closed: asyncio.Event = field(default_factory=asyncio.Event)

@@ -78,7 +78,10 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             ) from None
         registration, max_attempts, slots = self._registration(first.register)
         running = [(r.workflow_id, r.attempt) for r in first.register.running]
-        session = await self._engine.open_session(registration, max_attempts, slots, running)
+        step_slots = first.register.step_slots if first.register.HasField("step_slots") else None
+        session = await self._engine.open_session(
+            registration, max_attempts, slots, running, step_slots=step_slots
+        )
         reader = asyncio.create_task(self._read(incoming, session))
         try:
             yield pb.ConnectResponse(
@@ -148,7 +151,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             validate.name(queue, f"register.queues[{index}]")
         if not 0 <= register.workflow_slots <= _MAX_SLOTS:
             raise InvalidArgument("register.workflow_slots", f"must be between 0 and {_MAX_SLOTS}")
-        if not 0 <= register.step_slots <= _MAX_SLOTS:
+        if register.HasField("step_slots") and not 0 <= register.step_slots <= _MAX_SLOTS:
             raise InvalidArgument("register.step_slots", f"must be between 0 and {_MAX_SLOTS}")
         registration = WorkerRegistration(
             worker_id=register.worker_id,
@@ -159,7 +162,6 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             step_names=sorted({step.name for step in register.steps}),
             queues=sorted(set(register.queues)),
             schedules=schedules,
-            step_slots=register.step_slots,
         )
         return registration, max_attempts, register.workflow_slots
 
@@ -178,6 +180,8 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                     self._grant(session, message.checkpoints.workflow_slots)
                 elif kind == "slots":
                     self._grant(session, message.slots.workflow_slots)
+                    if 0 < message.slots.step_slots <= _MAX_SLOTS:
+                        self._engine.grant_steps(session, message.slots.step_slots)
                 elif kind == "register":
                     log.warning("worker %s sent `register` twice; ignored", session.worker_id)
         except asyncio.CancelledError:

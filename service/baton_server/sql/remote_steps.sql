@@ -13,17 +13,12 @@ SET attempt = greatest(remote_step_tasks.attempt, excluded.attempt)
 SELECT pg_notify('baton_steps', %(step_name)s)
 
 -- claim_remote_steps --
--- Takes up to %(limit)s waiting tasks of the steps a worker hosts, for that
--- worker, and with %(slots)s > 0 no more than leave it %(slots)s running.
+-- Takes up to %(limit)s waiting tasks of the steps a worker hosts, for that worker.
 WITH picked AS (
     SELECT task_id FROM remote_step_tasks
     WHERE status = 'WAITING' AND step_name = ANY(%(step_names)s)
     ORDER BY created_at, task_id
-    LIMIT (
-        SELECT CASE WHEN %(slots)s = 0 THEN %(limit)s
-                    ELSE least(%(limit)s, greatest(0, %(slots)s - count(*))) END
-        FROM remote_step_tasks
-        WHERE status = 'RUNNING' AND worker_id = %(worker_id)s)
+    LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 )
 UPDATE remote_step_tasks t

@@ -64,14 +64,10 @@ async def upsert(
     await tx.execute("notify_remote_step", {"step_name": step_name})
 
 
-async def claim(
-    tx: Tx, *, worker_id: str, step_names: list[str], limit: int, slots: int = 0
-) -> list[RemoteTask]:
-    """Makes ``worker_id`` run up to ``limit`` waiting tasks of the steps it
-    hosts; with ``slots``, no more than leave it that many running."""
+async def claim(tx: Tx, *, worker_id: str, step_names: list[str], limit: int) -> list[RemoteTask]:
+    """Makes ``worker_id`` run up to ``limit`` waiting tasks of the steps it hosts."""
     rows = await tx.fetch(
-        "claim_remote_steps",
-        {"worker_id": worker_id, "step_names": step_names, "limit": limit, "slots": slots},
+        "claim_remote_steps", {"worker_id": worker_id, "step_names": step_names, "limit": limit}
     )
     return [RemoteTask.from_row(row) for row in rows]
 

@@ -23,8 +23,6 @@ class WorkerRegistration:
     """The queues it serves (it takes only their queued workflows)."""
     schedules: list[DeclaredSchedule] = field(default_factory=list)
     """Cron schedules of workflows it hosts, stored as schedules named after them."""
-    step_slots: int = 0
-    """How many remote steps it runs at once (0: no limit)."""
 
 
 async def upsert(tx: Tx, worker: WorkerRegistration, *, replica_id: str, lease: timedelta) -> None:

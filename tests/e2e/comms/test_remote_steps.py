@@ -60,7 +60,7 @@ def test_a_step_worker_runs_no_more_remote_steps_at_once_than_its_step_concurren
     # neither takes more than two at once, so both share the work.
     spawn_comms(server.target)
     hosts = {
-        spawn_comms(server.target, app=STEPS_APP, STEP_SLOTS="2", SLOW_SECONDS="0.4").pid
+        spawn_comms(server.target, app=STEPS_APP, STEP_SLOTS="2", SLOW_SECONDS="1").pid
         for _ in range(2)
     }
     wait_until(lambda: _connected(effects_url) == 3, 30, "three workers")

@@ -121,10 +121,12 @@ class Heartbeat(_message.Message):
     def __init__(self) -> None: ...
 
 class GrantSlots(_message.Message):
-    __slots__ = ("workflow_slots",)
+    __slots__ = ("workflow_slots", "step_slots")
     WORKFLOW_SLOTS_FIELD_NUMBER: _ClassVar[int]
+    STEP_SLOTS_FIELD_NUMBER: _ClassVar[int]
     workflow_slots: int
-    def __init__(self, workflow_slots: _Optional[int] = ...) -> None: ...
+    step_slots: int
+    def __init__(self, workflow_slots: _Optional[int] = ..., step_slots: _Optional[int] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
     __slots__ = ("registered", "dispatch", "cancel", "reconnect", "run_step", "checkpointed", "checkpointed_batch", "dispatch_batch")
