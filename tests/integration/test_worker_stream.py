@@ -518,54 +518,95 @@ def test_a_dispatch_batch_stays_within_half_the_message_limit(database_url: str)
     assert len(sizes) > 1 and max(sizes) <= 32 * 1024 + 64
 
 
-def test_a_worker_is_pushed_no_more_remote_steps_than_its_step_slots(database_url: str) -> None:
+def _tasks(database_url: str) -> dict[str, int]:
+    """Remote-step tasks by status."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT status, count(*) FROM remote_step_tasks GROUP BY status"
+        ).fetchall()
+    return {status: count for status, count in rows}
+
+
+def _remote_calls(target: str, database_url: str, count: int) -> list[grpc.Future]:
+    """``count`` workflows running under attempt 1 (``caller-<i>``), each
+    calling step ``resize`` remotely; returns the calls, held by the service
+    until the step is recorded."""
+    for index in range(count):
+        _start(target, f"caller-{index}")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE workflows SET status = 'PENDING', attempt = 1")
+    channel = grpc.insecure_channel(target)
+    calls = [
+        wk_grpc.WorkerServiceStub(channel).CallStep.future(
+            wk.CallStepRequest(
+                context=common.WorkflowContext(
+                    workflow_id=f"caller-{index}", function_id=1, attempt=1
+                ),
+                step_name="resize",
+                input=common.Payload(json="[1]"),
+            ),
+            timeout=30,
+        )
+        for index in range(count)
+    ]
+    wait_until(lambda: _tasks(database_url) == {"WAITING": count}, 20, "the calls' tasks")
+    return calls
+
+
+@pytest.fixture
+def patient_server(database_url: str) -> Iterator[ThreadServer]:
+    """A server whose leases outlast the test: callers marked running by hand
+    and a raw stream that sends no heartbeat keep what they have."""
+    server = start_thread_server(server_config(database_url, lease_seconds=30))
+    yield server
+    server.stop()
+
+
+def test_a_worker_is_pushed_no_more_remote_steps_than_its_step_slots(
+    patient_server: ThreadServer, database_url: str
+) -> None:
     # Five calls of a step the raw worker hosts with two step slots: two are
     # pushed; a slot granted back lets one more through, never a third at once.
-    server = start_thread_server(server_config(database_url, lease_seconds=30))
-
-    def tasks() -> dict[str, int]:
-        with psycopg.connect(database_url) as conn:
-            rows = conn.execute(
-                "SELECT status, count(*) FROM remote_step_tasks GROUP BY status"
-            ).fetchall()
-        return {status: count for status, count in rows}
-
+    calls = _remote_calls(patient_server.target, database_url, 5)
+    stream = _Stream(patient_server.target, "nobody_hosts_this", steps=("resize",), step_slots=2)
     try:
-        with grpc.insecure_channel(server.target) as channel:
-            workers = wk_grpc.WorkerServiceStub(channel)
-            for index in range(5):
-                _start(server.target, f"caller-{index}")
-            with psycopg.connect(database_url, autocommit=True) as conn:
-                conn.execute("UPDATE workflows SET status = 'PENDING', attempt = 1")
-            calls = [
-                workers.CallStep.future(
-                    wk.CallStepRequest(
-                        context=common.WorkflowContext(
-                            workflow_id=f"caller-{index}", function_id=1, attempt=1
-                        ),
-                        step_name="resize",
-                        input=common.Payload(json="[1]"),
-                    ),
-                    timeout=30,
-                )
-                for index in range(5)
-            ]
-            wait_until(lambda: tasks() == {"WAITING": 5}, 20, "the five calls' tasks")
-            stream = _Stream(server.target, "nobody_hosts_this", steps=("resize",), step_slots=2)
-            try:
-                first = [stream.next_run_step() for _ in range(2)]
-                assert tasks() == {"RUNNING": 2, "WAITING": 3}
-                done = wk.CompleteStepRequest(
-                    task_id=first[0].task_id, output=common.Payload(json="2")
-                )
-                workers.CompleteStep(done, timeout=10)
-                stream.send(slots=wk.GrantSlots(step_slots=1))
-                third = stream.next_run_step()
-                assert third.task_id not in {run.task_id for run in first}
-                assert tasks() == {"RUNNING": 2, "WAITING": 2}
-            finally:
-                stream.close()
-                for call in calls:
-                    call.cancel()
+        first = [stream.next_run_step() for _ in range(2)]
+        assert _tasks(database_url) == {"RUNNING": 2, "WAITING": 3}
+        with grpc.insecure_channel(patient_server.target) as channel:
+            wk_grpc.WorkerServiceStub(channel).CompleteStep(
+                wk.CompleteStepRequest(task_id=first[0].task_id, output=common.Payload(json="2")),
+                timeout=10,
+            )
+        stream.send(slots=wk.GrantSlots(step_slots=1))
+        third = stream.next_run_step()
+        assert third.task_id not in {run.task_id for run in first}
+        assert _tasks(database_url) == {"RUNNING": 2, "WAITING": 2}
     finally:
-        server.stop()
+        stream.close()
+        for call in calls:
+            call.cancel()
+
+
+def test_a_remote_step_whose_caller_was_cancelled_meanwhile_is_not_run_again(
+    patient_server: ThreadServer, database_url: str
+) -> None:
+    calls = _remote_calls(patient_server.target, database_url, 1)
+    stream = _Stream(patient_server.target, "nobody_hosts_this", steps=("resize",), step_slots=1)
+    try:
+        pushed = stream.next_run_step()
+        with grpc.insecure_channel(patient_server.target) as channel:
+            wf_grpc.WorkflowServiceStub(channel).CancelWorkflow(
+                wf.CancelWorkflowRequest(workflow_id="caller-0"), timeout=10
+            )
+            wk_grpc.WorkerServiceStub(channel).CompleteStep(
+                wk.CompleteStepRequest(task_id=pushed.task_id, output=common.Payload(json="2")),
+                timeout=10,
+            )
+        assert _tasks(database_url) == {}  # ended, not put back to run again
+        with psycopg.connect(database_url) as conn:
+            recorded = conn.execute("SELECT count(*) FROM steps").fetchone()
+        assert recorded == (0,)
+    finally:
+        stream.close()
+        for call in calls:
+            call.cancel()

@@ -104,11 +104,12 @@ class RemoteSteps:
     async def complete(self, task: str, output: Payload | None, error: Failure | None) -> None:
         """Records a remote step's result in its caller's journal (idempotent).
 
-        A result that cannot be recorded (the caller's workflow is being
-        recovered) puts the task back, so the step runs again for the next
-        attempt.
+        A result that cannot be recorded (the caller's workflow has finished,
+        was cancelled, or is being recovered under a newer attempt) ends the
+        task: a newer attempt calls the step again when its replay reaches it,
+        which makes a new task. (Put back instead, the task would run again
+        and again for a workflow that will never take its result.)
         """
-        released = False
         async with self._connector.transaction() as tx:
             found = await remote_steps.take(tx, task)
             if found is None:
@@ -125,14 +126,9 @@ class RemoteSteps:
                     started_at=None,
                 ),
             )
-            if step is None and await steps.get(tx, found.workflow_id, found.function_id) is None:
-                await remote_steps.release(tx, task)
-                released = True
-            else:
-                await remote_steps.delete(tx, task)
+            await remote_steps.delete(tx, task)
+            if step is not None:
                 await messages.notify(tx, found.workflow_id)
-        if released:
-            self.wake()
 
     async def give_back(self, undelivered: list[RunRemoteStep]) -> None:
         """Puts back tasks claimed for a worker whose stream closed before delivery."""

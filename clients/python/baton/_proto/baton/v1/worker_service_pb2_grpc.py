@@ -195,7 +195,9 @@ class WorkerServiceServicer:
     def CompleteStep(self, request, context):
         """Returns the result of a step pushed to this worker with
         ConnectResponse.run_step; the service records it in the calling
-        workflow's journal. Idempotent: a task already completed is ignored.
+        workflow's journal. Idempotent: a task already completed is ignored. A
+        result the caller can no longer take (it finished, was cancelled, or runs
+        under a newer attempt, whose replay calls the step again) ends the task.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
