@@ -36,7 +36,8 @@ class _Stream:
         *,
         dispatch_batches: bool = False,
         steps: tuple[str, ...] = (),
-        step_slots: int = 0,
+        step_slots: int | None = None,
+        running_steps: tuple[str, ...] = (),
     ) -> None:
         self._requests: queue.Queue[wk.ConnectRequest | None] = queue.Queue()
         self._channel = grpc.insecure_channel(target)
@@ -49,6 +50,7 @@ class _Stream:
                     dispatch_batches=dispatch_batches,
                     steps=[wk.StepRegistration(name=name) for name in steps],
                     step_slots=step_slots,
+                    running_steps=running_steps,
                 )
             )
         )
@@ -608,5 +610,30 @@ def test_a_remote_step_whose_caller_was_cancelled_meanwhile_is_not_run_again(
         assert recorded == (0,)
     finally:
         stream.close()
+        for call in calls:
+            call.cancel()
+
+
+def test_a_remote_step_lost_with_a_broken_stream_is_pushed_again_when_its_worker_reconnects(
+    patient_server: ThreadServer, database_url: str
+) -> None:
+    calls = _remote_calls(patient_server.target, database_url, 1)
+    target = patient_server.target
+    try:
+        first = _Stream(target, "nobody_hosts_this", steps=("resize",), step_slots=1)
+        pushed = first.next_run_step()
+        first.close()  # before the worker ran it
+        # Back without it: it was lost with the stream, so it comes again.
+        second = _Stream(target, "nobody_hosts_this", steps=("resize",), step_slots=1)
+        assert second.next_run_step().task_id == pushed.task_id
+        second.close()
+        # Back while running it: it stays with the worker.
+        third = _Stream(
+            target, "nobody_hosts_this", steps=("resize",), step_slots=0,
+            running_steps=(pushed.task_id,),
+        )  # fmt: skip
+        assert _tasks(database_url) == {"RUNNING": 1}
+        third.close()
+    finally:
         for call in calls:
             call.cancel()

@@ -141,7 +141,7 @@ class WorkerRunner:
         # Where remote plain steps run (made by `serve`): the service pushes
         # no more at once than it has threads (`step_concurrency`).
         self._step_threads: ThreadPoolExecutor | None = None
-        self._steps_running = 0  # pushed steps not done yet, each holding a step slot
+        self._steps_running: set[str] = set()  # pushed steps not done yet (task ids)
         self._outbox: asyncio.Queue[pb.ConnectRequest | None] | None = None
         self._session: asyncio.Task[str] | None = None
         self._draining = False
@@ -322,7 +322,8 @@ class WorkerRunner:
             queues=list(self._config.queues),
             step_slots=0
             if self._draining
-            else max(0, self._config.step_concurrency - self._steps_running),
+            else max(0, self._config.step_concurrency - len(self._steps_running)),
+            running_steps=sorted(self._steps_running),
         )
         return pb.ConnectRequest(register=register)
 
@@ -488,7 +489,7 @@ class WorkerRunner:
         """Runs a pushed step and reports it; its slot goes back to the service
         when it is done, reported or not (one that could not be reported is
         routed again once this worker's lease ends)."""
-        self._steps_running += 1
+        self._steps_running.add(run_step.task_id)
         try:
             completion = await execute_remote_step(
                 run_step,
@@ -501,7 +502,7 @@ class WorkerRunner:
             except BatonError as exc:
                 logger.warning("could not report remote step %s: %s", run_step.task_id, exc)
         finally:
-            self._steps_running -= 1
+            self._steps_running.discard(run_step.task_id)
             self._grant_step_slot()
 
 

@@ -41,6 +41,7 @@ from baton_server.errors import (
 )
 from baton_server.metrics import Metrics
 from baton_server.store import management, stats, steps, workers, workflows
+from baton_server.store import remote_steps as step_tasks
 from baton_server.store.models import Step, Workflow
 from baton_server.store.workers import WorkerRegistration
 from baton_server.store.workflows import ListFilter, NewWorkflow
@@ -386,13 +387,17 @@ class Engine:
         running: list[tuple[str, int]],
         *,
         step_slots: int | None = None,
+        running_steps: list[str] | None = None,
     ) -> WorkerSession:
         """Registers a connected worker and makes it eligible for dispatch.
 
         ``running`` is what the worker says it runs, as ``(workflow id, attempt)``.
         Anything it owns beyond that was dispatched on a stream that broke before
         the worker read it: it goes back to waiting at once (a stale run of it, if
-        any, is fenced off by the next attempt number).
+        any, is fenced off by the next attempt number). The same for the
+        remote steps pushed to it, with ``running_steps`` (``None``: a worker
+        that does not say, whose steps are routed again only when its lease
+        ends).
         """
         async with self._connector.transaction() as tx:
             await workers.upsert(
@@ -404,6 +409,11 @@ class Engine:
             await self.queues.declare(tx, registration.queues)
             await self.schedules.declare(tx, registration.schedules)
             lost = await workflows.release_not_running(tx, registration.worker_id, running)
+            steps_lost: list[str] = []
+            if running_steps is not None:
+                steps_lost = await step_tasks.release_not_running(
+                    tx, registration.worker_id, running_steps
+                )
             for name in {name for _, name in lost}:
                 await workflows.notify_enqueued(tx, name)
             await workflows.notify_statuses(tx, [workflow_id for workflow_id, _ in lost])
@@ -413,6 +423,12 @@ class Engine:
                 workflow_id,
                 registration.worker_id,
                 extra={"workflow_id": workflow_id, "worker_id": registration.worker_id},
+            )
+        for task in steps_lost:
+            log.warning(
+                "remote step %s: worker %s never received it; routing it again",
+                task,
+                registration.worker_id,
             )
         session = WorkerSession(
             registration=registration,

@@ -78,9 +78,19 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             ) from None
         registration, max_attempts, slots = self._registration(first.register)
         running = [(r.workflow_id, r.attempt) for r in first.register.running]
-        step_slots = first.register.step_slots if first.register.HasField("step_slots") else None
+        step_slots, running_steps = None, None
+        if first.register.HasField("step_slots"):  # a worker that counts its steps lists them
+            step_slots, running_steps = (
+                first.register.step_slots,
+                list(first.register.running_steps),
+            )
         session = await self._engine.open_session(
-            registration, max_attempts, slots, running, step_slots=step_slots
+            registration,
+            max_attempts,
+            slots,
+            running,
+            step_slots=step_slots,
+            running_steps=running_steps,
         )
         reader = asyncio.create_task(self._read(incoming, session))
         try:

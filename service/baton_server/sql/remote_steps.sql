@@ -32,6 +32,13 @@ RETURNING t.*
 UPDATE remote_step_tasks SET status = 'WAITING', worker_id = NULL
 WHERE task_id = %(task_id)s
 
+-- release_remote_steps_not_running --
+-- Puts back to WAITING the tasks pushed to a (re)registering worker that it
+-- does not report running: the push never reached it.
+UPDATE remote_step_tasks SET status = 'WAITING', worker_id = NULL
+WHERE status = 'RUNNING' AND worker_id = %(worker_id)s AND NOT (task_id = ANY(%(running)s))
+RETURNING task_id
+
 -- release_lost_remote_steps --
 -- Puts back to WAITING the running tasks whose worker's lease has expired.
 UPDATE remote_step_tasks t SET status = 'WAITING', worker_id = NULL

@@ -72,6 +72,15 @@ async def claim(tx: Tx, *, worker_id: str, step_names: list[str], limit: int) ->
     return [RemoteTask.from_row(row) for row in rows]
 
 
+async def release_not_running(tx: Tx, worker_id: str, running: list[str]) -> list[str]:
+    """Puts back the tasks pushed to ``worker_id`` that it does not list as
+    ``running``; returns their ids."""
+    rows = await tx.fetch(
+        "release_remote_steps_not_running", {"worker_id": worker_id, "running": running}
+    )
+    return [row["task_id"] for row in rows]
+
+
 async def release(tx: Tx, task_id: str) -> None:
     """Puts a task back to WAITING."""
     await tx.execute("release_remote_step", {"task_id": task_id})

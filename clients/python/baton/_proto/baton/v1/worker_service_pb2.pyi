@@ -83,7 +83,7 @@ class StepRegistration(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class RegisterWorker(_message.Message):
-    __slots__ = ("worker_id", "app_version", "workflows", "steps", "queues", "workflow_slots", "running", "sdk", "display_name", "dispatch_batches", "step_slots")
+    __slots__ = ("worker_id", "app_version", "workflows", "steps", "queues", "workflow_slots", "running", "sdk", "display_name", "dispatch_batches", "step_slots", "running_steps")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     APP_VERSION_FIELD_NUMBER: _ClassVar[int]
     WORKFLOWS_FIELD_NUMBER: _ClassVar[int]
@@ -95,6 +95,7 @@ class RegisterWorker(_message.Message):
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     DISPATCH_BATCHES_FIELD_NUMBER: _ClassVar[int]
     STEP_SLOTS_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_STEPS_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     app_version: str
     workflows: _containers.RepeatedCompositeFieldContainer[WorkflowRegistration]
@@ -106,7 +107,8 @@ class RegisterWorker(_message.Message):
     display_name: str
     dispatch_batches: bool
     step_slots: int
-    def __init__(self, worker_id: _Optional[str] = ..., app_version: _Optional[str] = ..., workflows: _Optional[_Iterable[_Union[WorkflowRegistration, _Mapping]]] = ..., steps: _Optional[_Iterable[_Union[StepRegistration, _Mapping]]] = ..., queues: _Optional[_Iterable[str]] = ..., workflow_slots: _Optional[int] = ..., running: _Optional[_Iterable[_Union[RunningWorkflow, _Mapping]]] = ..., sdk: _Optional[str] = ..., display_name: _Optional[str] = ..., dispatch_batches: _Optional[bool] = ..., step_slots: _Optional[int] = ...) -> None: ...
+    running_steps: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, worker_id: _Optional[str] = ..., app_version: _Optional[str] = ..., workflows: _Optional[_Iterable[_Union[WorkflowRegistration, _Mapping]]] = ..., steps: _Optional[_Iterable[_Union[StepRegistration, _Mapping]]] = ..., queues: _Optional[_Iterable[str]] = ..., workflow_slots: _Optional[int] = ..., running: _Optional[_Iterable[_Union[RunningWorkflow, _Mapping]]] = ..., sdk: _Optional[str] = ..., display_name: _Optional[str] = ..., dispatch_batches: _Optional[bool] = ..., step_slots: _Optional[int] = ..., running_steps: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RunningWorkflow(_message.Message):
     __slots__ = ("workflow_id", "attempt")
