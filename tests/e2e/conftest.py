@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+
+from tests.conftest import wait_until as wait_until  # the e2e tests' import of it
 
 APP = Path(__file__).parent / "apps" / "steps_app.py"
 QUEUE_APP = Path(__file__).parent / "apps" / "queue_app.py"
@@ -41,18 +42,6 @@ def effects(url: str, workflow_id: str) -> list[tuple[str, int]]:
             "SELECT step, pid FROM effects WHERE workflow_id = %s ORDER BY id", (workflow_id,)
         ).fetchall()
     return [(step, pid) for step, pid in rows]
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> object:
-    """Polls an outside observation (a table, a process) until it holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ from baton._proto.baton.v1 import worker_service_pb2 as wk
 from baton._proto.baton.v1 import worker_service_pb2_grpc as wk_grpc
 from baton._proto.baton.v1 import workflow_service_pb2 as wf
 from baton._proto.baton.v1 import workflow_service_pb2_grpc as wf_grpc
-from tests.conftest import ThreadServer, server_config, start_thread_server
-from tests.e2e.conftest import wait_until
+from tests.conftest import ThreadServer, server_config, start_thread_server, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
