@@ -554,6 +554,14 @@ def _remote_calls(target: str, database_url: str, count: int) -> list[grpc.Futur
     return calls
 
 
+def _complete(target: str, task_id: str) -> None:
+    """Reports a pushed step done (CompleteStep), with a result."""
+    with grpc.insecure_channel(target) as channel:
+        wk_grpc.WorkerServiceStub(channel).CompleteStep(
+            wk.CompleteStepRequest(task_id=task_id, output=common.Payload(json="2")), timeout=10
+        )
+
+
 @pytest.fixture
 def patient_server(database_url: str) -> Iterator[ThreadServer]:
     """A server whose leases outlast the test: callers marked running by hand
@@ -573,11 +581,7 @@ def test_a_worker_is_pushed_no_more_remote_steps_than_its_step_slots(
     try:
         first = [stream.next_run_step() for _ in range(2)]
         assert _tasks(database_url) == {"RUNNING": 2, "WAITING": 3}
-        with grpc.insecure_channel(patient_server.target) as channel:
-            wk_grpc.WorkerServiceStub(channel).CompleteStep(
-                wk.CompleteStepRequest(task_id=first[0].task_id, output=common.Payload(json="2")),
-                timeout=10,
-            )
+        _complete(patient_server.target, first[0].task_id)
         stream.send(slots=wk.GrantSlots(step_slots=1))
         third = stream.next_run_step()
         assert third.task_id not in {run.task_id for run in first}
@@ -599,10 +603,7 @@ def test_a_remote_step_whose_caller_was_cancelled_meanwhile_is_not_run_again(
             wf_grpc.WorkflowServiceStub(channel).CancelWorkflow(
                 wf.CancelWorkflowRequest(workflow_id="caller-0"), timeout=10
             )
-            wk_grpc.WorkerServiceStub(channel).CompleteStep(
-                wk.CompleteStepRequest(task_id=pushed.task_id, output=common.Payload(json="2")),
-                timeout=10,
-            )
+        _complete(patient_server.target, pushed.task_id)
         assert _tasks(database_url) == {}  # ended, not put back to run again
         with psycopg.connect(database_url) as conn:
             recorded = conn.execute("SELECT count(*) FROM steps").fetchone()

@@ -90,8 +90,9 @@ class Engine:
         self.streams = Streams(connector, self._comms)
         self.sleeps = Sleeps(connector, self._comms)
         self.children = Children(connector, self._started)
-        self.remote_steps = RemoteSteps(connector, config, self._sessions, self._comms)
-        self.remote_steps.leases_steady = lambda: self._leases.steady
+        self.remote_steps = RemoteSteps(
+            connector, config, self._sessions, self._comms, lambda: self._leases.steady
+        )
         self.checkpoints = Checkpoints(connector, self.metrics, self._finished_here)
         """Step results and completions, group-committed."""
 

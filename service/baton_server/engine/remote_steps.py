@@ -44,16 +44,20 @@ class RemoteSteps:
     """CallStep, CompleteStep and the router; one per replica."""
 
     def __init__(
-        self, connector: Connector, config: Config, sessions: Sessions, waiters: StatusWaiters
+        self,
+        connector: Connector,
+        config: Config,
+        sessions: Sessions,
+        waiters: StatusWaiters,
+        leases_steady: Callable[[], bool],
     ) -> None:
         self._connector = connector
         self._config = config
         self._sessions = sessions
         self._waiters = waiters
         self._wake = asyncio.Event()
-        self.leases_steady: Callable[[], bool] = lambda: True
-        """Whether expired leases may be taken for lost workers (the engine
-        sets `LeaseKeeper.steady`)."""
+        # Whether expired leases may be taken for lost workers (`LeaseKeeper.steady`).
+        self._leases_steady = leases_steady
 
     def wake(self) -> None:
         """Asks for a routing round soon."""
@@ -155,7 +159,7 @@ class RemoteSteps:
 
     async def _round(self) -> None:
         lost: list[str] = []
-        if self.leases_steady():  # as the lease sweep: see `LeaseKeeper.steady`
+        if self._leases_steady():  # as the lease sweep
             async with self._connector.transaction() as tx:
                 lost = await remote_steps.release_lost(tx)
         if lost:

@@ -78,12 +78,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             ) from None
         registration, max_attempts, slots = self._registration(first.register)
         running = [(r.workflow_id, r.attempt) for r in first.register.running]
-        step_slots, running_steps = None, None
-        if first.register.HasField("step_slots"):  # a worker that counts its steps lists them
-            step_slots, running_steps = (
-                first.register.step_slots,
-                list(first.register.running_steps),
-            )
+        step_slots, running_steps = _step_credit(first.register)
         session = await self._engine.open_session(
             registration,
             max_attempts,
@@ -161,8 +156,6 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             validate.name(queue, f"register.queues[{index}]")
         if not 0 <= register.workflow_slots <= _MAX_SLOTS:
             raise InvalidArgument("register.workflow_slots", f"must be between 0 and {_MAX_SLOTS}")
-        if register.HasField("step_slots") and not 0 <= register.step_slots <= _MAX_SLOTS:
-            raise InvalidArgument("register.step_slots", f"must be between 0 and {_MAX_SLOTS}")
         registration = WorkerRegistration(
             worker_id=register.worker_id,
             app_version=register.app_version,
@@ -189,9 +182,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                         self._checkpoint(session, checkpoint)
                     self._grant(session, message.checkpoints.workflow_slots)
                 elif kind == "slots":
-                    self._grant(session, message.slots.workflow_slots)
-                    if 0 < message.slots.step_slots <= _MAX_SLOTS:
-                        self._engine.grant_steps(session, message.slots.step_slots)
+                    self._grant(session, message.slots.workflow_slots, message.slots.step_slots)
                 elif kind == "register":
                     log.warning("worker %s sent `register` twice; ignored", session.worker_id)
         except asyncio.CancelledError:
@@ -201,10 +192,12 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
         finally:
             session.close()
 
-    def _grant(self, session: WorkerSession, granted: int) -> None:
-        """Slots the worker granted (none, or out of range: ignored)."""
+    def _grant(self, session: WorkerSession, granted: int, steps: int = 0) -> None:
+        """Workflow and step slots the worker granted (none, or out of range: ignored)."""
         if 0 < granted <= _MAX_SLOTS:
             self._engine.grant(session, granted)
+        if 0 < steps <= _MAX_SLOTS:
+            self._engine.grant_steps(session, steps)
 
     def _checkpoint(self, session: WorkerSession, checkpoint: pb.Checkpoint) -> None:
         """Hands a checkpoint sent on the stream to the committer; its answer
@@ -468,3 +461,17 @@ def _run_step_out(item: RunRemoteStep) -> pb.RunStep:
         step_name=task.step_name,
         input=convert.payload_out(task.input),
     )
+
+
+def _step_credit(register: pb.RegisterWorker) -> tuple[int | None, list[str] | None]:
+    """The worker's free remote-step slots and the pushed steps it still runs;
+    ``(None, None)`` for a worker that does not count them (no limit).
+
+    Raises:
+        InvalidArgument: ``step_slots`` is out of range.
+    """
+    if not register.HasField("step_slots"):
+        return None, None
+    if not 0 <= register.step_slots <= _MAX_SLOTS:
+        raise InvalidArgument("register.step_slots", f"must be between 0 and {_MAX_SLOTS}")
+    return register.step_slots, list(register.running_steps)
