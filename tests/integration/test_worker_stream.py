@@ -271,8 +271,13 @@ def test_a_checkpoint_on_the_stream_is_refused_with_the_status_the_unary_call_wo
         code, _, _ = _error(stream.checkpoint(wk.Checkpoint(id=4, record_step=unknown)))
         assert code == grpc.StatusCode.NOT_FOUND.value[0]
 
+        not_json = _step("order-2", attempt, 1, "{'paid': true}")
+        code, _, fields = _error(stream.checkpoint(wk.Checkpoint(id=5, record_step=not_json)))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+        assert fields == ["checkpoint.record_step.output"]
+
         # The stream and the workflow are unharmed: a good checkpoint still lands.
-        good = stream.checkpoint(wk.Checkpoint(id=5, record_step=_step("order-2", attempt, 1, "1")))
+        good = stream.checkpoint(wk.Checkpoint(id=6, record_step=_step("order-2", attempt, 1, "1")))
         assert good.record_step.step.function_id == 1
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+import msgspec
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 
+from baton._proto.baton.v1 import common_pb2 as pb
 from baton_server.errors import InvalidArgument
 
 MAX_ID_LENGTH = 200
@@ -15,6 +17,10 @@ MAX_NAME_LENGTH = 200
 MAX_SCHEDULE_NAME_LENGTH = 150
 _ID = re.compile(r"[A-Za-z0-9._:@/+=-]+")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
+# Parses JSON text to check it, building no Python values: microseconds for a
+# small payload, ~1 ms per MB (the stdlib's json.loads takes ~15 times longer).
+_JSON_SYNTAX = msgspec.json.Decoder(msgspec.Raw)
+_JSON_ARRAY = re.compile(r"[ \t\n\r]*\[")
 
 
 def workflow_id(value: str, field: str = "workflow_id") -> str:
@@ -57,12 +63,42 @@ def schedule_name(value: str, field: str) -> str:
     return value
 
 
-def payload(value: Message, field: str, limit: int) -> None:
-    """A payload within the size limit."""
+def payload(
+    value: pb.Payload | pb.WorkflowError, field: str, limit: int, *, arguments: bool = False
+) -> None:
+    """A payload within the size limit whose JSON, if it is JSON, is valid JSON
+    (a WorkflowError's ``details`` likewise), so that every reader can decode it.
+
+    Args:
+        arguments: The payload holds positional arguments: JSON must be an array.
+    """
     size = value.ByteSize()
     if size > limit:
         raise InvalidArgument(
             field, f"is {size} bytes; the server's payload limit is {limit} bytes"
+        )
+    if isinstance(value, pb.WorkflowError):
+        if value.HasField("details"):
+            json_text(value.details, f"{field}.details")
+        return
+    json_text(value, field, arguments=arguments)
+
+
+def json_text(value: pb.Payload, field: str, *, arguments: bool = False) -> None:
+    """A Payload whose ``json``, when set, is one JSON value (an array for
+    ``arguments``); pickled and empty payloads pass (only Python reads pickles)."""
+    if value.WhichOneof("value") != "json":
+        return
+    text = value.json
+    try:
+        _JSON_SYNTAX.decode(text)
+    except msgspec.DecodeError as exc:
+        raise InvalidArgument(field, f"is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidArgument(field, "is not valid JSON here: nested too deeply") from None
+    if arguments and not _JSON_ARRAY.match(text):
+        raise InvalidArgument(
+            field, 'must be a JSON array of positional arguments, e.g. [{"id": 7}] or []'
         )
 
 

@@ -319,7 +319,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
     async def CallStep(self, request: pb.CallStepRequest, context: Context) -> pb.CallStepResponse:
         caller = caller_in(request.context, "context")
         validate.name(request.step_name, "step_name")
-        validate.payload(request.input, "input", self._config.max_payload_bytes)
+        validate.payload(request.input, "input", self._config.max_payload_bytes, arguments=True)
         step = await self._engine.remote_steps.call(
             caller, request.step_name, convert.payload_in(request.input), _CALL_STEP_HOLD_SECONDS
         )

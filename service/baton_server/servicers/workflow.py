@@ -47,7 +47,7 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         validate.name(request.workflow_name, "workflow_name")
         workflow_id = request.workflow_id or str(uuid.uuid4())
         validate.workflow_id(workflow_id)
-        validate.payload(request.input, "input", self._config.max_payload_bytes)
+        validate.payload(request.input, "input", self._config.max_payload_bytes, arguments=True)
         if request.app_version:
             validate.name(request.app_version, "app_version")
         if request.max_attempts < 0:
