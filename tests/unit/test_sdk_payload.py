@@ -39,6 +39,12 @@ def test_values_json_cannot_carry_are_refused_clearly() -> None:
         Serializer().encode({1, 2})
     with pytest.raises(SerializationError):
         Serializer().encode(float("nan"))
+    with pytest.raises(SerializationError, match="surrogate"):
+        Serializer().encode(["caf\udce9"])  # os.fsdecode of undecodable bytes
+
+
+def test_text_travels_as_utf8_not_escapes() -> None:
+    assert Serializer().encode(["été", "✓"]).json == '["été","✓"]'
 
 
 def test_pickle_is_opt_in_and_round_trips_python_objects() -> None:

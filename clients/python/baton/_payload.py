@@ -1,10 +1,11 @@
 """Encoding user values into `Payload` messages and back.
 
 JSON is the default because every language (and ``grpcurl``) can read it:
-compact text in ``Payload.json``, with NaN and infinities refused since they are
-not JSON. Pickle is a Python-only opt-in (``serializer="pickle"``); a JSON
-serializer refuses to unpickle, so a worker that did not opt in never executes
-pickled bytes written by someone else.
+compact UTF-8 text in ``Payload.json``, with NaN, infinities and strings holding
+lone surrogates refused since JSON cannot carry them (the server refuses them
+too). Pickle is a Python-only opt-in (``serializer="pickle"``); a JSON serializer
+refuses to unpickle, so a worker that did not opt in never executes pickled
+bytes written by someone else.
 
 Workflow and step *inputs* are the list of positional arguments (``[{"id": 7}]``);
 outputs are the value itself. An empty payload means "no value": ``None``, or
@@ -47,13 +48,14 @@ class Serializer:
             except Exception as exc:
                 raise SerializationError(f"cannot pickle {type(value).__name__}: {exc}") from exc
         try:
-            text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+            text = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+            # UTF-8 text; a str holding a lone surrogate cannot be (UnicodeEncodeError).
+            return common_pb2.Payload(json=text)
         except (TypeError, ValueError) as exc:
             raise SerializationError(
                 f"cannot encode {type(value).__name__} as JSON: {exc}"
                 " (return JSON-compatible values, or use serializer='pickle')"
             ) from exc
-        return common_pb2.Payload(json=text)
 
     def decode(self, payload: common_pb2.Payload) -> Any:
         """Decodes one value; an empty payload is ``None``."""
