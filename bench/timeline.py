@@ -15,8 +15,10 @@ so one workflow's marks line up into a timeline; the table shows, for the
 runs whose marks came in the most common order, the median time of each mark
 after the client's call began and the median gap since the mark before it.
 
-The patch applies to the code it was made from; when the code has moved on,
-``git apply`` says where, and the patch is made again the same way.
+The patch applies to the code it was made from, and CI checks that it still
+does. When the code has moved on: in a clean checkout, ``patch -p1 <
+bench/timeline.patch`` applies what it can, the ``.rej`` files show the marks
+to place by hand; then ``git diff -- clients service > bench/timeline.patch``.
 """
 
 from __future__ import annotations
