@@ -3,6 +3,7 @@ status with ``google.rpc`` details in one place (``servicers.errors``)::
 
     ServiceError
     ├── InvalidArgument      a field is malformed (BadRequest names the field)
+    │   └── MalformedRequest the message did not parse at all (no BadRequest)
     ├── NotFound             no such workflow (ErrorInfo reason)
     ├── AlreadyExists        the id is taken by something else
     ├── FailedPrecondition   the state does not allow it (e.g. STALE_ATTEMPT,
@@ -37,6 +38,14 @@ class InvalidArgument(ServiceError):
     def __init__(self, field: str, description: str) -> None:
         super().__init__(f"{field}: {description}", reason="INVALID_ARGUMENT")
         self.violations = [(field, description)]
+
+
+class MalformedRequest(InvalidArgument):
+    """The request message itself did not parse; no field can be named."""
+
+    def __init__(self, description: str) -> None:
+        ServiceError.__init__(self, description, reason="MALFORMED_REQUEST")
+        self.violations = []
 
 
 class NotFound(ServiceError):

@@ -17,12 +17,18 @@ def _same(behaviour: Behaviour) -> Behaviour:
 
 
 def rewrap(
-    handler: grpc.RpcMethodHandler, *, unary: Wrap = _same, streaming: Wrap = _same
+    handler: grpc.RpcMethodHandler,
+    *,
+    unary: Wrap = _same,
+    streaming: Wrap = _same,
+    deserializer: Wrap = _same,
 ) -> grpc.RpcMethodHandler:
     """The same kind of handler, its behaviour passed through ``unary`` (calls
-    answered with one response) or ``streaming`` (calls answered with a stream)."""
+    answered with one response) or ``streaming`` (calls answered with a stream),
+    its request deserializer (when it has one) through ``deserializer``."""
+    request_deserializer = handler.request_deserializer
     kwargs = {
-        "request_deserializer": handler.request_deserializer,
+        "request_deserializer": request_deserializer and deserializer(request_deserializer),
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary:

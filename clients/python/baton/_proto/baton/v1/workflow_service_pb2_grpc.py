@@ -33,7 +33,9 @@ class WorkflowServiceStub:
     the field for malformed input (ids and names are 1-200 characters; ids use
     letters, digits and `._:@/+=-`; names letters, digits and `_.:-`, starting
     with a letter or `_`); NOT_FOUND with an ErrorInfo detail (reason
-    WORKFLOW_NOT_FOUND) for an unknown workflow id.
+    WORKFLOW_NOT_FOUND) for an unknown workflow id. On every service, a request
+    message that does not parse at all (corrupt wire format, a string field that
+    is not UTF-8) is INVALID_ARGUMENT with reason MALFORMED_REQUEST.
     """
 
     def __init__(self, channel):
@@ -112,7 +114,9 @@ class WorkflowServiceServicer:
     the field for malformed input (ids and names are 1-200 characters; ids use
     letters, digits and `._:@/+=-`; names letters, digits and `_.:-`, starting
     with a letter or `_`); NOT_FOUND with an ErrorInfo detail (reason
-    WORKFLOW_NOT_FOUND) for an unknown workflow id.
+    WORKFLOW_NOT_FOUND) for an unknown workflow id. On every service, a request
+    message that does not parse at all (corrupt wire format, a string field that
+    is not UTF-8) is INVALID_ARGUMENT with reason MALFORMED_REQUEST.
     """
 
     def StartWorkflow(self, request, context):
@@ -328,7 +332,9 @@ class WorkflowService:
     the field for malformed input (ids and names are 1-200 characters; ids use
     letters, digits and `._:@/+=-`; names letters, digits and `_.:-`, starting
     with a letter or `_`); NOT_FOUND with an ErrorInfo detail (reason
-    WORKFLOW_NOT_FOUND) for an unknown workflow id.
+    WORKFLOW_NOT_FOUND) for an unknown workflow id. On every service, a request
+    message that does not parse at all (corrupt wire format, a string field that
+    is not UTF-8) is INVALID_ARGUMENT with reason MALFORMED_REQUEST.
     """
 
     @staticmethod
