@@ -3,6 +3,7 @@ clear errors for bad input, and nothing disturbed by them."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -160,6 +161,8 @@ def test_bad_page_tokens_and_sizes_are_invalid_argument(stub) -> None:
         wf.ListWorkflowsRequest(page_size=-1),
         wf.ListWorkflowsRequest(created_after={"seconds": 1, "nanos": -1}),
         wf.ListWorkflowsRequest(completed_before={"seconds": 2**40}),
+        wf.ListWorkflowsRequest(statuses=[99]),  # type: ignore[list-item]
+        wf.ListWorkflowsRequest(order=7),  # type: ignore[arg-type]
     ):
         with pytest.raises(grpc.RpcError) as caught:
             stub.ListWorkflows(request, timeout=5)
@@ -359,3 +362,42 @@ def test_start_with_a_bad_wait_is_invalid_argument_and_starts_nothing(stub) -> N
         timeout=5,
     )
     assert again.results[0].started.done  # finished already
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "why"),
+    [
+        ("WorkflowService/StartWorkflow", b"\x0a\x03\xff\xfeA", "String field had bad UTF-8"),
+        ("WorkflowService/StartWorkflow", b"\x0a\x05ab", "Wire format was corrupt"),
+        ("WorkflowService/WatchWorkflow", b"\xff\xff\xff", "Wire format was corrupt"),
+        ("WorkerService/Connect", b"\x0a\x02\xff\xfe", "Wire format was corrupt"),
+    ],
+)
+def test_a_request_that_does_not_parse_is_invalid_argument_and_the_server_serves_on(
+    server: ThreadServer, stub, caplog: pytest.LogCaptureFixture, method: str, body: bytes, why: str
+) -> None:
+    # Raw bytes, as a client in another language with a bug might send them.
+    with grpc.insecure_channel(server.target) as channel:
+        path = f"/baton.v1.{method}"
+        if method.endswith("Connect"):
+            call = channel.stream_stream(path)
+            with pytest.raises(grpc.RpcError) as caught:
+                list(call(iter([body]), timeout=10))
+        elif method.endswith("WatchWorkflow"):
+            with pytest.raises(grpc.RpcError) as caught:
+                list(channel.unary_stream(path)(body, timeout=10))
+        else:
+            with pytest.raises(grpc.RpcError) as caught:
+                channel.unary_unary(path)(body, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    message_type = {
+        "StartWorkflow": "StartWorkflowRequest",
+        "WatchWorkflow": "WatchWorkflowRequest",
+    }
+    expected = message_type.get(method.rpartition("/")[2], "ConnectRequest")
+    assert (
+        caught.value.details() == f"the request is not a valid baton.v1.{expected} message: {why}"
+    )
+    assert details(caught.value)[0] == "MALFORMED_REQUEST"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert _start(stub, "checkout", "after-garbage").created

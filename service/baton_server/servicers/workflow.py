@@ -254,7 +254,7 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
                 if request.HasField("created_before")
                 else None
             ),
-            oldest_first=request.order == pb.SORT_ORDER_OLDEST_FIRST,
+            oldest_first=_oldest_first(request.order),
             completed_after=(
                 convert.datetime_in(request.completed_after, "completed_after")
                 if request.HasField("completed_after")
@@ -316,6 +316,12 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
         self, request: pb.DeleteWorkflowRequest, context: Context
     ) -> pb.DeleteWorkflowResponse:
         return await manage.delete(self._engine, request)
+
+
+def _oldest_first(order: int) -> bool:
+    if order not in pb.SortOrder.values():
+        raise InvalidArgument("order", f"{order} is not a sort order")
+    return order == pb.SORT_ORDER_OLDEST_FIRST
 
 
 def _status_filter(value: int) -> str:
