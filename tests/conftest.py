@@ -146,17 +146,28 @@ class ServerProcess:
 
 
 def spawn_server(
-    database_url: str, *, port: int = 0, lease_seconds: float = 2.0, heartbeat: float = 0.25
+    database_url: str | None,
+    *,
+    port: int = 0,
+    lease_seconds: float = 2.0,
+    heartbeat: float = 0.25,
+    data_dir: Path | None = None,
 ) -> ServerProcess:
-    """Starts ``baton serve`` as a process and waits for its "serving" line."""
+    """Starts ``baton serve`` as a process and waits for its "serving" line;
+    without a ``database_url``, on the embedded Postgres under ``data_dir``."""
     args = [
         sys.executable, "-m", "baton_server", "serve",
         "--listen", f"127.0.0.1:{port}",
-        "--database-url", database_url,
         "--lease-seconds", str(lease_seconds),
         "--log-level", "WARNING",
     ]  # fmt: skip
     env = {**os.environ, "BATON_HEARTBEAT_SECONDS": str(heartbeat)}
+    if database_url is None:
+        assert data_dir is not None
+        args += ["--data-dir", str(data_dir)]
+        env.pop("BATON_DATABASE_URL", None)
+    else:
+        args += ["--database-url", database_url]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env)
     assert process.stdout is not None
     line = process.stdout.readline()

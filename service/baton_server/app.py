@@ -32,7 +32,12 @@ from baton_server import tracing
 from baton_server.auth.interceptor import AuthInterceptor
 from baton_server.auth.tokens import TokenConfigError, TokenStore
 from baton_server.config import Config
-from baton_server.connector import Connector, start_embedded
+from baton_server.connector import (
+    Connector,
+    DatabaseHealth,
+    restart_embedded_in_child,
+    start_embedded,
+)
 from baton_server.engine.engine import Engine
 from baton_server.metrics import Metrics
 from baton_server.migrate import migrate
@@ -49,6 +54,10 @@ from baton_server.tls import ListenerConfigError, server_credentials
 
 log = logging.getLogger("baton.server")
 
+# How often `baton serve` looks whether its embedded Postgres still runs, while
+# the database is unreachable.
+EMBEDDED_CHECK_SECONDS = 2.0
+
 
 @dataclass
 class Running:
@@ -62,9 +71,13 @@ class Running:
     config: Config
     metrics: Metrics
     metrics_port: int | None = None
+    keeper: asyncio.Task[None] | None = None
+    """Restarts the embedded Postgres if it dies (no BATON_DATABASE_URL)."""
 
     async def stop(self) -> None:
         """Graceful shutdown: NOT_SERVING, workers told to reconnect, in-flight RPCs finish."""
+        if self.keeper is not None:
+            self.keeper.cancel()
         await self.health.enter_graceful_shutdown()
         self.engine.tell_workers_to_reconnect("server shutting down")
         await self.server.stop(self.config.shutdown_grace_seconds)
@@ -79,6 +92,23 @@ async def database_url(config: Config) -> str:
         return config.database_url
     log.info("BATON_DATABASE_URL is not set: starting the embedded Postgres in %s", config.data_dir)
     return await asyncio.to_thread(start_embedded, config.data_dir)
+
+
+async def keep_embedded(config: Config, health: DatabaseHealth) -> None:
+    """While the database is unreachable, starts the embedded Postgres again if
+    its process is gone: a dev setup survives a crash of its database, or a
+    `kill`, as a real deployment does once its own Postgres is back."""
+    while True:
+        await asyncio.sleep(EMBEDDED_CHECK_SECONDS)
+        if health.down_since is None:
+            continue
+        try:
+            if await asyncio.to_thread(restart_embedded_in_child, config.data_dir):
+                log.warning(
+                    "the embedded Postgres in %s had stopped: started it again", config.data_dir
+                )
+        except Exception as exc:
+            log.error("cannot start the embedded Postgres in %s again: %s", config.data_dir, exc)
 
 
 class StartupError(Exception):
@@ -181,7 +211,14 @@ async def start(config: Config) -> Running:
     for name in ["", *services]:
         await _set_serving(health_servicer, name)
     metrics_port = metrics.serve(config.metrics_listen) if config.metrics_listen else None
-    return Running(server, port, engine, connector, health_servicer, config, metrics, metrics_port)
+    keeper = (
+        None
+        if config.database_url
+        else asyncio.create_task(keep_embedded(config, connector.health))
+    )
+    return Running(
+        server, port, engine, connector, health_servicer, config, metrics, metrics_port, keeper
+    )
 
 
 async def _set_serving(servicer: health.aio.HealthServicer, name: str) -> None:

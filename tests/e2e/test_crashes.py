@@ -3,6 +3,7 @@ finish, each completed step's side effect happening exactly once."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -289,3 +290,50 @@ def test_workflows_waiting_for_a_message_or_a_sleep_get_through_a_database_outag
     finally:
         server.process.kill()
         server.process.wait(timeout=10)
+
+
+def _postmaster(pgdata: Path) -> psutil.Process:
+    return psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
+
+
+def _kill_all(postmaster: psutil.Process) -> None:
+    processes = [postmaster, *postmaster.children(recursive=True)]
+    for process in processes:
+        process.send_signal(signal.SIGKILL)
+    psutil.wait_procs(processes, timeout=10)
+
+
+def test_the_embedded_postgres_of_baton_serve_is_started_again_when_it_dies(
+    tmp_path: Path, spawn_worker
+) -> None:
+    # `baton serve` without a database URL, as the README's first command runs
+    # it. Its Postgres is killed; the service starts it again on the same data
+    # and carries on, with what was written before.
+    data_dir = tmp_path / "baton"
+    server = spawn_server(None, data_dir=data_dir)
+    try:
+        spawn_worker(server.target, SLOW_IN="step_two", SLOW_SECONDS="1")
+        with Client(server.target) as client:
+            before = client.start_workflow("three_steps", 1, workflow_id="before")
+            assert before.result(timeout=30) == {"a": 2, "b": 4, "c": 1}
+            first = _postmaster(data_dir / "pgdata")
+            _kill_all(first)
+
+            def answers() -> bool:
+                try:
+                    return client.get_workflow("before").status == WorkflowStatus.SUCCESS
+                except Exception:  # UNAVAILABLE while it is down
+                    return False
+
+            wait_until(answers, 60, "the service answers again")
+            assert _postmaster(data_dir / "pgdata").pid != first.pid
+            after = client.start_workflow("three_steps", 2, workflow_id="after")
+            assert after.result(timeout=30) == {"a": 3, "b": 6, "c": 3}
+    finally:
+        server.process.terminate()  # stops the embedded Postgres on its way out
+        try:
+            server.process.wait(timeout=30)
+        finally:
+            if (data_dir / "pgdata" / "postmaster.pid").exists():
+                with contextlib.suppress(psutil.Error, OSError, ValueError):
+                    _kill_all(_postmaster(data_dir / "pgdata"))
