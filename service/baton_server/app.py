@@ -44,6 +44,7 @@ from baton_server.migrate import migrate
 from baton_server.servicers.errors import ErrorInterceptor
 from baton_server.servicers.event import EventService
 from baton_server.servicers.limits import StreamLimits
+from baton_server.servicers.malformed import MalformedRequests
 from baton_server.servicers.message import MessageService
 from baton_server.servicers.queue import QueueService
 from baton_server.servicers.schedule import ScheduleService
@@ -150,6 +151,7 @@ async def start(config: Config) -> Running:
     )
     if tracing.available():
         interceptors.append(tracing.TracingInterceptor())
+    interceptors.append(MalformedRequests())  # last: authentication comes first
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[

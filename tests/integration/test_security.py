@@ -263,3 +263,19 @@ def test_the_sdk_sends_its_token_and_reports_a_bad_one(authed: str) -> None:
         client.get_workflow("x")
     with Client(authed, token=TOKENS[Role.CLIENT]) as client, pytest.raises(NotFound):
         client.get_workflow("x")
+
+
+def test_a_request_that_does_not_parse_is_authenticated_before_it_is_refused(authed: str) -> None:
+    garbled = b"\x0a\x03\xff\xfeA"  # StartWorkflowRequest.workflow_name, not UTF-8
+    with grpc.insecure_channel(authed) as channel:
+        call = channel.unary_unary("/baton.v1.WorkflowService/StartWorkflow")
+        for metadata, code in [
+            ((), grpc.StatusCode.UNAUTHENTICATED),
+            (
+                (("authorization", f"Bearer {TOKENS[Role.CLIENT]}"),),
+                grpc.StatusCode.INVALID_ARGUMENT,
+            ),
+        ]:
+            with pytest.raises(grpc.RpcError) as caught:
+                call(garbled, metadata=metadata, timeout=10)
+            assert caught.value.code() == code

@@ -642,3 +642,22 @@ def test_a_remote_step_lost_with_a_broken_stream_is_pushed_again_when_its_worker
     finally:
         for call in calls:
             call.cancel()
+
+
+def test_a_message_that_does_not_parse_after_registering_ends_the_stream_as_invalid_argument(
+    server: ThreadServer,
+) -> None:
+    register = wk.ConnectRequest(
+        register=wk.RegisterWorker(worker_id="garbled", workflows=[{"name": "checkout"}])
+    )
+    with grpc.insecure_channel(server.target) as channel:
+        call = channel.stream_stream("/baton.v1.WorkerService/Connect")
+        responses = call(iter([register.SerializeToString(), b"\x12\x02\xff\xfe"]), timeout=10)
+        first = wk.ConnectResponse.FromString(next(responses))
+        assert first.HasField("registered")
+        with pytest.raises(grpc.RpcError) as caught:
+            next(responses)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (caught.value.details() or "").startswith(
+        "the request is not a valid baton.v1.ConnectRequest message"
+    )

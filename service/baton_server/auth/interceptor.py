@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -76,6 +77,8 @@ def _no_workflow_context(handler: grpc.RpcMethodHandler, role: str) -> grpc.RpcM
     """The handler, refusing a request that acts as a running workflow."""
 
     def refusal(request: Any) -> status_pb2.Status | None:
+        if not isinstance(request, Message):  # it did not parse: refused further in
+            return None
         fields = policy.context_fields_set(request)
         if not fields:
             return None

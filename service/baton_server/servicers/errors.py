@@ -12,7 +12,6 @@ from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
-from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -22,7 +21,6 @@ from baton_server.errors import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
-    MalformedRequest,
     NotFound,
     ServiceError,
     Unavailable,
@@ -125,61 +123,11 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None:
             return None
         method, observe = details.method, self._observe
-        requests = _parsed_stream if handler.request_streaming else _parsed
         return rewrap(
             handler,
-            unary=lambda behaviour: _wrap_unary(behaviour, method, observe, requests),
-            streaming=lambda behaviour: _wrap_stream(behaviour, method, observe, requests),
-            deserializer=_tolerant,
+            unary=lambda behaviour: _wrap_unary(behaviour, method, observe),
+            streaming=lambda behaviour: _wrap_stream(behaviour, method, observe),
         )
-
-
-class Malformed:
-    """Stands for a request message that did not parse (bad wire format, a
-    string field that is not UTF-8), so that the call is refused as
-    INVALID_ARGUMENT rather than failing in gRPC's deserializer as UNKNOWN."""
-
-    __slots__ = ("error", "message_type")
-
-    def __init__(self, error: DecodeError, message_type: str) -> None:
-        self.error = error
-        self.message_type = message_type
-
-    def refusal(self) -> MalformedRequest:
-        # upb says "Error parsing message with type '<type>': <why>".
-        why = str(self.error).rpartition("': ")[2] or "it does not parse"
-        return MalformedRequest(f"the request is not a valid {self.message_type} message: {why}")
-
-
-def _tolerant(deserializer: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
-    """``deserializer``, giving a `Malformed` instead of raising."""
-    message_class = getattr(deserializer, "__self__", None)
-    descriptor = getattr(message_class, "DESCRIPTOR", None)
-    message_type = descriptor.full_name if descriptor is not None else "request"
-
-    def deserialize(data: bytes) -> Any:
-        try:
-            return deserializer(data)
-        except DecodeError as exc:
-            return Malformed(exc, message_type)
-
-    return deserialize
-
-
-def _parsed(request: Any) -> Any:
-    """A unary call's request, refused if it did not parse."""
-    if type(request) is Malformed:
-        raise request.refusal()
-    return request
-
-
-async def _parsed_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    """A request stream's messages; the call is refused at the first that did
-    not parse (the messages before it were read as usual)."""
-    async for request in requests:
-        if type(request) is Malformed:
-            raise request.refusal()
-        yield request
 
 
 def _final_code(context: Any, failed: BaseException | None) -> str:
@@ -193,15 +141,12 @@ def _final_code(context: Any, failed: BaseException | None) -> str:
 
 
 def _wrap_unary(
-    behaviour: Callable[..., Any],
-    method: str,
-    observe: Observer,
-    requests: Callable[[Any], Any] = _parsed,
+    behaviour: Callable[..., Any], method: str, observe: Observer
 ) -> Callable[..., Any]:
     async def wrapped(request: Any, context: Any) -> Any:
         began, failed = time.perf_counter(), None
         try:
-            return await behaviour(requests(request), context)
+            return await behaviour(request, context)
         except BaseException as exc:
             failed = exc
             status = _classify(exc, method) if isinstance(exc, Exception) else None
@@ -215,18 +160,15 @@ def _wrap_unary(
 
 
 def _wrap_stream(
-    behaviour: Callable[..., Any],
-    method: str,
-    observe: Observer,
-    requests: Callable[[Any], Any] = _parsed,
+    behaviour: Callable[..., Any], method: str, observe: Observer
 ) -> Callable[..., Any]:
     if not inspect.isasyncgenfunction(behaviour):
-        return _wrap_unary(behaviour, method, observe, requests)
+        return _wrap_unary(behaviour, method, observe)
 
     async def wrapped(request: Any, context: Any) -> AsyncIterator[Any]:
         began, failed = time.perf_counter(), None
         try:
-            async for response in behaviour(requests(request), context):
+            async for response in behaviour(request, context):
                 yield response
         except BaseException as exc:
             failed = exc

@@ -121,6 +121,10 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                         yield pb.ConnectResponse(dispatch=dispatches[0])
                     continue
                 if item is None:
+                    if reader.done() and not reader.cancelled():
+                        refused = reader.result()
+                        if refused is not None:  # the worker sent a message we refuse
+                            raise refused
                     break
                 if isinstance(item, Reconnect):
                     yield pb.ConnectResponse(reconnect=pb.Reconnect(reason=item.reason))
@@ -170,7 +174,9 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
 
     async def _read(
         self, incoming: AsyncIterator[pb.ConnectRequest], session: WorkerSession
-    ) -> None:
+    ) -> ServiceError | None:
+        """Takes in the worker's messages until the stream ends; what refused
+        a message (one that does not parse), if that ended it."""
         try:
             async for message in incoming:
                 self._engine.seen(session)
@@ -187,10 +193,14 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                     log.warning("worker %s sent `register` twice; ignored", session.worker_id)
         except asyncio.CancelledError:
             raise
+        except ServiceError as exc:
+            log.info("worker %s sent a message refused: %s", session.worker_id, exc)
+            return exc
         except Exception as exc:  # the stream broke; the session ends either way
             log.debug("worker %s stream ended: %s", session.worker_id, exc)
         finally:
             session.close()
+        return None
 
     def _grant(self, session: WorkerSession, granted: int, steps: int = 0) -> None:
         """Workflow and step slots the worker granted (none, or out of range: ignored)."""
