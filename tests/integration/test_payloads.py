@@ -19,7 +19,18 @@ from tests.conftest import ThreadServer
 from tests.grpc_helpers import details
 from tests.integration.conftest import Stubs, ctx, running
 
-MALFORMED = ["{", "[1,]", "NaN", "Infinity", '{"id": 7', "[1] [2]", "'single'", "", "[" * 5000]
+MALFORMED = [
+    ("{", "is not valid JSON: Input data was truncated"),
+    ("[1,]", "is not valid JSON: JSON is malformed: trailing comma in array (byte 3)"),
+    ("NaN", "is not valid JSON: JSON is malformed: invalid character (byte 0)"),
+    ("Infinity", "is not valid JSON"),
+    ('{"id": 7', "is not valid JSON"),
+    ("[1] [2]", "is not valid JSON: JSON is malformed: trailing characters (byte 5)"),
+    ("'single'", "is not valid JSON"),
+    ('["\\ud800"]', "(a lone UTF-16 surrogate escape?)"),
+    ("", "is empty, which is not JSON (leave the Payload unset: no value)"),
+    ("[" * 5000, "is not valid JSON"),
+]
 
 
 def _refused(call, field: str) -> str:
@@ -32,15 +43,15 @@ def _refused(call, field: str) -> str:
     return str(caught.value.details())
 
 
-@pytest.mark.parametrize("text", MALFORMED)
+@pytest.mark.parametrize(("text", "why"), MALFORMED)
 def test_a_start_whose_input_is_not_json_is_refused_and_nothing_is_written(
-    stubs: Stubs, text: str
+    stubs: Stubs, text: str, why: str
 ) -> None:
     start = wf.StartWorkflowRequest(
         workflow_name="checkout", workflow_id="bad-input", input=common.Payload(json=text)
     )
     message = _refused(lambda: stubs.workflows.StartWorkflow(start, timeout=10), "input")
-    assert message.startswith("input: is not valid JSON")
+    assert message.startswith("input: is ") and why in message
     with pytest.raises(grpc.RpcError) as missing:
         stubs.workflows.GetWorkflow(wf.GetWorkflowRequest(workflow_id="bad-input"), timeout=10)
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND

@@ -320,7 +320,9 @@ class WorkflowService(pb_grpc.WorkflowServiceServicer):
 
 def _oldest_first(order: int) -> bool:
     if order not in pb.SortOrder.values():
-        raise InvalidArgument("order", f"{order} is not a sort order")
+        raise InvalidArgument(
+            "order", f"{order} is not a sort order (0 or 1: newest first, 2: oldest first)"
+        )
     return order == pb.SORT_ORDER_OLDEST_FIRST
 
 
