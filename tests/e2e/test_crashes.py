@@ -329,6 +329,10 @@ def test_the_embedded_postgres_of_baton_serve_is_started_again_when_it_dies(
             assert _postmaster(data_dir / "pgdata").pid != first.pid
             after = client.start_workflow("three_steps", 2, workflow_id="after")
             assert after.result(timeout=30) == {"a": 3, "b": 6, "c": 3}
+        server.process.terminate()
+        server.process.wait(timeout=30)
+        # It stopped the Postgres it started again, as it stops the first one.
+        assert not (data_dir / "pgdata" / "postmaster.pid").exists()
     finally:
         server.process.terminate()  # stops the embedded Postgres on its way out
         try:
