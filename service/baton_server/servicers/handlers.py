@@ -1,15 +1,35 @@
 """Rebuilding a gRPC method handler with its behaviour wrapped: the one
-mechanism the interceptors (errors, auth, limits, tracing) share."""
+mechanism the interceptors (errors, auth, limits, tracing, malformed requests)
+share, each a `HandlerInterceptor`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 
 Behaviour = Callable[..., Any]
 Wrap = Callable[[Behaviour], Behaviour]
+
+
+class HandlerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """An interceptor that changes the handler of each method served (gRPC's
+    own answer, UNIMPLEMENTED, stands for methods no servicer has)."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        return None if handler is None else self.wrap(handler, details)
+
+    def wrap(
+        self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler:
+        """The handler to serve ``details.method`` with instead of ``handler``."""
+        raise NotImplementedError
 
 
 def _same(behaviour: Behaviour) -> Behaviour:

@@ -13,17 +13,17 @@ setting; nothing is written and other calls go on.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 from google.rpc import code_pb2, status_pb2
 from grpc_status import rpc_status
 
-from baton_server.servicers.handlers import responses, rewrap
+from baton_server.servicers.handlers import HandlerInterceptor, responses, rewrap
 
 
-class StreamLimits(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class StreamLimits(HandlerInterceptor):
     """Counts open streaming calls per connection and per workflow."""
 
     def __init__(self, per_connection: int, per_workflow: int) -> None:
@@ -32,14 +32,9 @@ class StreamLimits(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._by_peer: Counter[str] = Counter()
         self._by_workflow: Counter[str] = Counter()
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
+    def wrap(
+        self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None:
-            return None
         # A server-streaming request may name the workflow it reads; a bidi one does not.
         reads_workflow = handler.unary_stream is not None
         return rewrap(

@@ -10,27 +10,22 @@ interceptor's accounting, authentication) have their say first.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
 
 from baton_server.errors import MalformedRequest
-from baton_server.servicers.handlers import Behaviour, responses, rewrap
+from baton_server.servicers.handlers import Behaviour, HandlerInterceptor, responses, rewrap
 
 
-class MalformedRequests(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class MalformedRequests(HandlerInterceptor):
     """Refuses request messages that do not parse (see the module docstring)."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
+    def wrap(
+        self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if handler is None:
-            return None
         requests = _parsed_stream if handler.request_streaming else _parsed
 
         def unary(behaviour: Behaviour) -> Behaviour:
