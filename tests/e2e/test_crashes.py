@@ -13,9 +13,16 @@ from pathlib import Path
 
 import grpc
 import psutil
+import psycopg
 import pytest
 
-from baton import Client, MaxRecoveryAttemptsExceeded, WorkflowFailed, WorkflowStatus
+from baton import (
+    Client,
+    MaxRecoveryAttemptsExceeded,
+    WorkflowFailed,
+    WorkflowHandle,
+    WorkflowStatus,
+)
 from baton._proto.baton.v1 import workflow_service_pb2 as wf
 from baton._proto.baton.v1 import workflow_service_pb2_grpc as wf_grpc
 from tests.conftest import ThreadServer, spawn_server
@@ -338,3 +345,105 @@ def test_the_embedded_postgres_of_baton_serve_is_started_again_when_it_dies(
             if (data_dir / "pgdata" / "postmaster.pid").exists():
                 with contextlib.suppress(psutil.Error, OSError, ValueError):
                     _kill_all(_postmaster(data_dir / "pgdata"))
+
+
+# --- under load: many workflows in flight when something dies ------------------------
+
+_SLOTS = 20
+_LOAD = 3 * _SLOTS  # more than one worker runs at once: some run, the others wait
+
+
+def _start_load(client: Client, prefix: str) -> list[WorkflowHandle]:
+    return [
+        client.start_workflow("three_steps", i, workflow_id=f"{prefix}-{i}") for i in range(_LOAD)
+    ]
+
+
+def _effect_count(url: str, prefix: str, step: str = "%") -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM effects WHERE workflow_id LIKE %s AND step LIKE %s",
+            (f"{prefix}-%", step),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _assert_each_step_ran_once_unless_in_flight(url: str, prefix: str) -> dict[str, int]:
+    """Every workflow's journal holds its three steps, and a step ran more
+    than once only if it was in flight when its run died: at most one step
+    per workflow (the next step waits for the last one's commit), at most
+    twice, and then the journal holds the later run's result (a step recorded
+    by a run is never run again). Returns how many workflows ran a step again."""
+    with psycopg.connect(url) as conn:
+        ran = conn.execute(
+            "SELECT workflow_id, step, count(*) FROM effects WHERE workflow_id LIKE %s"
+            " GROUP BY workflow_id, step",
+            (f"{prefix}-%",),
+        ).fetchall()
+        journal = conn.execute(
+            "SELECT workflow_id, step_name, attempt FROM steps WHERE workflow_id LIKE %s",
+            (f"{prefix}-%",),
+        ).fetchall()
+    counts: dict[str, dict[str, int]] = {}
+    for workflow_id, step, count in ran:
+        counts.setdefault(workflow_id, {})[step] = count
+    recorded_by = {(workflow_id, step): attempt for workflow_id, step, attempt in journal}
+    again: dict[str, int] = {}
+    for i in range(_LOAD):
+        workflow_id = f"{prefix}-{i}"
+        steps = counts.get(workflow_id, {})
+        assert set(steps) == {"step_one", "step_two", "step_three"}, (workflow_id, steps)
+        assert all((workflow_id, s) in recorded_by for s in steps), workflow_id
+        twice = [s for s, n in steps.items() if n > 1]
+        assert len(twice) <= 1 and all(steps[s] == 2 for s in twice), (workflow_id, steps)
+        for step in twice:
+            again[workflow_id] = recorded_by[workflow_id, step]
+    return again
+
+
+def _expected(i: int) -> dict[str, int]:
+    return {"a": i + 1, "b": (i + 1) * 2, "c": (i + 1) * 2 - 3}
+
+
+def test_a_worker_killed_under_load_loses_no_workflow_and_reruns_only_steps_in_flight(
+    server: ThreadServer, spawn_worker, effects_url: str
+) -> None:
+    first = spawn_worker(server.target, SLOTS=str(_SLOTS), HANG_IN="step_two")
+    with Client(server.target) as client:
+        handles = _start_load(client, "load-worker")
+        # Every slot holds a workflow whose step two has had its effect, not its checkpoint.
+        wait_until(
+            lambda: _effect_count(effects_url, "load-worker", "step_two") >= _SLOTS,
+            60,
+            "every slot in step two",
+        )
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+        spawn_worker(server.target, SLOTS=str(_SLOTS))
+        results = [handle.result(timeout=90) for handle in handles]
+    assert results == [_expected(i) for i in range(_LOAD)]
+    again = _assert_each_step_ran_once_unless_in_flight(effects_url, "load-worker")
+    # Exactly the workflows the first worker held ran step two again, and
+    # their second run (attempt 2) recorded it; the others ran once, whole.
+    assert len(again) == _SLOTS
+    assert set(again.values()) == {2}
+
+
+def test_a_server_killed_under_load_loses_no_workflow_and_reruns_no_step(
+    server_process, spawn_worker, effects_url: str
+) -> None:
+    port = _free_port()
+    first = server_process(port=port)
+    spawn_worker(first.target, SLOTS=str(_SLOTS))
+    with Client(first.target) as client:
+        handles = _start_load(client, "load-server")
+        wait_until(lambda: _effect_count(effects_url, "load-server") >= _LOAD, 60, "a third")
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(timeout=10)
+        server_process(port=port)
+        results = [handle.result(timeout=90) for handle in handles]
+    assert results == [_expected(i) for i in range(_LOAD)]
+    # The worker outlived the server: it sent its checkpoints again to the new
+    # one, so no step had to run twice.
+    assert _assert_each_step_ran_once_unless_in_flight(effects_url, "load-server") == {}
