@@ -28,7 +28,9 @@ Rows, each over N sequential workflows:
 - ``+ 5 commits, start waits``: as above, but Start answers only when the
   workflow has finished (one client call instead of two);
 - ``asyncio worker, messages only``: the steps run on the worker's event
-  loop (an ``async def`` workflow), no thread hop, no database.
+  loop (an ``async def`` workflow), no thread hop, no database;
+- ``asyncio worker, + 5 commits, start waits``: the same with the five
+  commits and one client call: the floor of Baton's ``async def`` W1 row.
 
 CPU columns: milliseconds of CPU per workflow in the server and the worker.
 
@@ -339,6 +341,13 @@ def main() -> None:
             run_case("+ 5 commits", url, args.n),
             run_case("+ 5 commits, start waits", url, args.n, start_waits=True),
             run_case("asyncio worker, messages only", None, args.n, on_loop=True),
+            run_case(
+                "asyncio worker, + 5 commits, start waits",
+                url,
+                args.n,
+                on_loop=True,
+                start_waits=True,
+            ),
         ]
     finally:
         drop_database(args.database_url, url)

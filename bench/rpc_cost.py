@@ -1,8 +1,12 @@
 """The fixed cost of one RPC, layer by layer (by hand, not in the tests).
 
     .venv/bin/python bench/rpc_cost.py [--database-url URL] [-n 300] [--rounds 3] [--pause S]
+                                       [--idle MS]
 
-(``--pause`` waits after the server starts, e.g. to attach py-spy to the pid it prints.)
+(``--pause`` waits after the server starts, e.g. to attach py-spy to the pid it prints.
+``--idle`` leaves the processes idle that long between two calls, as a W1 client is
+while its workflow runs: on a virtual machine, a call after an idle spell pays for
+waking every thread it crosses.)
 
 Starts a server process on loopback against a fresh database (dropped at the
 end) and times N sequential calls of each RPC through each path:
@@ -72,11 +76,14 @@ class Sample:
 class Bench:
     """The targets and the running totals of one run."""
 
-    def __init__(self, target: str, url: str, server_pid: int, n: int) -> None:
+    def __init__(
+        self, target: str, url: str, server_pid: int, n: int, idle: float = 0.0
+    ) -> None:
         self.target = target
         self.url = url
         self.server = psutil.Process(server_pid)
         self.n = n
+        self.idle = idle
         self.done_id = ""
         self.samples: dict[tuple[str, str], Sample] = {}
 
@@ -94,6 +101,8 @@ class Bench:
             began = time.perf_counter()
             call(i)
             sample.millis.append((time.perf_counter() - began) * 1000)
+            if self.idle:
+                time.sleep(self.idle)
         sample.server_cpu += self._server_cpu() - cpu0
         sample.client_cpu += time.process_time() - own0
         sample.calls += self.n
@@ -110,6 +119,8 @@ class Bench:
             began = time.perf_counter()
             await call(i)
             sample.millis.append((time.perf_counter() - began) * 1000)
+            if self.idle:
+                await asyncio.sleep(self.idle)
         sample.server_cpu += self._server_cpu() - cpu0
         sample.client_cpu += time.process_time() - own0
         sample.calls += self.n
@@ -244,6 +255,9 @@ def main() -> None:
     parser.add_argument(
         "--pause", type=float, default=0.0, help="seconds to wait after start (to attach py-spy)"
     )
+    parser.add_argument(
+        "--idle", type=float, default=0.0, help="milliseconds idle between two calls (default 0)"
+    )
     args = parser.parse_args()
 
     url = create_database(args.database_url, "baton_bench_rpc")
@@ -257,7 +271,7 @@ def main() -> None:
         assert server.stdout is not None
         port = int(re.search(r"port (\d+)", server.stdout.readline()).group(1))  # type: ignore[union-attr]
         print(f"server pid {server.pid}, port {port}", file=sys.stderr, flush=True)
-        bench = Bench(f"127.0.0.1:{port}", url, server.pid, args.n)
+        bench = Bench(f"127.0.0.1:{port}", url, server.pid, args.n, args.idle / 1000)
         with Client(bench.target) as client:
             client.upsert_queue(QUEUE)
             # A finished workflow: GetWorkflow reads one row and nothing else.
@@ -274,7 +288,10 @@ def main() -> None:
         drop_database(args.database_url, url)
     after = "/".join(f"{x:.1f}" for x in os.getloadavg())
     print(table(bench))
-    print(f"\n{args.rounds} rounds x {args.n} calls; load average before {load}, after {after}")
+    idle = f", {args.idle:g} ms idle between calls" if args.idle else ""
+    print(
+        f"\n{args.rounds} rounds x {args.n} calls{idle}; load average before {load}, after {after}"
+    )
 
 
 def table(bench: Bench) -> str:
