@@ -76,9 +76,7 @@ class Sample:
 class Bench:
     """The targets and the running totals of one run."""
 
-    def __init__(
-        self, target: str, url: str, server_pid: int, n: int, idle: float = 0.0
-    ) -> None:
+    def __init__(self, target: str, url: str, server_pid: int, n: int, idle: float = 0.0) -> None:
         self.target = target
         self.url = url
         self.server = psutil.Process(server_pid)
