@@ -435,15 +435,26 @@ def test_a_server_killed_under_load_loses_no_workflow_and_reruns_no_step(
 ) -> None:
     port = _free_port()
     first = server_process(port=port)
-    spawn_worker(first.target, SLOTS=str(_SLOTS))
+    spawn_worker(first.target, SLOTS=str(_SLOTS), SLOW_IN="step_two", SLOW_SECONDS="1")
     with Client(first.target) as client:
         handles = _start_load(client, "load-server")
-        wait_until(lambda: _effect_count(effects_url, "load-server") >= _LOAD, 60, "a third")
+        # Every slot holds a workflow inside step two, which ends while the server is down.
+        wait_until(
+            lambda: _effect_count(effects_url, "load-server", "step_two") >= _SLOTS,
+            60,
+            "every slot in step two",
+        )
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(timeout=10)
         server_process(port=port)
         results = [handle.result(timeout=90) for handle in handles]
     assert results == [_expected(i) for i in range(_LOAD)]
-    # The worker outlived the server: it sent its checkpoints again to the new
-    # one, so no step had to run twice.
+    # The worker outlived the server: it kept its workflows (none was
+    # dispatched again) and sent their checkpoints to the new one, so no step
+    # had to run twice.
     assert _assert_each_step_ran_once_unless_in_flight(effects_url, "load-server") == {}
+    with psycopg.connect(effects_url) as conn:
+        attempts = conn.execute(
+            "SELECT DISTINCT attempt FROM workflows WHERE workflow_id LIKE 'load-server-%'"
+        ).fetchall()
+    assert attempts == [(1,)]
