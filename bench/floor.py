@@ -30,7 +30,10 @@ Rows, each over N sequential workflows:
 - ``asyncio worker, messages only``: the steps run on the worker's event
   loop (an ``async def`` workflow), no thread hop, no database;
 - ``asyncio worker, + 5 commits, start waits``: the same with the five
-  commits and one client call: the floor of Baton's ``async def`` W1 row.
+  commits and one client call: the bare counterpart of Baton's ``async def``
+  W1 row, with one commit and one round trip more than Baton (which sends the
+  last step and the completion together and writes them in one statement), as
+  in the other commit rows.
 
 CPU columns: milliseconds of CPU per workflow in the server and the worker.
 

@@ -6,7 +6,8 @@
 (``--pause`` waits after the server starts, e.g. to attach py-spy to the pid it prints.
 ``--idle`` leaves the processes idle that long between two calls, as a W1 client is
 while its workflow runs: on a virtual machine, a call after an idle spell pays for
-waking every thread it crosses.)
+waking every thread it crosses. The CPU columns then also count what the server
+does meanwhile, its background rounds, a few microseconds per call.)
 
 Starts a server process on loopback against a fresh database (dropped at the
 end) and times N sequential calls of each RPC through each path:
@@ -76,12 +77,14 @@ class Sample:
 class Bench:
     """The targets and the running totals of one run."""
 
-    def __init__(self, target: str, url: str, server_pid: int, n: int, idle: float = 0.0) -> None:
+    def __init__(
+        self, target: str, url: str, server_pid: int, n: int, idle_seconds: float = 0.0
+    ) -> None:
         self.target = target
         self.url = url
         self.server = psutil.Process(server_pid)
         self.n = n
-        self.idle = idle
+        self.idle_seconds = idle_seconds
         self.done_id = ""
         self.samples: dict[tuple[str, str], Sample] = {}
 
@@ -99,8 +102,8 @@ class Bench:
             began = time.perf_counter()
             call(i)
             sample.millis.append((time.perf_counter() - began) * 1000)
-            if self.idle:
-                time.sleep(self.idle)
+            if self.idle_seconds:
+                time.sleep(self.idle_seconds)
         sample.server_cpu += self._server_cpu() - cpu0
         sample.client_cpu += time.process_time() - own0
         sample.calls += self.n
@@ -117,8 +120,8 @@ class Bench:
             began = time.perf_counter()
             await call(i)
             sample.millis.append((time.perf_counter() - began) * 1000)
-            if self.idle:
-                await asyncio.sleep(self.idle)
+            if self.idle_seconds:
+                await asyncio.sleep(self.idle_seconds)
         sample.server_cpu += self._server_cpu() - cpu0
         sample.client_cpu += time.process_time() - own0
         sample.calls += self.n

@@ -350,40 +350,56 @@ def test_the_embedded_postgres_of_baton_serve_is_started_again_when_it_dies(
 # --- under load: many workflows in flight when something dies ------------------------
 
 _SLOTS = 20
-_LOAD = 3 * _SLOTS  # more than one worker runs at once: some run, the others wait
+_LOAD = 3 * _SLOTS  # three workflows per slot: 20 run at once, the rest wait
 
 
-def _start_load(client: Client, prefix: str) -> list[WorkflowHandle]:
-    return [
+def _load_in_step_two(client: Client, url: str, prefix: str) -> list[WorkflowHandle]:
+    """Starts the load and returns once every slot holds a workflow that has
+    done step two's side effect (the worker hangs or sleeps in step two)."""
+    handles = [
         client.start_workflow("three_steps", i, workflow_id=f"{prefix}-{i}") for i in range(_LOAD)
     ]
+    wait_until(lambda: len(_in_step_two(url, prefix)) >= _SLOTS, 30, "every slot in step two")
+    return handles
 
 
-def _effect_count(url: str, prefix: str, step: str = "%") -> int:
+def _in_step_two(url: str, prefix: str, pid: int | None = None) -> set[str]:
+    """The workflows whose step two has had its side effect (in process ``pid``)."""
     with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM effects WHERE workflow_id LIKE %s AND step LIKE %s",
-            (f"{prefix}-%", step),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+        rows = conn.execute(
+            "SELECT DISTINCT workflow_id FROM effects WHERE step = 'step_two'"
+            " AND starts_with(workflow_id, %s) AND (%s::integer IS NULL OR pid = %s)",
+            (f"{prefix}-", pid, pid),
+        ).fetchall()
+    return {row[0] for row in rows}
 
 
-def _assert_each_step_ran_once_unless_in_flight(url: str, prefix: str) -> dict[str, int]:
-    """Every workflow's journal holds its three steps, and a step ran more
-    than once only if it was in flight when its run died: at most one step
-    per workflow (the next step waits for the last one's commit), at most
-    twice, and then the journal holds the later run's result (a step recorded
-    by a run is never run again). Returns how many workflows ran a step again."""
+def _results(handles: list[WorkflowHandle], seconds: float) -> list[object]:
+    """Every workflow's result, all within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    return [handle.result(timeout=max(0.1, deadline - time.monotonic())) for handle in handles]
+
+
+def _three_steps_output(i: int) -> dict[str, int]:
+    return {"a": i + 1, "b": (i + 1) * 2, "c": (i + 1) * 2 - 3}
+
+
+def _reruns(url: str, prefix: str) -> dict[str, int]:
+    """Checks every workflow of the load: its journal holds its three steps,
+    and a step ran more than once only if it was in flight when its run died,
+    so at most one step per workflow (the next step waits for the last one's
+    commit), at most twice, and then recorded by the later run (a step a run
+    recorded never runs again). Returns, for each workflow that ran a step
+    again, the attempt that recorded it."""
     with psycopg.connect(url) as conn:
         ran = conn.execute(
-            "SELECT workflow_id, step, count(*) FROM effects WHERE workflow_id LIKE %s"
+            "SELECT workflow_id, step, count(*) FROM effects WHERE starts_with(workflow_id, %s)"
             " GROUP BY workflow_id, step",
-            (f"{prefix}-%",),
+            (f"{prefix}-",),
         ).fetchall()
         journal = conn.execute(
-            "SELECT workflow_id, step_name, attempt FROM steps WHERE workflow_id LIKE %s",
-            (f"{prefix}-%",),
+            "SELECT workflow_id, step_name, attempt FROM steps WHERE starts_with(workflow_id, %s)",
+            (f"{prefix}-",),
         ).fetchall()
     counts: dict[str, dict[str, int]] = {}
     for workflow_id, step, count in ran:
@@ -399,33 +415,35 @@ def _assert_each_step_ran_once_unless_in_flight(url: str, prefix: str) -> dict[s
         assert len(twice) <= 1 and all(steps[s] == 2 for s in twice), (workflow_id, steps)
         for step in twice:
             again[workflow_id] = recorded_by[workflow_id, step]
+            assert again[workflow_id] > 1, (workflow_id, step, "recorded by its first run")
     return again
 
 
-def _expected(i: int) -> dict[str, int]:
-    return {"a": i + 1, "b": (i + 1) * 2, "c": (i + 1) * 2 - 3}
+def _attempts(url: str, workflow_ids: set[str]) -> set[int]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT attempt FROM workflows WHERE workflow_id = ANY(%s)",
+            (list(workflow_ids),),
+        ).fetchall()
+    return {row[0] for row in rows}
 
 
 def test_a_worker_killed_under_load_loses_no_workflow_and_reruns_only_steps_in_flight(
     server: ThreadServer, spawn_worker, effects_url: str
 ) -> None:
+    # Step two hangs once it has had its side effect: it is in flight, not recorded.
     first = spawn_worker(server.target, SLOTS=str(_SLOTS), HANG_IN="step_two")
     with Client(server.target) as client:
-        handles = _start_load(client, "load-worker")
-        # Every slot holds a workflow whose step two has had its effect, not its checkpoint.
-        wait_until(
-            lambda: _effect_count(effects_url, "load-worker", "step_two") >= _SLOTS,
-            60,
-            "every slot in step two",
-        )
+        handles = _load_in_step_two(client, effects_url, "load-worker")
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
         spawn_worker(server.target, SLOTS=str(_SLOTS))
-        results = [handle.result(timeout=90) for handle in handles]
-    assert results == [_expected(i) for i in range(_LOAD)]
-    again = _assert_each_step_ran_once_unless_in_flight(effects_url, "load-worker")
+        results = _results(handles, 90)
+    assert results == [_three_steps_output(i) for i in range(_LOAD)]
+    again = _reruns(effects_url, "load-worker")
     # Exactly the workflows the first worker held ran step two again, and
     # their second run (attempt 2) recorded it; the others ran once, whole.
+    assert set(again) == _in_step_two(effects_url, "load-worker", first.pid)
     assert len(again) == _SLOTS
     assert set(again.values()) == {2}
 
@@ -433,28 +451,22 @@ def test_a_worker_killed_under_load_loses_no_workflow_and_reruns_only_steps_in_f
 def test_a_server_killed_under_load_loses_no_workflow_and_reruns_no_step(
     server_process, spawn_worker, effects_url: str
 ) -> None:
+    # A lease longer than the outage: the worker keeps its workflows while it
+    # reconnects (with a 2 s lease, a slow restart could rightly take them back).
     port = _free_port()
-    first = server_process(port=port)
+    first = server_process(port=port, lease_seconds=15.0)
     spawn_worker(first.target, SLOTS=str(_SLOTS), SLOW_IN="step_two", SLOW_SECONDS="1")
     with Client(first.target) as client:
-        handles = _start_load(client, "load-server")
-        # Every slot holds a workflow inside step two, which ends while the server is down.
-        wait_until(
-            lambda: _effect_count(effects_url, "load-server", "step_two") >= _SLOTS,
-            60,
-            "every slot in step two",
-        )
+        handles = _load_in_step_two(client, effects_url, "load-server")
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(timeout=10)
-        server_process(port=port)
-        results = [handle.result(timeout=90) for handle in handles]
-    assert results == [_expected(i) for i in range(_LOAD)]
-    # The worker outlived the server: it kept its workflows (none was
-    # dispatched again) and sent their checkpoints to the new one, so no step
-    # had to run twice.
-    assert _assert_each_step_ran_once_unless_in_flight(effects_url, "load-server") == {}
-    with psycopg.connect(effects_url) as conn:
-        attempts = conn.execute(
-            "SELECT DISTINCT attempt FROM workflows WHERE workflow_id LIKE 'load-server-%'"
-        ).fetchall()
-    assert attempts == [(1,)]
+        held = _in_step_two(effects_url, "load-server")
+        time.sleep(1.5)  # the outage outlasts step two: its results wait in the worker
+        server_process(port=port, lease_seconds=15.0)
+        results = _results(handles, 90)
+    assert results == [_three_steps_output(i) for i in range(_LOAD)]
+    # The worker outlived the server: it kept the workflows it held (still
+    # their first attempt) and sent their checkpoints to the new one, so no
+    # step had to run twice.
+    assert _reruns(effects_url, "load-server") == {}
+    assert _attempts(effects_url, held) == {1}
