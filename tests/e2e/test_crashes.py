@@ -448,20 +448,31 @@ def test_a_worker_killed_under_load_loses_no_workflow_and_reruns_only_steps_in_f
     assert set(again.values()) == {2}
 
 
+@pytest.mark.parametrize(
+    ("step_seconds", "outage"),
+    [
+        # Step two ends while the server is down: its results wait in the
+        # worker and land on the new server.
+        pytest.param("1", 1.5, id="steps-end-during-the-outage"),
+        # Step two still runs when the worker reconnects: the worker says it
+        # runs those workflows, and the new server leaves them to it.
+        pytest.param("4", 0.0, id="steps-outlast-the-outage"),
+    ],
+)
 def test_a_server_killed_under_load_loses_no_workflow_and_reruns_no_step(
-    server_process, spawn_worker, effects_url: str
+    server_process, spawn_worker, effects_url: str, step_seconds: str, outage: float
 ) -> None:
     # A lease longer than the outage: the worker keeps its workflows while it
     # reconnects (with a 2 s lease, a slow restart could rightly take them back).
     port = _free_port()
     first = server_process(port=port, lease_seconds=15.0)
-    spawn_worker(first.target, SLOTS=str(_SLOTS), SLOW_IN="step_two", SLOW_SECONDS="1")
+    spawn_worker(first.target, SLOTS=str(_SLOTS), SLOW_IN="step_two", SLOW_SECONDS=step_seconds)
     with Client(first.target) as client:
         handles = _load_in_step_two(client, effects_url, "load-server")
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(timeout=10)
         held = _in_step_two(effects_url, "load-server")
-        time.sleep(1.5)  # the outage outlasts step two: its results wait in the worker
+        time.sleep(outage)  # how long no server runs
         server_process(port=port, lease_seconds=15.0)
         results = _results(handles, 90)
     assert results == [_three_steps_output(i) for i in range(_LOAD)]
