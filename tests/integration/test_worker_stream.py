@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import grpc
 import psycopg
@@ -111,6 +112,12 @@ class _Stream:
         self._requests.put(None)
         self._responses.cancel()
         self._channel.close()
+
+    def __enter__(self) -> _Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @pytest.fixture
@@ -533,30 +540,36 @@ def _tasks(database_url: str) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
-def _remote_calls(target: str, database_url: str, count: int) -> list[grpc.Future]:
+@contextmanager
+def _remote_calls(target: str, database_url: str, count: int) -> Iterator[None]:
     """``count`` workflows running under attempt 1 (``caller-<i>``), each
-    calling step ``resize`` remotely; returns the calls, held by the service
-    until the step is recorded."""
+    calling step ``resize`` remotely, for the block's length: the service holds
+    the calls until the step is recorded; what is left of them is cancelled
+    at the end."""
     for index in range(count):
         _start(target, f"caller-{index}")
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("UPDATE workflows SET status = 'PENDING', attempt = 1")
-    channel = grpc.insecure_channel(target)
-    calls = [
-        wk_grpc.WorkerServiceStub(channel).CallStep.future(
-            wk.CallStepRequest(
-                context=common.WorkflowContext(
-                    workflow_id=f"caller-{index}", function_id=1, attempt=1
+    with grpc.insecure_channel(target) as channel:
+        calls = [
+            wk_grpc.WorkerServiceStub(channel).CallStep.future(
+                wk.CallStepRequest(
+                    context=common.WorkflowContext(
+                        workflow_id=f"caller-{index}", function_id=1, attempt=1
+                    ),
+                    step_name="resize",
+                    input=common.Payload(json="[1]"),
                 ),
-                step_name="resize",
-                input=common.Payload(json="[1]"),
-            ),
-            timeout=30,
-        )
-        for index in range(count)
-    ]
-    wait_until(lambda: _tasks(database_url) == {"WAITING": count}, 20, "the calls' tasks")
-    return calls
+                timeout=30,
+            )
+            for index in range(count)
+        ]
+        try:
+            wait_until(lambda: _tasks(database_url) == {"WAITING": count}, 20, "the calls' tasks")
+            yield
+        finally:
+            for call in calls:
+                call.cancel()
 
 
 def _complete(target: str, task_id: str) -> None:
@@ -581,9 +594,12 @@ def test_a_worker_is_pushed_no_more_remote_steps_than_its_step_slots(
 ) -> None:
     # Five calls of a step the raw worker hosts with two step slots: two are
     # pushed; a slot granted back lets one more through, never a third at once.
-    calls = _remote_calls(patient_server.target, database_url, 5)
-    stream = _Stream(patient_server.target, "nobody_hosts_this", steps=("resize",), step_slots=2)
-    try:
+    with (
+        _remote_calls(patient_server.target, database_url, 5),
+        _Stream(
+            patient_server.target, "nobody_hosts_this", steps=("resize",), step_slots=2
+        ) as stream,
+    ):
         first = [stream.next_run_step() for _ in range(2)]
         assert _tasks(database_url) == {"RUNNING": 2, "WAITING": 3}
         _complete(patient_server.target, first[0].task_id)
@@ -591,18 +607,17 @@ def test_a_worker_is_pushed_no_more_remote_steps_than_its_step_slots(
         third = stream.next_run_step()
         assert third.task_id not in {run.task_id for run in first}
         assert _tasks(database_url) == {"RUNNING": 2, "WAITING": 2}
-    finally:
-        stream.close()
-        for call in calls:
-            call.cancel()
 
 
 def test_a_remote_step_whose_caller_was_cancelled_meanwhile_is_not_run_again(
     patient_server: ThreadServer, database_url: str
 ) -> None:
-    calls = _remote_calls(patient_server.target, database_url, 1)
-    stream = _Stream(patient_server.target, "nobody_hosts_this", steps=("resize",), step_slots=1)
-    try:
+    with (
+        _remote_calls(patient_server.target, database_url, 1),
+        _Stream(
+            patient_server.target, "nobody_hosts_this", steps=("resize",), step_slots=1
+        ) as stream,
+    ):
         pushed = stream.next_run_step()
         with grpc.insecure_channel(patient_server.target) as channel:
             wf_grpc.WorkflowServiceStub(channel).CancelWorkflow(
@@ -613,35 +628,25 @@ def test_a_remote_step_whose_caller_was_cancelled_meanwhile_is_not_run_again(
         with psycopg.connect(database_url) as conn:
             recorded = conn.execute("SELECT count(*) FROM steps").fetchone()
         assert recorded == (0,)
-    finally:
-        stream.close()
-        for call in calls:
-            call.cancel()
 
 
 def test_a_remote_step_lost_with_a_broken_stream_is_pushed_again_when_its_worker_reconnects(
     patient_server: ThreadServer, database_url: str
 ) -> None:
-    calls = _remote_calls(patient_server.target, database_url, 1)
     target = patient_server.target
-    try:
-        first = _Stream(target, "nobody_hosts_this", steps=("resize",), step_slots=1)
-        pushed = first.next_run_step()
-        first.close()  # before the worker ran it
+    with _remote_calls(target, database_url, 1):
+        # Closed before the worker ran it.
+        with _Stream(target, "nobody_hosts_this", steps=("resize",), step_slots=1) as first:
+            pushed = first.next_run_step()
         # Back without it: it was lost with the stream, so it comes again.
-        second = _Stream(target, "nobody_hosts_this", steps=("resize",), step_slots=1)
-        assert second.next_run_step().task_id == pushed.task_id
-        second.close()
+        with _Stream(target, "nobody_hosts_this", steps=("resize",), step_slots=1) as second:
+            assert second.next_run_step().task_id == pushed.task_id
         # Back while running it: it stays with the worker.
-        third = _Stream(
+        with _Stream(
             target, "nobody_hosts_this", steps=("resize",), step_slots=0,
             running_steps=(pushed.task_id,),
-        )  # fmt: skip
-        assert _tasks(database_url) == {"RUNNING": 1}
-        third.close()
-    finally:
-        for call in calls:
-            call.cancel()
+        ):  # fmt: skip
+            assert _tasks(database_url) == {"RUNNING": 1}
 
 
 def test_a_message_that_does_not_parse_after_registering_ends_the_stream_as_invalid_argument(

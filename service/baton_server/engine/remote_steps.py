@@ -27,7 +27,6 @@ from baton_server.engine.sessions import RunRemoteStep, Sessions
 from baton_server.engine.waiters import StatusWaiters, pause, wait_event
 from baton_server.store import messages, remote_steps, steps, streams
 from baton_server.store.models import Failure, Payload, Step
-from baton_server.store.steps import NewStep
 
 log = logging.getLogger("baton.remote_steps")
 
@@ -118,17 +117,9 @@ class RemoteSteps:
             found = await remote_steps.take(tx, task)
             if found is None:
                 return  # recorded before: a retried CompleteStep
+            caller = Caller(found.workflow_id, found.function_id, found.attempt)
             step = await steps.record(
-                tx,
-                NewStep(
-                    workflow_id=found.workflow_id,
-                    function_id=found.function_id,
-                    attempt=found.attempt,
-                    step_name=found.step_name,
-                    output=output,
-                    error=error,
-                    started_at=None,
-                ),
+                tx, journal.new_step(caller, found.step_name, output=output, error=error)
             )
             await remote_steps.delete(tx, task)
             if step is not None:
