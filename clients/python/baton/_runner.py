@@ -556,10 +556,11 @@ async def _drain_queue(
 
     What queued up while the previous message was being written leaves
     together: its checkpoints in as few messages as fit `_BATCH_BYTES`, its
-    slot grants (workflow and step slots) as one grant, anything else as it came. The grant rides in
-    the last checkpoint batch when there is one and the service takes it
-    there (``slots_with_checkpoints()``): a workflow's end is then one
-    message, its last step, its completion and its slot.
+    slot grants (workflow and step slots) as one grant, anything else as it
+    came. The workflow slots ride in the last checkpoint batch when there is
+    one and the service takes them there (``slots_with_checkpoints()``): a
+    workflow's end is then one message, its last step, its completion and its
+    slot.
     """
     while True:
         message = await outbox.get()

@@ -111,8 +111,6 @@ async def run_step_from_loop(
     event loop."""
     if definition.is_async:
         return await run_step_async(definition, args, kwargs, check)
-    if executor is None:
-        return await asyncio.to_thread(run_step_sync, definition, args, kwargs, check)
     call = functools.partial(run_step_sync, definition, args, kwargs, check)
-    context = contextvars.copy_context()  # as asyncio.to_thread does
+    context = contextvars.copy_context()  # as asyncio.to_thread does, on its executor (None)
     return await asyncio.get_running_loop().run_in_executor(executor, context.run, call)
