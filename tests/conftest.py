@@ -17,10 +17,11 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -32,6 +33,8 @@ from baton_server.config import Config
 from baton_server.migrate import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
 TEMPLATE = f"baton_test_template_{os.getpid()}"
 
 
@@ -109,8 +112,12 @@ class ThreadServer:
     def target(self) -> str:
         return f"127.0.0.1:{self.running.port}"
 
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        """Runs ``coroutine`` on the server's loop and waits for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=timeout)
+
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.running.stop(), self.loop).result(timeout=30)
+        self.call(self.running.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
 

@@ -5,9 +5,12 @@ checkpoints that arrive together are group-committed."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import queue
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import grpc
 import psycopg
@@ -20,6 +23,7 @@ from baton._proto.baton.v1 import worker_service_pb2 as wk
 from baton._proto.baton.v1 import worker_service_pb2_grpc as wk_grpc
 from baton._proto.baton.v1 import workflow_service_pb2 as wf
 from baton._proto.baton.v1 import workflow_service_pb2_grpc as wf_grpc
+from baton_server.servicers.worker import WorkerService
 from tests.conftest import ThreadServer, server_config, start_thread_server, wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -529,6 +533,62 @@ def test_a_dispatch_batch_stays_within_half_the_message_limit(database_url: str)
         small.stop()
     assert len(dispatched) == count
     assert len(sizes) > 1 and max(sizes) <= 32 * 1024 + 64
+
+
+def test_a_dispatch_taken_for_the_next_message_goes_back_when_the_stream_ends_first(
+    database_url: str,
+) -> None:
+    """Two dispatches too large to share a message: the stream sends the first
+    and holds the second for its next message. The stream ends before that
+    message: the second workflow is given back at once (another worker gets
+    it), like a dispatch still queued, not held until its lease runs out.
+
+    The stream's handler is driven on the server's loop, as grpc drives it:
+    over a socket, when a stream breaks between two messages cannot be chosen.
+    """
+    small = start_thread_server(
+        server_config(
+            database_url,
+            lease_seconds=60,  # outlasts the test: only the give-back frees it
+            max_message_bytes=48 * 1024,  # dispatches of up to 24 KiB together
+            max_payload_bytes=16 * 1024,
+        )
+    )
+    register = wk.ConnectRequest(
+        register=wk.RegisterWorker(
+            worker_id="held-worker",
+            workflows=[wk.WorkflowRegistration(name="checkout")],
+            workflow_slots=2,
+            dispatch_batches=True,
+        )
+    )
+
+    async def requests() -> AsyncIterator[wk.ConnectRequest]:
+        yield register
+        await asyncio.Event().wait()  # the worker says nothing more
+
+    async def open_stream() -> AsyncGenerator[wk.ConnectResponse, None]:
+        service = WorkerService(small.running.engine, small.running.config)
+        responses = service.Connect(requests(), None)
+        assert (await anext(responses)).HasField("registered")
+        return cast(AsyncGenerator[wk.ConnectResponse, None], responses)
+
+    responses = small.call(open_stream())
+    try:
+        big = common.Payload(json=json.dumps(["x" * 15_000]))
+        for workflow_id in ("sent", "taken"):  # each goes straight to the worker
+            assert _start(small.target, workflow_id, input=big).workflow.attempt == 1
+        first = small.call(anext(responses))
+        assert first.dispatch.workflow_id == "sent"  # alone: "taken" did not fit
+        small.call(responses.aclose())  # the stream ends before its next message
+        with Client(small.target) as client:
+            assert client.get_workflow("sent").status is WorkflowStatus.PENDING  # as sent
+            assert client.get_workflow("taken").status is WorkflowStatus.ENQUEUED
+        with _Stream(small.target, "checkout") as other:
+            assert other.next().dispatch.workflow_id == "taken"
+    finally:
+        small.call(responses.aclose())  # nothing left to do when closed above
+        small.stop()
 
 
 def _tasks(database_url: str) -> dict[str, int]:

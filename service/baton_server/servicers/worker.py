@@ -88,6 +88,7 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             running_steps=running_steps,
         )
         reader = asyncio.create_task(self._read(incoming, session))
+        carried: list[Outgoing | None] = []  # taken from the outbox, not sent yet
         try:
             yield pb.ConnectResponse(
                 registered=pb.Registered(
@@ -103,7 +104,6 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
             # Half the message limit: what is ready together goes together, but
             # a batch never outgrows what the worker may receive.
             budget = self._config.max_message_bytes // 2
-            carried: list[Outgoing | None] = []  # taken from the outbox, not sent yet
             while True:
                 item = carried.pop() if carried else await session.outbox.get()
                 if isinstance(item, Reply):
@@ -138,6 +138,11 @@ class WorkerService(pb_grpc.WorkerServiceServicer):
                     yield pb.ConnectResponse(dispatch=_dispatch_out(item))
         finally:
             reader.cancel()
+            # What was taken but never sent goes back with what is still queued:
+            # a dispatch in it is given back at once, not held until the lease ends.
+            for item in carried:
+                if item is not None:
+                    session.outbox.put_nowait(item)
             await self._engine.close_session(session)
 
     def _registration(
