@@ -1,10 +1,10 @@
 -- cancel_workflows --
--- Cancels the unfinished workflows among %(workflow_ids)s (and, with %(include_children)s, among their descendants); returns each with the worker that ran it.
+-- Cancels the unfinished workflows among the ids given (and, with include_children, among their descendants); returns each with the worker that ran it.
 -- FOR NO KEY UPDATE (the UPDATE's own lock) lets a foreign key's KEY SHARE
 -- through: a child whose Send inserts into its parent's inbox, holding its own
 -- row, does not wait on the parent while the cancel waits on the child.
 WITH RECURSIVE tree AS (
-    SELECT workflow_id FROM workflows WHERE workflow_id = ANY(%(workflow_ids)s::text[])
+    SELECT workflow_id FROM workflows WHERE workflow_id = ANY(%(workflow_ids)b::text[])
     UNION
     SELECT w.workflow_id FROM workflows w JOIN tree ON w.parent_workflow_id = tree.workflow_id
     WHERE %(include_children)s::boolean
@@ -24,7 +24,7 @@ RETURNING w.workflow_id, w.workflow_name, target.owner_worker_id
 -- notify_cancel --
 -- Tells whichever replica holds each worker's stream to push a cancel to it.
 SELECT pg_notify('baton_cancel', json_build_object('worker_id', owner, 'workflow_id', wid)::text)
-FROM unnest(%(workflow_ids)s::text[], %(worker_ids)s::text[]) AS t (wid, owner)
+FROM unnest(%(workflow_ids)b::text[], %(worker_ids)b::text[]) AS t (wid, owner)
 
 -- expire_deadlines --
 -- Takes up to %(limit)s unfinished workflows whose deadline has passed; locked rows are another replica's.
@@ -116,7 +116,7 @@ SELECT max(completed_at) AS cutoff FROM steps
 WHERE workflow_id = %(workflow_id)s AND function_id < %(start_step)s
 
 -- workflow_tree --
--- A workflow and (with %(include_children)s) all its descendants, locked, with their statuses.
+-- A workflow and (with include_children) all its descendants, locked, with their statuses.
 WITH RECURSIVE tree AS (
     SELECT workflow_id FROM workflows WHERE workflow_id = %(workflow_id)s
     UNION
@@ -128,9 +128,9 @@ ORDER BY w.workflow_id
 FOR UPDATE OF w
 
 -- delete_finished --
--- Deletes those of %(workflow_ids)s that are finished, with their rows (foreign keys cascade).
+-- Deletes those of the ids given that are finished, with their rows (foreign keys cascade).
 DELETE FROM workflows
-WHERE workflow_id = ANY(%(workflow_ids)s::text[])
+WHERE workflow_id = ANY(%(workflow_ids)b::text[])
   AND status IN ('SUCCESS', 'ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')
 
 -- delete_expired --

@@ -48,12 +48,12 @@ RETURNING q.name
 
 -- declare_queues --
 -- Creates, with no limits, the queues a worker serves that do not exist yet.
-INSERT INTO queues (name) SELECT unnest(%(names)s::text[])
+INSERT INTO queues (name) SELECT unnest(%(names)b::text[])
 ON CONFLICT (name) DO NOTHING
 
 -- get_queues --
 -- The configurations of several queues.
-SELECT * FROM queues WHERE name = ANY(%(names)s::text[])
+SELECT * FROM queues WHERE name = ANY(%(names)b::text[])
 
 -- lock_queue --
 -- Locks a queue's row for this claim transaction: claims of it are serialized.

@@ -12,11 +12,11 @@ SELECT i.workflow_id, i.workflow_name, 'ENQUEUED', i.input_encoding, i.input, i.
        i.start_at, i.queue_timeout * interval '1 second', i.deadline, i.parent_workflow_id,
        i.trace_carrier
 FROM unnest(
-    %(workflow_ids)s::text[], %(workflow_names)s::text[], %(input_encodings)s::text[],
-    %(inputs)s::bytea[], %(queues)s::text[], %(app_versions)s::text[],
-    %(max_attempts)s::integer[], %(deduplication_ids)s::text[], %(priorities)s::integer[],
-    %(partition_keys)s::text[], %(start_ats)s::timestamptz[], %(queue_timeouts)s::float8[],
-    %(deadlines)s::timestamptz[], %(parent_workflow_ids)s::text[], %(trace_carriers)s::jsonb[]
+    %(workflow_ids)b::text[], %(workflow_names)b::text[], %(input_encodings)b::text[],
+    %(inputs)b::bytea[], %(queues)b::text[], %(app_versions)b::text[],
+    %(max_attempts)b::integer[], %(deduplication_ids)b::text[], %(priorities)b::integer[],
+    %(partition_keys)b::text[], %(start_ats)b::timestamptz[], %(queue_timeouts)b::float8[],
+    %(deadlines)b::timestamptz[], %(parent_workflow_ids)b::text[], %(trace_carriers)b::jsonb[]
 ) WITH ORDINALITY AS i(
     workflow_id, workflow_name, input_encoding, input, queue, app_version, max_attempts,
     deduplication_id, priority, partition_key, start_at, queue_timeout, deadline,
@@ -59,6 +59,6 @@ RETURNING *
 -- The in-flight workflows holding some (queue, deduplication id) pairs.
 SELECT w.queue, w.deduplication_id, w.workflow_id
 FROM workflows w
-JOIN unnest(%(queues)s::text[], %(deduplication_ids)s::text[]) AS d(queue, deduplication_id)
+JOIN unnest(%(queues)b::text[], %(deduplication_ids)b::text[]) AS d(queue, deduplication_id)
   ON w.queue = d.queue AND w.deduplication_id = d.deduplication_id
 WHERE w.status IN ('ENQUEUED', 'PENDING')

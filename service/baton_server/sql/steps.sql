@@ -38,14 +38,14 @@ SELECT * FROM steps WHERE workflow_id = ANY(%(workflow_ids)s) ORDER BY workflow_
 -- recorded before (record_step tells which).
 WITH new AS (
     SELECT * FROM unnest(
-        %(workflow_ids)s::text[], %(function_ids)s::integer[], %(step_names)s::text[],
-        %(output_encodings)s::text[], %(outputs)s::bytea[], %(errors)s::jsonb[],
-        %(attempts)s::integer[], %(started_ats)s::timestamptz[])
+        %(workflow_ids)b::text[], %(function_ids)b::integer[], %(step_names)b::text[],
+        %(output_encodings)b::text[], %(outputs)b::bytea[], %(errors)b::jsonb[],
+        %(attempts)b::integer[], %(started_ats)b::timestamptz[])
         AS n (workflow_id, function_id, step_name, output_encoding, output, error, attempt,
               started_at)
 ), owner AS (
     SELECT workflow_id, attempt FROM workflows
-    WHERE workflow_id = ANY(%(workflow_ids)s::text[]) AND status = 'PENDING'
+    WHERE workflow_id = ANY(%(workflow_ids)b::text[]) AND status = 'PENDING'
     FOR SHARE
 )
 INSERT INTO steps (

@@ -34,17 +34,17 @@ SELECT * FROM workflows WHERE workflow_id = %(workflow_id)s
 
 -- get_workflows --
 -- Several workflows by id.
-SELECT * FROM workflows WHERE workflow_id = ANY(%(workflow_ids)s::text[])
+SELECT * FROM workflows WHERE workflow_id = ANY(%(workflow_ids)b::text[])
 
 -- existing_workflow_ids --
 -- Which of several ids name a workflow (no row is loaded).
-SELECT workflow_id FROM workflows WHERE workflow_id = ANY(%(workflow_ids)s::text[])
+SELECT workflow_id FROM workflows WHERE workflow_id = ANY(%(workflow_ids)b::text[])
 
 -- finished_workflows --
 -- Those of several workflows that have finished, whole (running ones are not
 -- loaded: inputs can be large).
 SELECT * FROM workflows
-WHERE workflow_id = ANY(%(workflow_ids)s::text[])
+WHERE workflow_id = ANY(%(workflow_ids)b::text[])
   AND status IN ('SUCCESS', 'ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')
 
 -- lock_workflow --
@@ -153,7 +153,7 @@ SELECT EXISTS (
 -- list_workflows_newest --
 -- A page of workflows, newest first, after the keyset cursor.
 SELECT * FROM workflows
-WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
+WHERE (%(statuses)b::text[] IS NULL OR status = ANY(%(statuses)b::text[]))
   AND (%(workflow_name)s::text IS NULL OR workflow_name = %(workflow_name)s::text)
   AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(app_version)s::text IS NULL OR app_version = %(app_version)s::text)
@@ -171,7 +171,7 @@ LIMIT %(limit)s
 -- list_workflows_oldest --
 -- A page of workflows, oldest first, after the keyset cursor.
 SELECT * FROM workflows
-WHERE (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
+WHERE (%(statuses)b::text[] IS NULL OR status = ANY(%(statuses)b::text[]))
   AND (%(workflow_name)s::text IS NULL OR workflow_name = %(workflow_name)s::text)
   AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
   AND (%(app_version)s::text IS NULL OR app_version = %(app_version)s::text)
@@ -188,7 +188,7 @@ LIMIT %(limit)s
 
 -- notify_statuses --
 -- Wakes the awaiters of several workflows at once.
-SELECT pg_notify('baton_status', workflow_id) FROM unnest(%(workflow_ids)s::text[]) AS workflow_id
+SELECT pg_notify('baton_status', workflow_id) FROM unnest(%(workflow_ids)b::text[]) AS workflow_id
 
 -- release_not_running --
 -- Enqueues again the PENDING workflows owned by a (re)registering worker that it
@@ -198,7 +198,7 @@ SET status = 'ENQUEUED', owner_worker_id = NULL, updated_at = now()
 WHERE status = 'PENDING'
   AND owner_worker_id = %(worker_id)s
   AND (workflow_id, attempt) NOT IN (
-      SELECT * FROM unnest(%(running_ids)s::text[], %(running_attempts)s::integer[]))
+      SELECT * FROM unnest(%(running_ids)b::text[], %(running_attempts)b::integer[]))
 RETURNING workflow_id, workflow_name
 
 -- complete_workflows --
@@ -212,9 +212,9 @@ UPDATE workflows w
 SET status = c.status, output_encoding = c.output_encoding, output = c.output,
     error = c.error, owner_worker_id = NULL, completed_at = now(), updated_at = now()
 FROM unnest(
-    %(workflow_ids)s::text[], %(attempts)s::integer[], %(statuses)s::text[],
-    %(output_encodings)s::text[], %(outputs)s::bytea[], %(errors)s::jsonb[],
-    %(follows)s::integer[])
+    %(workflow_ids)b::text[], %(attempts)b::integer[], %(statuses)b::text[],
+    %(output_encodings)b::text[], %(outputs)b::bytea[], %(errors)b::jsonb[],
+    %(follows)b::integer[])
     AS c (workflow_id, attempt, status, output_encoding, output, error, follows)
 WHERE w.workflow_id = c.workflow_id AND w.status = 'PENDING' AND w.attempt = c.attempt
   AND (c.follows = 0 OR EXISTS (
