@@ -1,7 +1,7 @@
 """Baton side by side with DBOS and Temporal, in one run, on loopback.
 
     .venv/bin/pip install -e '.[bench]'
-    .venv/bin/python bench/compare.py [--quick] [--engines baton,dbos,temporal-local,temporal]
+    .venv/bin/python bench/compare.py [--quick] [--engines baton,bare,dbos,temporal-local,temporal]
 
 Workloads (the performance issue's):
 
@@ -13,7 +13,7 @@ Workloads (the performance issue's):
   Temporal's is ``async`` by nature, DBOS's a plain function).
 - W2: N workflows of 3 no-op steps started at once, then awaited; workflows
   per second. Baton: started with `Client.start_workflows` (batches of 1,000)
-  and awaited with `Client.as_completed` (one stream per 1,000), rate up to the
+  and awaited with one `Client.as_completed` (one stream per 10,000), rate up to the
   latest end time the workflows recorded. DBOS (in-process) and Temporal
   (no batch start): started one by one, rate up to the last result.
 - W3: N one-step tasks put on a queue (Baton: `Client.start_workflows` batches
@@ -30,6 +30,10 @@ Engines, each in a process of its own (``engine_*.py``) with a time limit, its
 children killed and its database dropped however it ends:
 
 - ``baton``: ``baton serve`` + one worker process (``noop_app.py``) + sync Client.
+- ``bare``: W1 only, on W1's bare shape (``floor.py``, see ``engine_bare.py``):
+  the same processes and messages with nothing of Baton in them, so that
+  Baton/bare tells how far Baton's W1 is above what its shape costs here, in
+  the same minutes.
 - ``dbos``: DBOS Transact in-process, on its own Postgres database; its queue
   polls every 1 s (the default).
 - ``temporal-local`` / ``temporal``: the ``temporal server start-dev`` binary of
@@ -45,6 +49,11 @@ CPU rows: CPU seconds of each side over all its workloads (server = the Baton
 server / the Temporal server; workers = the Baton worker / the DBOS process,
 client included / the Temporal worker + client process), and CPU ms per W2
 workflow. Postgres' own CPU is not counted for anyone.
+
+Below the table: the load average before and after, and the share of CPU time
+the hypervisor gave to other guests (steal) while each engine ran. On a shared
+host the same build's figures move by a third between runs; read a table with
+its steal, and compare two builds in alternating runs of the same minutes.
 """
 
 from __future__ import annotations
@@ -58,12 +67,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import psutil
 from common import HERE, Settings, fresh_database, kill_group
 from table import render
 
 ENGINES = {
     "baton": ("engine_baton.py", ""),
+    "bare": ("engine_bare.py", ""),
     "dbos": ("engine_dbos.py", ""),
     "temporal-local": ("engine_temporal.py", "local"),
     "temporal": ("engine_temporal.py", "remote"),
@@ -128,14 +140,30 @@ def main() -> None:
         parser.error(f"unknown engines: {', '.join(sorted(unknown))}")
 
     results: dict[str, dict[str, object]] = {}
+    stolen: dict[str, float] = {}
     load = "/".join(f"{x:.1f}" for x in os.getloadavg())
     for engine in engines:
         with fresh_database(args.database_url, engine) as url:
             engine_settings = dataclasses.replace(settings, database_url=url)
+            before = psutil.cpu_times()
             results[engine] = run_engine(engine, engine_settings, args.engine_limit)
+            stolen[engine] = steal_share(before, psutil.cpu_times())
     print(render(settings, results))
     after = "/".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nLoad average (1/5/15 min) before: {load}; after: {after}")
+    shares = ", ".join(f"{engine} {share:.0%}" for engine, share in stolen.items())
+    print(f"CPU time the host took from this machine (steal) while each engine ran: {shares}")
+
+
+def steal_share(before: Any, after: Any) -> float:
+    """Of the CPU time that passed between two ``psutil.cpu_times()``, the share
+    the hypervisor gave to others (0 where the kernel does not count it). On a
+    shared host this is what makes two runs of one build differ."""
+    # Linux counts guest time inside user time too: leave it out of the sum.
+    fields = [f for f in after._fields if f not in ("guest", "guest_nice")]
+    elapsed = sum(getattr(after, f) - getattr(before, f) for f in fields)
+    steal = getattr(after, "steal", 0.0) - getattr(before, "steal", 0.0)
+    return steal / elapsed if elapsed > 0 else 0.0
 
 
 if __name__ == "__main__":

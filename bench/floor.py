@@ -252,6 +252,25 @@ class Worker:
 def run_case(
     label: str, url: str | None, n: int, *, on_loop: bool = False, start_waits: bool = False
 ) -> list[str]:
+    """One row of the table: ``label``, p50 and p99 (ms), server and worker CPU
+    ms per workflow."""
+    millis, used = time_case(url, n, on_loop=on_loop, start_waits=start_waits)
+    return [
+        label,
+        f"{percentile(millis, 0.5):.2f}",
+        f"{percentile(millis, 0.99):.2f}",
+        f"{used['server']:.2f}",
+        f"{used['worker']:.2f}",
+    ]
+
+
+def time_case(
+    url: str | None, n: int, *, on_loop: bool = False, start_waits: bool = False
+) -> tuple[list[float], dict[str, float]]:
+    """Starts the bare server (with five commits per workflow on ``url``; none
+    without) and worker, runs ``n`` workflows one at a time after a warm-up;
+    the milliseconds of each, and the CPU ms per workflow of ``server`` and
+    ``worker``."""
     me = [sys.executable, __file__]
     server = subprocess.Popen(
         [*me, "server", url or ""], stdout=subprocess.PIPE, text=True
@@ -289,13 +308,7 @@ def run_case(
                 one(i)
                 millis.append((time.perf_counter() - began) * 1000)
             used = {k: (sum(p.cpu_times()[:2]) - cpu[k]) * 1000 / n for k, p in procs.items()}
-        return [
-            label,
-            f"{percentile(millis, 0.5):.2f}",
-            f"{percentile(millis, 0.99):.2f}",
-            f"{used['server']:.2f}",
-            f"{used['worker']:.2f}",
-        ]
+        return millis, used
     finally:
         for proc in (worker, server):
             if proc is not None:

@@ -21,6 +21,7 @@ from common import (
 
 TITLES = {
     "baton": "Baton",
+    "bare": "W1's bare shape",
     "dbos": "DBOS",
     "temporal-local": "Temporal (local act.)",
     "temporal": "Temporal (activities)",
