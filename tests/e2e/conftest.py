@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -77,6 +78,16 @@ def spawn_worker(
         if process.poll() is None:
             os.kill(process.pid, 9)
         process.wait(timeout=10)
+
+
+def most_at_once(intervals: list[tuple[datetime, datetime]]) -> int:
+    """The most intervals overlapping at one instant (an end before a start at a tie)."""
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    running = most = 0
+    for _, change in events:
+        running += change
+        most = max(most, running)
+    return most
 
 
 def log_of(tmp_path: Path, process: subprocess.Popen[bytes]) -> str:

@@ -24,7 +24,7 @@ from baton import (
     WorkflowStatus,
 )
 from tests.conftest import ThreadServer, server_config, start_thread_server, worker_in_thread
-from tests.e2e.conftest import QUEUE_APP, wait_until
+from tests.e2e.conftest import QUEUE_APP, most_at_once, wait_until
 
 
 @pytest.fixture
@@ -50,16 +50,6 @@ def _runs(url: str) -> list[tuple[str, str, int, datetime, datetime | None]]:
         ).fetchall()
 
 
-def _most_at_once(intervals: list[tuple[datetime, datetime]]) -> int:
-    """The most intervals overlapping at one instant (an end before a start at a tie)."""
-    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
-    running = most = 0
-    for _, change in events:
-        running += change
-        most = max(most, running)
-    return most
-
-
 def _finish(client: Client, ids: list[str], timeout: float = 90) -> None:
     for workflow_id in ids:
         assert client.retrieve_workflow(workflow_id).result(timeout=timeout) is not None
@@ -77,7 +67,7 @@ def test_global_concurrency_holds_across_replicas_and_workers(
     _finish(client, [h.workflow_id for h in handles])  # type: ignore[union-attr]
     runs = _runs(effects_url)
     assert len(runs) == 30
-    most = _most_at_once([(start, end) for _, _, _, start, end in runs if end])
+    most = most_at_once([(start, end) for _, _, _, start, end in runs if end])
     assert most <= 3
     assert most >= 2  # the budget is used, not just respected
     assert len({pid for _, _, pid, _, _ in runs}) >= 2
@@ -113,7 +103,7 @@ def test_a_workflow_fans_out_children_on_a_queue_and_gathers_them_across_a_worke
     # A child killed mid-run ran again; its last run stands (`timed` stamps the
     # end on every run of its id, so an earlier one would look long).
     last = {workflow_id: (start, end) for workflow_id, _, _, start, end in runs}
-    assert _most_at_once([(start, end) for start, end in last.values() if end]) <= 2
+    assert most_at_once([(start, end) for start, end in last.values() if end]) <= 2
 
 
 def test_worker_concurrency_holds_per_worker(
@@ -132,8 +122,8 @@ def test_worker_concurrency_holds_per_worker(
     assert len(pids) == 3
     for pid in pids:
         mine = [(start, end) for _, _, p, start, end in runs if p == pid and end]
-        assert _most_at_once(mine) == 1
-    assert _most_at_once([(s, e) for _, _, _, s, e in runs if e]) >= 2
+        assert most_at_once(mine) == 1
+    assert most_at_once([(s, e) for _, _, _, s, e in runs if e]) >= 2
 
 
 def test_partition_concurrency_one_serializes_each_key(
@@ -152,8 +142,8 @@ def test_partition_concurrency_one_serializes_each_key(
     runs = _runs(effects_url)
     assert len(runs) == 18
     for tenant in ("acme", "globex", "initech"):
-        assert _most_at_once([(s, e) for _, t, _, s, e in runs if t == tenant and e]) == 1
-    assert _most_at_once([(s, e) for _, _, _, s, e in runs if e]) >= 2  # keys run side by side
+        assert most_at_once([(s, e) for _, t, _, s, e in runs if t == tenant and e]) == 1
+    assert most_at_once([(s, e) for _, _, _, s, e in runs if e]) >= 2  # keys run side by side
 
 
 def test_rate_limit_allows_at_most_10_starts_in_any_2_second_window(
