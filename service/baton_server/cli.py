@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from baton import BatonError
+from baton._worker import fastest_loop
 from baton_server import __version__, cli_ops, logs
 from baton_server.cli_connect import UsageError
 from baton_server.cli_output import fail
@@ -113,7 +114,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"baton: serving on port {port}", flush=True)
 
         try:
-            asyncio.run(serve(config, on_ready=ready))
+            # uvloop where installed: every RPC and query of the replica runs
+            # through this loop, and uvloop's costs 5-13 % less server CPU under
+            # load than asyncio's own (bench/RESULTS.md, fifteenth session).
+            with asyncio.Runner(loop_factory=fastest_loop()) as runner:
+                runner.run(serve(config, on_ready=ready))
         except StartupError as exc:
             print(f"baton serve: {exc}", file=sys.stderr)
             return 2

@@ -327,7 +327,7 @@ class Worker:
             logging.basicConfig(
                 level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
             )
-        with asyncio.Runner(loop_factory=_fastest_loop()) as runner:
+        with asyncio.Runner(loop_factory=fastest_loop()) as runner:
             runner.run(self._serve_until_signalled())
 
     async def _serve_until_signalled(self) -> None:
@@ -399,7 +399,7 @@ class Worker:
         return self._runner
 
 
-def _fastest_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def fastest_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's event loop factory where it is installed; else ``None`` (asyncio's own)."""
     try:
         import uvloop
