@@ -412,7 +412,13 @@ def _answers_out(checkpointed: list[pb.Checkpointed]) -> pb.ConnectResponse:
 
 def _step_answer(checkpoint_id: int, result: tuple[Step, bool]) -> pb.Checkpointed:
     step, already = result
-    response = pb.RecordStepResponse(step=convert.step_out(step), already_recorded=already)
+    # The worker's own step is not echoed back: it holds what it sent, and a
+    # large output would cross the wire twice (see Checkpointed.record_step).
+    response = (
+        pb.RecordStepResponse(step=convert.step_out(step), already_recorded=True)
+        if already
+        else pb.RecordStepResponse()
+    )
     return pb.Checkpointed(id=checkpoint_id, record_step=response)
 
 
