@@ -1,11 +1,17 @@
 """The server's status waiters: one watch over many workflows names what changed,
-and a wake-up that may have lost news asks for everything to be looked at."""
+and a wake-up that may have lost news asks for everything to be looked at. The
+dispatcher's wake-up timer keeps the earliest time asked of it, on asyncio's
+loop and on uvloop (which `baton serve` runs)."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+from collections.abc import Callable
 
-from baton_server.engine.waiters import StatusWaiters
+import pytest
+import uvloop
+
+from baton_server.engine.waiters import StatusWaiters, WakeUp
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -102,3 +108,43 @@ def test_a_wake_up_that_names_a_queue_skips_the_claim_of_plain_workflows() -> No
     Engine._on_notify(fake, "baton_enqueued", "checkout")  # type: ignore[arg-type]
     Engine._on_notify(fake, "baton_enqueued", "queue:like:name")  # type: ignore[arg-type]
     assert fake._dispatcher.woken == [False, True, True]
+
+
+LOOPS = [pytest.param(None, id="asyncio"), pytest.param(uvloop.new_event_loop, id="uvloop")]
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_a_wake_up_fires_at_the_earliest_time_asked_even_one_already_past(
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None,
+) -> None:
+    async def scenario() -> list[str]:
+        loop = asyncio.get_running_loop()
+        fired: list[str] = []
+        woke = asyncio.Event()
+        now = loop.time()
+
+        def callback() -> None:
+            fired.append("soon" if loop.time() < now + 30 else "late")
+            woke.set()
+
+        timer = WakeUp(callback)
+        timer.at(now + 60)
+        timer.at(now + 0.01)  # earlier: replaces the first
+        timer.at(now + 45)  # later: the earlier one stays
+        async with asyncio.timeout(5):
+            await woke.wait()
+        woke.clear()
+        # A time already past: uvloop's call_at then gives a plain Handle,
+        # without when(); asking again while it is pending keeps it.
+        timer.at(now - 1)
+        timer.at(now - 1)
+        timer.at(now + 60)
+        async with asyncio.timeout(5):
+            await woke.wait()
+        timer.at(now + 60)
+        timer.cancel()
+        await asyncio.sleep(0)
+        return fired
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        assert runner.run(scenario()) == ["soon", "soon"]

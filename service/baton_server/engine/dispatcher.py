@@ -28,7 +28,7 @@ from baton_server.config import Config
 from baton_server.connector import Connector, DatabaseUnavailable
 from baton_server.engine.queues import Queues
 from baton_server.engine.sessions import Dispatch, Sessions, WorkerSession
-from baton_server.engine.waiters import pause, wait_event
+from baton_server.engine.waiters import WakeUp, pause, wait_event
 from baton_server.metrics import Metrics
 from baton_server.store import steps, waits, workflows
 from baton_server.store.models import Failure, Workflow
@@ -105,7 +105,7 @@ class Dispatcher:
         self._starved = True
         # Whether workflows started without a queue may wait (see `wake`).
         self._plain_waiting = True
-        self._wake_up: asyncio.TimerHandle | None = None
+        self._wake_up = WakeUp(self.wake)
         self.queues: Queues | None = None
         """Claims of queued workflows (set by the engine)."""
 
@@ -162,8 +162,7 @@ class Dispatcher:
 
     def stop(self) -> None:
         """Cancels the pending wake-up timer."""
-        if self._wake_up is not None:
-            self._wake_up.cancel()
+        self._wake_up.cancel()
 
     async def run(self) -> None:
         """Dispatches until cancelled."""
@@ -219,14 +218,7 @@ class Dispatcher:
             seconds = await waits.seconds_to_next_wake_up(tx)
         if seconds is None:
             return
-        loop = asyncio.get_running_loop()
-        when = loop.time() + max(seconds, 0.0) + _WAKE_UP_MARGIN
-        current = self._wake_up
-        if current is not None and not current.cancelled() and loop.time() < current.when() <= when:
-            return  # an earlier wake-up is already due
-        if current is not None:
-            current.cancel()
-        self._wake_up = loop.call_at(when, self.wake)
+        self._wake_up.at(asyncio.get_running_loop().time() + max(seconds, 0.0) + _WAKE_UP_MARGIN)
 
     async def _claim_for(self, session: WorkerSession, limit: int, queue: str = "") -> int:
         # A queue's claim holds the slots it may fill while it runs, so an eager

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from baton_server.config import Config
 from baton_server.connector import Connector, DatabaseUnavailable, Tx
 from baton_server.engine.sessions import WorkerSession
-from baton_server.engine.waiters import pause
+from baton_server.engine.waiters import WakeUp, pause
 from baton_server.errors import FailedPrecondition, NotFound
 from baton_server.store import queues, workflows
 from baton_server.store.models import Workflow
@@ -50,7 +50,7 @@ class Queues:
         self._connector = connector
         self._config = config
         self._wake = wake
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers: dict[str, WakeUp] = {}
 
     # -- configuration -----------------------------------------------------
 
@@ -153,14 +153,10 @@ class Queues:
 
     def _wake_in(self, queue: str, seconds: float) -> None:
         """Wakes the dispatcher after ``seconds`` (keeping an earlier timer for ``queue``)."""
-        loop = asyncio.get_running_loop()
-        when = loop.time() + max(seconds, 0.0) + 0.001
-        current = self._timers.get(queue)
-        if current is not None and not current.cancelled() and loop.time() < current.when() <= when:
-            return  # an earlier wake-up is already due
-        if current is not None:
-            current.cancel()
-        self._timers[queue] = loop.call_at(when, self._wake)
+        timer = self._timers.get(queue)
+        if timer is None:
+            timer = self._timers[queue] = WakeUp(self._wake)
+        timer.at(asyncio.get_running_loop().time() + max(seconds, 0.0) + 0.001)
 
     # -- timeouts ----------------------------------------------------------
 

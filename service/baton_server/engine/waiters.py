@@ -7,7 +7,7 @@ and also re-checks periodically in case a notification was lost.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -119,6 +119,39 @@ def _stop_if_cancelling() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError()
+
+
+class WakeUp:
+    """A timer that calls ``callback`` once, at the earliest loop time asked of
+    it since it last fired.
+
+    It keeps that time itself rather than asking its handle: for a time that
+    has already come, uvloop's ``call_at`` returns a plain `asyncio.Handle`,
+    which has no ``when()``.
+    """
+
+    def __init__(self, callback: Callable[[], object]) -> None:
+        self._callback = callback
+        self._handle: asyncio.Handle | None = None
+        self._when = 0.0
+
+    def at(self, when: float) -> None:
+        """Calls back at loop time ``when``, unless a call due no later is pending."""
+        if self._handle is not None and self._when <= when:
+            return
+        self.cancel()
+        self._when = when
+        self._handle = asyncio.get_running_loop().call_at(when, self._fire)
+
+    def cancel(self) -> None:
+        """Drops the pending call, if any."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._callback()
 
 
 async def pause(seconds: float) -> None:
