@@ -51,8 +51,10 @@ def _on_stream() -> tuple[StreamCheckpoints, _UnaryCalls, asyncio.Queue[wk.Conne
 
 
 def _answer_on_stream(checkpoint_id: int) -> wk.Checkpointed:
+    # A stream answer carries a step only when it was recorded before.
     step = common.Step(function_id=1, step_name="stream")
-    return wk.Checkpointed(id=checkpoint_id, record_step=wk.RecordStepResponse(step=step))
+    response = wk.RecordStepResponse(step=step, already_recorded=True)
+    return wk.Checkpointed(id=checkpoint_id, record_step=response)
 
 
 async def _sent(outbox: asyncio.Queue[wk.ConnectRequest | None]) -> wk.Checkpoint:
