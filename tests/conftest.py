@@ -28,6 +28,7 @@ import pytest
 from psycopg import sql
 
 from baton import Worker
+from baton._worker import fastest_loop
 from baton_server.app import Running, start
 from baton_server.config import Config
 from baton_server.migrate import migrate
@@ -123,8 +124,9 @@ class ThreadServer:
 
 
 def start_thread_server(config: Config) -> ThreadServer:
-    """Starts a replica in a background thread and waits until it serves."""
-    loop = asyncio.new_event_loop()
+    """Starts a replica in a background thread and waits until it serves, on
+    the event loop `baton serve` runs (uvloop where installed)."""
+    loop = (fastest_loop() or asyncio.new_event_loop)()
     thread = threading.Thread(target=loop.run_forever, name="baton-test-server", daemon=True)
     thread.start()
     running = asyncio.run_coroutine_threadsafe(start(config), loop).result(timeout=60)
