@@ -71,11 +71,12 @@ def _woke_early(url: str, prefix: str) -> list[str]:
 def test_a_four_slot_worker_sleeps_two_hundred_workflows_many_at_once(
     server: ThreadServer, spawn_comms, effects_url: str
 ) -> None:
+    nap = 8.0
     spawn_comms(server.target, app=EVICT_APP, SLOTS="4", EVICT_AFTER="0.5")
     ids = [f"nap-{i:03}" for i in range(200)]
     with Client(server.target) as client:
         handles = [
-            client.start_workflow("napper" if i % 2 else "async_napper", 8.0, workflow_id=wid)
+            client.start_workflow("napper" if i % 2 else "async_napper", nap, workflow_id=wid)
             for i, wid in enumerate(ids)
         ]
         results = [handle.result(timeout=120) for handle in handles]
@@ -84,11 +85,11 @@ def test_a_four_slot_worker_sleeps_two_hundred_workflows_many_at_once(
     assert _steps_ran_once(effects_url, "nap-") == {"before": 200, "after": 200}
     assert steps == ["mark", "baton.sleep", "mark"]
     assert _woke_early(effects_url, "nap-") == []
-    # Every sleep lasts 8 s, so the deadlines say when each sleep began. Four
-    # slots without eviction hold at most four sleeps at a time; with it, every
-    # sleep started while others sleep adds one. How many overlap depends on how
-    # fast this machine starts 200 workflows (all of them, on a quiet one), so
-    # the bar is far above four rather than at two hundred.
+    # Every sleep lasts `nap` seconds, so the deadlines say when each began.
+    # Four slots without eviction hold at most four sleeps at a time; with it,
+    # every sleep started while others sleep adds one. How many overlap depends
+    # on how fast this machine starts 200 workflows (all of them, on a quiet
+    # one), so the bar is far above four rather than at two hundred.
     rows = _query(
         effects_url,
         "SELECT d.deadline, w.attempt FROM wait_deadlines d JOIN workflows w USING (workflow_id)"
@@ -96,7 +97,7 @@ def test_a_four_slot_worker_sleeps_two_hundred_workflows_many_at_once(
     )
     assert len(rows) == 200
     assert [attempt for _, attempt in rows if attempt < 2] == []  # each was evicted
-    sleeps = [(deadline - timedelta(seconds=8), deadline) for deadline, _ in rows]
+    sleeps = [(deadline - timedelta(seconds=nap), deadline) for deadline, _ in rows]
     assert most_at_once(sleeps) >= 50
 
 
