@@ -6,16 +6,17 @@ everywhere else it is enqueued as before (real Postgres, a stand-in dispatcher).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from baton_server.connector import Connector
+from baton_server.connector import Connector, Tx
 from baton_server.engine.starts import Starter
-from baton_server.errors import AlreadyExists, InvalidArgument
+from baton_server.errors import AlreadyExists, InvalidArgument, NotFound
 from baton_server.store import queues, workflows
 from baton_server.store.models import Payload, Workflow
 from baton_server.store.queues import QueueConfig
@@ -99,12 +100,28 @@ def test_queued_starts_are_dispatched_eagerly_only_where_fifo_and_budgets_allow(
             await starter.start_one(_start("per-worker", "per-worker"))
             await starter.start_one(_start("rated", "rated"))
             await starter.start_one(_start("nobody-serves", "unserved"))
-            with pytest.raises(InvalidArgument):
+            # Read once with a budget, a queue is no longer tried eagerly...
+            await starter.start_one(_start("budgeted-2", "limited"))
+            # ...until a read finds it without one (that start is enqueued;
+            # the next is tried eagerly, and waits behind those due).
+            async with connector.autocommit() as tx:
+                await queues.upsert(tx, QueueConfig("limited"))
+            await starter.start_one(_start("unlimited", "limited"))
+            await starter.start_one(_start("unlimited-2", "limited"))
+            # Options the queue refuses, and a missing queue: the eager
+            # statement inserts nothing, and the usual path says what is wrong.
+            with pytest.raises(InvalidArgument, match="priorities"):
                 await starter.start_one(_start("prioritised", "free", priority=3))
+            with pytest.raises(InvalidArgument, match="not partitioned"):
+                await starter.start_one(_start("keyed", "free", partition_key="k"))
+            dispatcher.serves.add("gone")
+            with pytest.raises(NotFound):
+                await starter.start_one(_start("nowhere", "gone"))
             async with connector.read() as tx:
                 ids = [
                     *["eager", "own-timeout", "parked", "after-parked", "waiting", "behind"],
-                    *["budgeted", "per-worker", "rated"],
+                    *["budgeted", "per-worker", "rated", "budgeted-2", "unlimited"],
+                    *["unlimited-2", "prioritised", "keyed", "nowhere"],
                 ]
                 found = {i: w for i in ids if (w := await workflows.get(tx, i)) is not None}
                 cursor = await tx.conn.execute(
@@ -125,11 +142,65 @@ def test_queued_starts_are_dispatched_eagerly_only_where_fifo_and_budgets_allow(
     assert delivered == ["eager", "own-timeout", "after-parked"]
     eager = found["eager"]
     assert (eager.status, eager.attempt, eager.owner_worker_id) == ("PENDING", 1, "w-1")
-    for enqueued in ("parked", "waiting", "behind", "budgeted", "per-worker", "rated"):
-        assert found[enqueued].status == "ENQUEUED", enqueued
-    # Reserved for eager, its retry, eager-dup and behind (those three given
-    # back), own-timeout, after-parked; never for a delayed, budgeted,
-    # unserved or refused start.
-    assert dispatcher.reserved == ["free", "free", "free", "free", "busy", "busy"]
-    assert dispatcher.unreserved == 3
+    enqueued = ["parked", "waiting", "behind", "budgeted", "per-worker", "rated"]
+    for workflow_id in [*enqueued, "budgeted-2", "unlimited", "unlimited-2"]:
+        assert found[workflow_id].status == "ENQUEUED", workflow_id
+    assert not {"prioritised", "keyed", "nowhere"} & found.keys()
+    # Reserved for eager, its retry, own-timeout, eager-dup, after-parked,
+    # behind, the first start onto each queue with flow control, unlimited-2
+    # and the three refused starts; given back for all but the three
+    # delivered. Never for a delayed or unserved start, nor for a start onto
+    # a queue last read with flow control.
+    assert dispatcher.reserved == [
+        *["free", "free", "free", "free", "busy", "busy"],
+        *["limited", "per-worker", "rated", "limited", "free", "free", "gone"],
+    ]
+    assert dispatcher.unreserved == len(dispatcher.reserved) - 3
     assert (["eager"], True) in started and (["behind"], False) in started
+
+
+class _CountingConnector(Connector):
+    """Counts the statements run through it."""
+
+    statements = 0
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[Tx]:
+        async with super().autocommit() as tx:
+            yield _CountingTx(self, tx.conn)
+
+
+class _CountingTx(Tx):
+    def __init__(self, connector: _CountingConnector, conn: Any) -> None:
+        super().__init__(conn)
+        self._connector = connector
+
+    async def fetch(self, name: str, params: Any = None) -> list[dict[str, Any]]:
+        self._connector.statements += 1
+        return await super().fetch(name, params)
+
+    async def fetch_one(self, name: str, params: Any = None) -> dict[str, Any] | None:
+        self._connector.statements += 1
+        return await super().fetch_one(name, params)
+
+
+def test_an_eager_queued_start_is_one_statement(database_url: str) -> None:
+    # The queue's configuration is checked by the insert itself, not read first.
+    dispatcher = _Dispatcher(serves={"free"})
+
+    async def scenario() -> int:
+        connector = _CountingConnector(database_url, min_size=1, max_size=2)
+        await connector.open()
+        try:
+            async with connector.autocommit() as tx:
+                await queues.upsert(tx, QueueConfig("free"))
+            starter = Starter(connector, lambda created, *, dispatched=False: None, dispatcher)
+            connector.statements = 0
+            started = await starter.start_one(_start("one-statement", "free"))
+            assert started.created and started.workflow.status == "PENDING"
+            return connector.statements
+        finally:
+            await connector.close()
+
+    assert asyncio.run(scenario()) == 1
+    assert [w.workflow_id for w in dispatcher.delivered] == ["one-statement"]

@@ -12,7 +12,8 @@ eagerly as a plain start is: when a worker connected to this replica serves
 the queue, hosts the workflow and has a free slot, and no workflow due to
 start waits on the queue, the workflow is created already dequeued (PENDING)
 and owned by that worker, and pushed to it after the commit, without a
-dispatcher round or a claim. StartWorkflows batches are always enqueued.
+dispatcher round or a claim: one statement, which checks the queue's
+configuration itself. StartWorkflows batches are always enqueued.
 """
 
 from __future__ import annotations
@@ -63,36 +64,30 @@ class Starter:
         self._connector = connector
         self._on_started = on_started
         self._eager = eager
+        # Queues last read with flow control: a start onto one skips the eager
+        # attempt, whose statement would insert nothing. Only a hint (that
+        # statement checks the queue itself); kept up to date by every read of
+        # a queue's configuration here.
+        self._flow_controlled: set[str] = set()
 
     async def start_one(self, item: NewStart) -> Started:
         """Starts one workflow (eagerly dispatched when it can be, see the
         module docstring); raises its error."""
-        configs = None
-        if item.queue and self._eager is not None:
-            async with self._connector.read() as tx:
-                configs = await queues.get_many(tx, [item.queue])
-            started = await self._start_eagerly(item, configs)
+        if item.queue and item.queue not in self._flow_controlled:
+            started = await self._start_eagerly(item)
             if started is not None:
                 return started
-        (outcome,) = await self.start_many([item], configs=configs)
+        (outcome,) = await self.start_many([item])
         if isinstance(outcome, ServiceError):
             raise outcome
         return outcome
 
-    async def _start_eagerly(
-        self, item: NewStart, configs: dict[str, QueueConfig]
-    ) -> Started | None:
+    async def _start_eagerly(self, item: NewStart) -> Started | None:
         """Creates ``item`` dispatched to a worker of this replica, or returns
-        ``None`` (nothing written) when it must be enqueued instead."""
-        assert self._eager is not None
-        config = configs.get(item.queue)
-        if (
-            config is None  # the usual path reports it
-            or _check_queue(item, configs) is not None
-            or config.has_global_budget
-            or config.worker_concurrency
-            or item.start_at is not None
-        ):
+        ``None`` (nothing written) when it must be enqueued instead, or when
+        its queue is missing or refuses its options (the usual path then says
+        why). One statement: the queue's configuration is checked in it."""
+        if self._eager is None or item.start_at is not None:
             return None
         session = self._eager.reserve(item.workflow_name, item.app_version, queue=item.queue)
         if session is None:
@@ -111,11 +106,8 @@ class Starter:
             self._on_started([created], dispatched=True)
         return created
 
-    async def start_many(
-        self, items: list[NewStart], *, configs: dict[str, QueueConfig] | None = None
-    ) -> list[Outcome]:
-        """Starts the items; one outcome per item, in order. ``configs``: the
-        items' queue configurations, when just read (else they are read here)."""
+    async def start_many(self, items: list[NewStart]) -> list[Outcome]:
+        """Starts the items; one outcome per item, in order."""
         outcomes: list[Outcome | None] = [None] * len(items)
         todo = list(range(len(items)))
         created_any = False
@@ -125,8 +117,8 @@ class Starter:
             # No transaction: the insert is one statement, whole by itself, and
             # the reads around it would see no more inside one (READ COMMITTED).
             async with self._connector.autocommit() as tx:
-                todo, created = await _round(tx, items, todo, outcomes, configs)
-            configs = None  # a later round reads them again
+                todo, created, configs = await _round(tx, items, todo, outcomes)
+            self._seen(configs)
             created_any = created_any or created
         for index in todo:  # pragma: no cover - needs three races in a row
             outcomes[index] = _repeated_conflict(items[index])
@@ -134,6 +126,13 @@ class Starter:
         if fresh:
             self._on_started(fresh)
         return [outcome for outcome in outcomes if outcome is not None]
+
+    def _seen(self, configs: dict[str, QueueConfig]) -> None:
+        for name, config in configs.items():
+            if config.has_global_budget or config.worker_concurrency:
+                self._flow_controlled.add(name)
+            else:
+                self._flow_controlled.discard(name)
 
 
 async def start_in(tx: Tx, item: NewStart) -> Started:
@@ -143,7 +142,7 @@ async def start_in(tx: Tx, item: NewStart) -> Started:
     outcomes: list[Outcome | None] = [None]
     todo = [0]
     for _ in range(_ROUNDS):
-        todo, _created = await _round(tx, [item], todo, outcomes, None)
+        todo, _created, _configs = await _round(tx, [item], todo, outcomes)
         if not todo:
             break
     (outcome,) = outcomes
@@ -159,13 +158,11 @@ async def _round(
     items: list[NewStart],
     todo: list[int],
     outcomes: list[Outcome | None],
-    known: dict[str, QueueConfig] | None,
-) -> tuple[list[int], bool]:
-    """Inserts what it can; returns the items to try again and whether any was created."""
+) -> tuple[list[int], bool, dict[str, QueueConfig]]:
+    """Inserts what it can; returns the items to try again, whether any was
+    created, and the configurations of the items' queues, as read."""
     names = sorted({items[i].queue for i in todo if items[i].queue})
-    configs = known
-    if configs is None:
-        configs = await queues.get_many(tx, names) if names else {}
+    configs = await queues.get_many(tx, names) if names else {}
     insertable: list[int] = []
     for index in todo:
         error = _check_queue(items[index], configs)
@@ -184,7 +181,7 @@ async def _round(
         else:
             conflicted.append(index)
     retry = await _conflicts(tx, items, conflicted, outcomes)
-    return retry, bool(created)
+    return retry, bool(created), configs
 
 
 async def _conflicts(

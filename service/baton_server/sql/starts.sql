@@ -32,8 +32,10 @@ RETURNING *, pg_notify('baton_enqueued', CASE WHEN queue = '' THEN workflow_name
 -- already dequeued and owned by a worker of this replica that serves the queue
 -- (attempt 1, its queue deadline counted from now). Returns nothing when the
 -- id or the deduplication id is taken, when a due workflow waits on the queue,
--- or when the queue has gained flow control since the caller read it (the
--- caller then enqueues it as usual, behind those: FIFO and budgets hold).
+-- when the queue is missing or has flow control, or when it refuses the
+-- item's priority or partition key (the caller then starts it the usual way,
+-- which enqueues it behind those, FIFO and budgets holding, or says what is
+-- wrong).
 WITH t AS (SELECT clock_timestamp() AS now)
 INSERT INTO workflows (
     workflow_id, workflow_name, status, input_encoding, input, queue, app_version,
@@ -47,7 +49,8 @@ SELECT %(workflow_id)s, %(workflow_name)s, 'PENDING', %(input_encoding)s, %(inpu
        t.now + coalesce(%(queue_timeout)s * interval '1 second', q.start_to_close_timeout)
 FROM t, queues q
 WHERE q.name = %(queue)s AND q.concurrency = 0 AND q.worker_concurrency = 0
-  AND q.rate_limit = 0 AND NOT q.partitioned
+  AND q.rate_limit = 0 AND NOT q.partitioned AND %(partition_key)s = ''
+  AND (%(priority)s = 0 OR q.priority_enabled)
   AND NOT EXISTS (
       SELECT 1 FROM workflows w
       WHERE w.queue = %(queue)s AND w.status = 'ENQUEUED'

@@ -42,9 +42,10 @@ class NewStart:
 
 async def insert_dispatched(tx: Tx, item: NewStart, *, owner: str) -> Workflow | None:
     """Creates a queued workflow already dequeued and owned by ``owner``
-    (eager dispatch) when its queue has no flow control and no workflow due to
-    start waits on it; ``None`` otherwise, or when its id or deduplication id
-    is taken (nothing is written: start it with `insert_many`). Wakes nobody."""
+    (eager dispatch) when its queue exists, has no flow control, allows the
+    item's priority and partition key, and no workflow due to start waits on
+    it; ``None`` otherwise, or when its id or deduplication id is taken
+    (nothing is written: start it with `insert_many`). Wakes nobody."""
     row = await tx.fetch_one(
         "insert_queued_dispatched",
         {
