@@ -37,6 +37,7 @@ W1_P90 = "w1_p90_ms"
 W1_P99 = "w1_p99_ms"
 W1_ASYNC_P50 = "w1_async_p50_ms"  # Baton only: the same workflow as `async def`
 W2_RATE = "w2_wf_per_s"
+W2_ASYNC_RATE = "w2_async_wf_per_s"  # Baton only: the same workflow as `async def`
 W3_ENQUEUE = "w3_enqueue_per_s"
 W3_DRAIN = "w3_drain_per_s"
 START_P50 = "enqueue_to_start_p50_ms"

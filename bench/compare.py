@@ -14,8 +14,10 @@ Workloads (the performance issue's):
 - W2: N workflows of 3 no-op steps started at once, then awaited; workflows
   per second. Baton: started with `Client.start_workflows` (batches of 1,000)
   and awaited with one `Client.as_completed` (one stream per 10,000), rate up to the
-  latest end time the workflows recorded. DBOS (in-process) and Temporal
-  (no batch start): started one by one, rate up to the last result.
+  latest end time the workflows recorded; as for W1, the ``def`` workflow
+  makes the W2 rows, and the same workflow as ``async def`` its own row.
+  DBOS (in-process) and Temporal (no batch start): started one by one, rate
+  up to the last result.
 - W3: N one-step tasks put on a queue (Baton: `Client.start_workflows` batches
   of 1,000 onto queue ``bench``, awaited with ``as_completed``; DBOS:
   ``Queue.enqueue`` one by one; Temporal:

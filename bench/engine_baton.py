@@ -18,6 +18,7 @@ from common import (
     HERE,
     START_P50,
     W1_ASYNC_P50,
+    W2_ASYNC_RATE,
     W2_CPU_SERVER,
     W2_CPU_WORKER,
     W2_RATE,
@@ -74,15 +75,24 @@ def _one_at_a_time(client: Client, name: str, prefix: str, runs: int) -> list[fl
 
 
 def w2(client: Client, settings: Settings, report: Report, pids: dict[str, list[int]]) -> None:
+    """The plain ``def`` workflow (its CPU measured), then the same as
+    ``async def`` (Baton's own row, as for W1)."""
+    cpu = CpuMeter(pids)
+    report.put(W2_RATE, _w2_rate(client, settings, "three_noops", "w2"))
+    used = cpu.since_mark()
+    report.put(W2_CPU_SERVER, used["server"] * 1000 / settings.w2_workflows)
+    report.put(W2_CPU_WORKER, used["worker"] * 1000 / settings.w2_workflows)
+    report.put(W2_ASYNC_RATE, _w2_rate(client, settings, "three_async_noops", "w2-async"))
+
+
+def _w2_rate(client: Client, settings: Settings, name: str, prefix: str) -> float:
     """Started in batches (`start_workflows`) and awaited with `as_completed`,
     as a program running thousands would; the rate runs to the latest end time
     the workflows recorded, so the client's own reading after the work is done
     is not counted."""
     deadline = Deadline(settings.workload_timeout)
-    cpu = CpuMeter(pids)
     starts = [
-        WorkflowStart("three_noops", (i,), workflow_id=f"w2-{i}")
-        for i in range(settings.w2_workflows)
+        WorkflowStart(name, (i,), workflow_id=f"{prefix}-{i}") for i in range(settings.w2_workflows)
     ]
     handles = []
     began_wall = time.time()
@@ -92,10 +102,7 @@ def w2(client: Client, settings: Settings, report: Report, pids: dict[str, list[
                 raise item
             handles.append(item)
     ended = max(float(h.result()) for h in client.as_completed(handles, deadline.left()))
-    report.put(W2_RATE, settings.w2_workflows / (ended - began_wall))
-    used = cpu.since_mark()
-    report.put(W2_CPU_SERVER, used["server"] * 1000 / settings.w2_workflows)
-    report.put(W2_CPU_WORKER, used["worker"] * 1000 / settings.w2_workflows)
+    return settings.w2_workflows / (ended - began_wall)
 
 
 def w3(client: Client, settings: Settings, report: Report) -> None:
