@@ -493,24 +493,26 @@ class ContextCore:
     def _wait_from_thread(self, future: concurrent.futures.Future[T]) -> T:
         """Waits for ``future`` (running on the loop) from the workflow's thread,
         raising `WorkflowStop` if the run is abandoned meanwhile."""
-        while True:
-            try:
-                # Its own exception is returned, not raised: a TimeoutError
-                # here means "not done yet". (Lighter than futures.wait, which
-                # makes an Event per call: this runs once per step.)
-                future.exception(timeout=_POLL_SECONDS)
-            except concurrent.futures.CancelledError:
-                # Dropped as the run is abandoned or torn down; else it
-                # cancelled itself, and that is its outcome, as any exception's.
-                self.check_alive()
-                if self.calls.cancelled:
-                    raise LeaseLost("the worker is stopping") from None
-            except TimeoutError:
+        if not future.done():
+            # A bare lock, released by the future's done callback: lighter
+            # than the future's own wait (a Condition, a lock made per wait)
+            # for what runs once per step.
+            latch = threading.Lock()
+            latch.acquire()
+            future.add_done_callback(lambda _: latch.release())
+            while not latch.acquire(timeout=_POLL_SECONDS):
                 if self.state.stale or self.state.cancelled:
                     future.cancel()
                     self.check_alive()
-                continue
+        try:
             return future.result()
+        except concurrent.futures.CancelledError:
+            # Dropped as the run is abandoned or torn down; else it cancelled
+            # itself, and that is its outcome, as any exception's.
+            self.check_alive()
+            if self.calls.cancelled:
+                raise LeaseLost("the worker is stopping") from None
+            raise
 
 
 def _now() -> datetime:
