@@ -117,6 +117,20 @@ def test_queued_starts_are_dispatched_eagerly_only_where_fifo_and_budgets_allow(
             dispatcher.serves.add("gone")
             with pytest.raises(NotFound):
                 await starter.start_one(_start("nowhere", "gone"))
+            # A queue read with a budget, deleted, then made again without one:
+            # the read that finds it missing drops it from the hint.
+            dispatcher.serves.add("brief")
+            async with connector.autocommit() as tx:
+                await queues.upsert(tx, QueueConfig("brief", concurrency=1))
+            with pytest.raises(InvalidArgument):  # read, and nothing written
+                await starter.start_one(_start("brief-refused", "brief", priority=1))
+            async with connector.autocommit() as tx:
+                assert await queues.delete(tx, "brief")
+            with pytest.raises(NotFound):
+                await starter.start_one(_start("brief-gone", "brief"))
+            async with connector.autocommit() as tx:
+                await queues.upsert(tx, QueueConfig("brief"))
+            await starter.start_one(_start("brief-again", "brief"))
             async with connector.read() as tx:
                 ids = [
                     *["eager", "own-timeout", "parked", "after-parked", "waiting", "behind"],
@@ -139,7 +153,7 @@ def test_queued_starts_are_dispatched_eagerly_only_where_fifo_and_budgets_allow(
 
     found = asyncio.run(scenario())
     delivered = [w.workflow_id for w in dispatcher.delivered]
-    assert delivered == ["eager", "own-timeout", "after-parked"]
+    assert delivered == ["eager", "own-timeout", "after-parked", "brief-again"]
     eager = found["eager"]
     assert (eager.status, eager.attempt, eager.owner_worker_id) == ("PENDING", 1, "w-1")
     enqueued = ["parked", "waiting", "behind", "budgeted", "per-worker", "rated"]
@@ -147,15 +161,16 @@ def test_queued_starts_are_dispatched_eagerly_only_where_fifo_and_budgets_allow(
         assert found[workflow_id].status == "ENQUEUED", workflow_id
     assert not {"prioritised", "keyed", "nowhere"} & found.keys()
     # Reserved for eager, its retry, own-timeout, eager-dup, after-parked,
-    # behind, the first start onto each queue with flow control, unlimited-2
-    # and the three refused starts; given back for all but the three
-    # delivered. Never for a delayed or unserved start, nor for a start onto
-    # a queue last read with flow control.
+    # behind, the first start onto each queue with flow control, unlimited-2,
+    # the three refused starts, brief-refused and brief-again; given back for
+    # all but the four delivered. Never for a delayed or unserved start, nor
+    # for a start onto a queue last read with flow control.
     assert dispatcher.reserved == [
         *["free", "free", "free", "free", "busy", "busy"],
         *["limited", "per-worker", "rated", "limited", "free", "free", "gone"],
+        *["brief", "brief"],
     ]
-    assert dispatcher.unreserved == len(dispatcher.reserved) - 3
+    assert dispatcher.unreserved == len(dispatcher.reserved) - 4
     assert (["eager"], True) in started and (["behind"], False) in started
 
 

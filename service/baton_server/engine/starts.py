@@ -116,9 +116,10 @@ class Starter:
                 break
             # No transaction: the insert is one statement, whole by itself, and
             # the reads around it would see no more inside one (READ COMMITTED).
+            read = {items[i].queue for i in todo if items[i].queue}
             async with self._connector.autocommit() as tx:
                 todo, created, configs = await _round(tx, items, todo, outcomes)
-            self._seen(configs)
+            self._seen(read, configs)
             created_any = created_any or created
         for index in todo:  # pragma: no cover - needs three races in a row
             outcomes[index] = _repeated_conflict(items[index])
@@ -127,9 +128,12 @@ class Starter:
             self._on_started(fresh)
         return [outcome for outcome in outcomes if outcome is not None]
 
-    def _seen(self, configs: dict[str, QueueConfig]) -> None:
-        for name, config in configs.items():
-            if config.has_global_budget or config.worker_concurrency:
+    def _seen(self, names: set[str], configs: dict[str, QueueConfig]) -> None:
+        """Keeps the hint: ``configs`` were just read for the queues ``names``
+        (a missing queue has none, and leaves the hint)."""
+        for name in names:
+            config = configs.get(name)
+            if config is not None and (config.has_global_budget or config.worker_concurrency):
                 self._flow_controlled.add(name)
             else:
                 self._flow_controlled.discard(name)
