@@ -57,30 +57,55 @@ def _joined(outcome: list[Any]) -> Any:
     return result
 
 
+class _Watched(concurrent.futures.Future[Any]):
+    """A future that says when a waiter has registered to hear of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.watched = threading.Event()
+
+    def add_done_callback(self, fn: Any) -> None:
+        super().add_done_callback(fn)
+        self.watched.set()
+
+
 def test_the_waiting_thread_gets_the_value_or_error_whenever_it_is_settled() -> None:
     core = _core()
-    # Settled right after the thread starts: before it waits, or while it does.
-    for i in range(200):
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        outcome = _wait_in_thread(core, future)
-        if i % 2:
-            future.set_result(i)
-            assert _joined(outcome) == i
-        else:
-            future.set_exception(ValueError(i))
-            error = _joined(outcome)
-            assert isinstance(error, ValueError) and error.args == (i,)
+    # Settled while the thread waits: with a value, then with an error.
+    waited = _Watched()
+    outcome = _wait_in_thread(core, waited)
+    assert waited.watched.wait(timeout=10)
+    waited.set_result(7)
+    assert _joined(outcome) == 7
+    waited = _Watched()
+    outcome = _wait_in_thread(core, waited)
+    assert waited.watched.wait(timeout=10)
+    waited.set_exception(ValueError(7))
+    error = _joined(outcome)
+    assert isinstance(error, ValueError) and error.args == (7,)
+    # Settled before it waits.
     done: concurrent.futures.Future[Any] = concurrent.futures.Future()
     done.set_result("already")
     assert core._wait_from_thread(done) == "already"
+    failed: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    failed.set_exception(KeyError("already"))
+    with pytest.raises(KeyError):
+        core._wait_from_thread(failed)
+    # Settled as it begins to wait, either side of its registering.
+    for i in range(200):
+        racing: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        outcome = _wait_in_thread(core, racing)
+        racing.set_result(i)
+        assert _joined(outcome) == i
 
 
 def test_a_run_that_goes_stale_or_is_cancelled_stops_waiting() -> None:
     for flag, stop in (("stale", LeaseLost), ("cancelled", CancelRequested)):
         state = RunState()
         core = _core(state)
-        never: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        never = _Watched()
         outcome = _wait_in_thread(core, never)
+        assert never.watched.wait(timeout=10)
         setattr(state, flag, True)  # noticed at the next poll, within half a second
         assert isinstance(_joined(outcome), stop)
         assert never.cancelled()  # what it waited for is dropped
@@ -88,8 +113,9 @@ def test_a_run_that_goes_stale_or_is_cancelled_stops_waiting() -> None:
 
 def test_an_answer_cancelled_under_the_wait_ends_it() -> None:
     core = _core()
-    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    future = _Watched()
     outcome = _wait_in_thread(core, future)
+    assert future.watched.wait(timeout=10)
     future.cancel()
     assert isinstance(_joined(outcome), concurrent.futures.CancelledError)
     asyncio.run(core.calls.cancel())  # the run is torn down: the wait says so
