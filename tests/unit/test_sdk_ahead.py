@@ -14,11 +14,10 @@ import pytest
 
 from baton import InvalidArgument, Worker
 from baton._context import AsyncWorkflowContext, ContextCore
-from baton._payload import Serializer
 from baton._proto.baton.v1 import common_pb2
 from baton._proto.baton.v1 import worker_service_pb2 as wk
-from baton._run_state import RunState
 from baton._runner import _batches, _complete
+from tests.unit.contexts import offline_core
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -56,17 +55,7 @@ class _Checkpoints:
 
 
 def _core(checkpoints: _Checkpoints) -> ContextCore:
-    return ContextCore(
-        workflow_id="order-7",
-        workflow_name="checkout",
-        attempt=1,
-        journal=[],
-        serializer=Serializer(),
-        rpc=None,
-        loop=asyncio.get_running_loop(),
-        state=RunState(),
-        checkpoints=checkpoints,  # type: ignore[arg-type]
-    )
+    return offline_core(attempt=1, loop=asyncio.get_running_loop(), checkpoints=checkpoints)
 
 
 async def _until(predicate: Any) -> None:

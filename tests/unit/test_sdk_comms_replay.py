@@ -10,9 +10,8 @@ import pytest
 
 from baton import AsyncWorkflowContext, NonDeterministicError, Worker, WorkflowContext
 from baton._context import ContextCore
-from baton._payload import Serializer
 from baton._proto.baton.v1 import common_pb2
-from baton._run_state import RunState
+from tests.unit.contexts import offline_core
 
 worker = Worker("localhost:1")
 
@@ -24,16 +23,7 @@ def never_runs(name: str) -> str:
 
 def _core(journal: list[common_pb2.Step]) -> ContextCore:
     # No rpc and no loop: any attempt to reach the service would fail loudly.
-    return ContextCore(
-        workflow_id="order-7",
-        workflow_name="checkout",
-        attempt=2,
-        journal=journal,
-        serializer=Serializer(),
-        rpc=None,
-        loop=None,
-        state=RunState(),
-    )
+    return offline_core(journal)
 
 
 def _ok(function_id: int, name: str, json: str | None = None) -> common_pb2.Step:

@@ -5,23 +5,13 @@ from __future__ import annotations
 
 from baton import WorkflowContext
 from baton._context import ContextCore
-from baton._payload import Serializer
 from baton._proto.baton.v1 import common_pb2
-from baton._run_state import RunState
+from tests.unit.contexts import offline_core
 
 
 def _core(journal: list[common_pb2.Step]) -> ContextCore:
     # No rpc and no loop: deciding from the journal must not reach the service.
-    return ContextCore(
-        workflow_id="order-7",
-        workflow_name="checkout",
-        attempt=2,
-        journal=journal,
-        serializer=Serializer(),
-        rpc=None,
-        loop=None,
-        state=RunState(),
-    )
+    return offline_core(journal)
 
 
 def _step(function_id: int, name: str) -> common_pb2.Step:

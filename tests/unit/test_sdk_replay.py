@@ -9,9 +9,9 @@ import pytest
 
 from baton import AsyncWorkflowContext, NonDeterministicError, StepError, Worker, WorkflowContext
 from baton._context import ContextCore
-from baton._payload import Serializer
 from baton._proto.baton.v1 import common_pb2
 from baton._run_state import LeaseLost, RunState, WorkflowStop
+from tests.unit.contexts import offline_core
 
 worker = Worker("localhost:1")
 executed: list[str] = []
@@ -37,16 +37,7 @@ async def async_a() -> str:
 
 def _core(journal: list[common_pb2.Step], state: RunState | None = None) -> ContextCore:
     # No rpc and no loop: any attempt to reach the service would fail loudly.
-    return ContextCore(
-        workflow_id="order-7",
-        workflow_name="checkout",
-        attempt=2,
-        journal=journal,
-        serializer=Serializer(),
-        rpc=None,
-        loop=None,
-        state=state or RunState(),
-    )
+    return offline_core(journal, state=state)
 
 
 def _ok(function_id: int, name: str, json: str) -> common_pb2.Step:

@@ -13,23 +13,14 @@ from typing import Any
 import pytest
 
 from baton._context import ContextCore
-from baton._payload import Serializer
 from baton._run_state import CancelRequested, LeaseLost, RunState
+from tests.unit.contexts import offline_core
 
 pytestmark = pytest.mark.timeout(30)
 
 
 def _core(state: RunState | None = None) -> ContextCore:
-    return ContextCore(
-        workflow_id="order-7",
-        workflow_name="checkout",
-        attempt=1,
-        journal=[],
-        serializer=Serializer(),
-        rpc=None,
-        loop=None,
-        state=state or RunState(),
-    )
+    return offline_core(attempt=1, state=state)
 
 
 def _wait_in_thread(core: ContextCore, future: concurrent.futures.Future[Any]) -> list[Any]:
