@@ -121,7 +121,7 @@ class Queues:
     ) -> tuple[list[Workflow], bool]:
         worker_id = session.registration.worker_id
         allowed = limit
-        if config.has_global_budget or config.worker_concurrency > 0:
+        if config.has_flow_control:
             usage = await queues.usage(tx, config, worker_id)
             if config.concurrency > 0 and not config.partitioned:
                 allowed = min(allowed, config.concurrency - usage.running)

@@ -133,7 +133,7 @@ class Starter:
         (a missing queue has none, and leaves the hint)."""
         for name in names:
             config = configs.get(name)
-            if config is not None and (config.has_global_budget or config.worker_concurrency):
+            if config is not None and config.has_flow_control:
                 self._flow_controlled.add(name)
             else:
                 self._flow_controlled.discard(name)

@@ -35,6 +35,12 @@ class QueueConfig:
         """Whether claims must be serialized for the budget to hold across replicas."""
         return self.concurrency > 0 or self.rate_limit > 0 or self.partitioned
 
+    @property
+    def has_flow_control(self) -> bool:
+        """Whether any budget applies (global or per worker): a start onto it
+        waits for a claim, never dispatched eagerly."""
+        return self.has_global_budget or self.worker_concurrency > 0
+
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> QueueConfig:
         """Builds it from a ``queues`` row."""
