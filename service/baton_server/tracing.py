@@ -85,40 +85,55 @@ class TracingInterceptor(HandlerInterceptor):
             return handler
         tracer = self._tracer
 
-        def attach() -> tuple[Any, Any]:
+        def start() -> tuple[Any, Any]:
+            """The call's span, and the context that holds it."""
             parent = propagate.extract(carrier)
             span = tracer.start_span(method, context=parent, kind=trace.SpanKind.SERVER)
             span.set_attribute("rpc.system", "grpc")
             span.set_attribute("rpc.method", method)
-            token = otel_context.attach(trace.set_span_in_context(span, parent))
-            return span, token
+            return span, trace.set_span_in_context(span, parent)
 
-        def detach(span: Any, token: Any, context: Any) -> None:
+        def end(span: Any, context: Any) -> None:
             code = context.code()
             if code is not None and code != grpc.StatusCode.OK:
                 span.set_attribute("rpc.grpc.status_code", code.value[0])
                 span.set_status(trace.Status(trace.StatusCode.ERROR, code.name))
-            otel_context.detach(token)
             span.end()
 
         def unary(behaviour: Callable[..., Any]) -> Callable[..., Any]:
             async def traced(request: Any, context: Any) -> Any:
-                span, token = attach()
+                span, current = start()
+                token = otel_context.attach(current)
                 try:
                     return await behaviour(request, context)
                 finally:
-                    detach(span, token, context)
+                    otel_context.detach(token)
+                    end(span, context)
 
             return traced
 
         def streaming(behaviour: Callable[..., Any]) -> Callable[..., Any]:
             async def traced(request: Any, context: Any) -> AsyncIterator[Any]:
-                span, token = attach()
+                # The span's context is current only while the handler runs to
+                # its next response, never across a `yield`: a stream ended
+                # while suspended there is closed by whichever task closes it
+                # (another context), where a token attached here could not be
+                # detached.
+                span, current = start()
+                inner = responses(behaviour, request, context)
                 try:
-                    async for response in responses(behaviour, request, context):
+                    while True:
+                        token = otel_context.attach(current)
+                        try:
+                            response = await anext(inner)
+                        except StopAsyncIteration:
+                            break
+                        finally:
+                            otel_context.detach(token)
                         yield response
                 finally:
-                    detach(span, token, context)
+                    await inner.aclose()
+                    end(span, context)
 
             return traced
 

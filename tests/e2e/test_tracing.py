@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import grpc
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -14,6 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from baton import Client, Worker, WorkflowContext
+from baton_server.tracing import TracingInterceptor
 from tests.conftest import ThreadServer, worker_in_thread
 from tests.e2e.conftest import wait_until
 
@@ -144,3 +146,35 @@ def test_a_worker_stopped_mid_step_unwinds_the_step_and_ends_its_spans(
         r for r in caplog.records if r.exc_info and "different Context" in str(r.exc_info[1])
     ]
     assert detach_errors == []
+
+
+def test_a_traced_stream_closed_by_another_task_ends_its_span_cleanly(
+    exporter: InMemorySpanExporter, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A stream that ends while suspended at a response (the caller went away)
+    # is closed by whichever task closes it, in another context: the server's
+    # span must still end, and nothing attached in the handler's context may
+    # be left to detach there.
+    async def two(request: object, context: object) -> AsyncIterator[str]:
+        yield "first"
+        yield "second"
+
+    class Details:
+        method = "/baton.v1.StreamService/ReadStream"
+        invocation_metadata = ()
+
+    class Context:
+        def code(self) -> None:
+            return None
+
+    async def scenario() -> None:
+        handler = grpc.unary_stream_rpc_method_handler(two)
+        wrapped = TracingInterceptor().wrap(handler, Details())  # type: ignore[arg-type]
+        stream = wrapped.unary_stream(None, Context())
+        assert await anext(stream) == "first"
+        await asyncio.create_task(stream.aclose())
+
+    exporter.clear()
+    asyncio.run(scenario())
+    assert [s.name for s in exporter.get_finished_spans()] == ["baton.v1.StreamService/ReadStream"]
+    assert [r for r in caplog.records if r.name == "opentelemetry.context"] == []

@@ -4,7 +4,7 @@ share, each a `HandlerInterceptor`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -60,7 +60,7 @@ def rewrap(
     return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **kwargs)
 
 
-async def responses(behaviour: Behaviour, request: Any, context: Any) -> AsyncIterator[Any]:
+async def responses(behaviour: Behaviour, request: Any, context: Any) -> AsyncGenerator[Any, None]:
     """Runs a server-streaming ``behaviour``, yielding its responses: an async
     generator's, or none from a handler that writes through its context."""
     result = behaviour(request, context)
