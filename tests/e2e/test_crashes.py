@@ -295,7 +295,12 @@ def test_workflows_waiting_for_a_message_or_a_sleep_get_through_a_database_outag
             private_postgres.crash()
             time.sleep(3)  # the outage: the sleep's deadline passes meanwhile
             private_postgres.start()
-            client.send("receiver", {"after": "the outage"}, topic="t")
+            # Keyed, so the SDK retries it while the service reconnects (as
+            # a caller sending across an outage would): the database may
+            # accept connections a moment before the service has one again.
+            client.send(
+                "receiver", {"after": "the outage"}, topic="t", idempotency_key="after-the-outage"
+            )
             assert receiver.result(timeout=60) == [{"after": "the outage"}]
             assert sleeper.result(timeout=60) == "rested"
     finally:
